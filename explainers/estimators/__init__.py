@@ -1,0 +1,1 @@
+"""Estimators (ask/tell): plan coalitions, then solve from their values."""

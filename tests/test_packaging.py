@@ -1,0 +1,59 @@
+"""The pyproject package list matches the folders, and the namespace mapping imports."""
+
+from __future__ import annotations
+
+import pathlib
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+MAPPING = {"plugin": "qdrant_explain", "connectors": "qdrant_explain.connectors", "explainers": "qdrant_explain.explainers"}
+
+
+def _packages_on_disk() -> set[str]:
+    found = set()
+    for folder, dotted in MAPPING.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((dotted, *rel)))
+    return found
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["packages"])
+    assert _packages_on_disk() == listed
+
+
+def test_namespace_maps_three_folders():
+    import qdrant_explain
+    import qdrant_explain.connectors
+    import qdrant_explain.explainers
+
+    assert pathlib.Path(qdrant_explain.__file__).parent.name == "plugin"
+    assert pathlib.Path(qdrant_explain.connectors.__file__).parent.name == "connectors"
+    assert pathlib.Path(qdrant_explain.explainers.__file__).parent.name == "explainers"
+
+
+def test_explainers_import_no_torch_or_qdrant():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, qdrant_explain.explainers; "
+        "bad=[m for m in ('torch','qdrant_client','open_clip') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_version_and_help():
+    from click.testing import CliRunner
+
+    from qdrant_explain import __version__
+    from qdrant_explain.cli import main
+
+    runner = CliRunner()
+    out = runner.invoke(main, ["--version"])
+    assert out.exit_code == 0 and __version__ in out.output
+    out = runner.invoke(main, ["--help"])
+    assert out.exit_code == 0 and "Explain why Qdrant" in out.output
