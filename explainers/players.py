@@ -1,0 +1,190 @@
+"""Players of an image game: regions of the model-space image.
+
+A player spec is ``"slic:N"`` (SLIC superpixels, about N of them, on the
+model-space pixels), ``"grid:RxC"`` (a regular R x C grid over model space,
+e.g. ``"grid:7x7"`` for a ViT-B/32's patch grid) or an integer label map in
+*original-image* pixels. Every player ends up as a model-space label map with
+labels 0..n-1 (in ascending order of the original labels for user maps), plus
+the same labels mapped back to original pixels with -1 where the centre crop
+removed pixels.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .encoder import CROPPED, PreparedImage
+
+
+@dataclass(frozen=True)
+class Players:
+    """Regions of one image used as players.
+
+    Attributes:
+        labels: (H, W) int64 model-space labels 0..n-1.
+        original_labels: (H0, W0) int64 labels in original pixels; -1 where the
+            crop removed the pixel (no model saw it).
+        label_values: (n,) the label each player had in the source: the user's
+            labels for a label map (ascending), 0..n-1 for slic/grid.
+        spec: how the players were made (``"slic:50"``, ``"grid:7x7"``, ``"labels"``).
+    """
+
+    labels: np.ndarray
+    original_labels: np.ndarray
+    label_values: np.ndarray
+    spec: str
+
+    @property
+    def n_players(self) -> int:
+        """Number of players n."""
+        return int(self.label_values.shape[0])
+
+    def paint(self, values: np.ndarray, *, space: str = "original") -> np.ndarray:
+        """Heatmap painting ``values[i]`` on player i's pixels; NaN on cropped pixels.
+
+        Args:
+            values: (n,) one number per player.
+            space: ``"original"`` (H0, W0) or ``"model"`` (H, W).
+        """
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        if v.shape[0] != self.n_players:
+            raise ValueError(f"paint needs {self.n_players} values (one per player); got {v.shape[0]}.")
+        lab = self.original_labels if space == "original" else self.labels
+        out = np.full(lab.shape, np.nan)
+        ok = lab >= 0
+        out[ok] = v[lab[ok]]
+        return out
+
+
+def _relabel(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values, inverse = np.unique(labels, return_inverse=True)
+    return inverse.reshape(labels.shape).astype(np.int64), values
+
+
+def _check_label_map(label_map: object, original_size: tuple[int, int], name: str) -> np.ndarray:
+    arr = np.asarray(label_map)
+    if arr.size == 0:
+        raise ValueError(f"{name} label map is empty (shape {arr.shape}); give one integer label per pixel.")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} label map must be 2-D (H, W) with one label per pixel; got shape {arr.shape}.")
+    if arr.shape != tuple(original_size):
+        raise ValueError(
+            f"{name} label map has shape {arr.shape} but the image is {tuple(original_size)} (H, W) pixels; "
+            f"label maps are given in original-image pixel coordinates, so the shapes must match."
+        )
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{name} label map must hold integers; got dtype {arr.dtype}.")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all() or not np.array_equal(arr, np.round(arr)):
+            raise ValueError(
+                f"{name} label map must hold integer labels; got non-integer (or NaN) values of dtype {arr.dtype}. "
+                f"Round it or build it with an integer dtype."
+            )
+        arr = arr.astype(np.int64)
+    return arr.astype(np.int64)
+
+
+def _parse_grid(spec: str) -> tuple[int, int]:
+    m = re.fullmatch(r"grid:(\d+)(?:x(\d+))?", spec)
+    if not m:
+        raise ValueError(f"players spec {spec!r} is not of the form 'grid:RxC' (e.g. 'grid:7x7') or 'grid:N'.")
+    rows = int(m.group(1))
+    cols = int(m.group(2)) if m.group(2) else rows
+    return rows, cols
+
+
+def make_players(spec: object, prepared: PreparedImage, *, name: str = "image", seed: int = 0) -> Players:
+    """Turn a player spec into :class:`Players` for one prepared image.
+
+    Args:
+        spec: ``"slic:N"``, ``"grid:RxC"`` / ``"grid:N"``, or an integer (H0, W0)
+            label map in original pixels.
+        prepared: the image in model space, with its geometry.
+        name: how errors refer to the image (``"query"``, ``"hit"``).
+        seed: unused by slic/grid (deterministic); kept for future random segmenters.
+
+    Returns:
+        :class:`Players` with labels 0..n-1.
+
+    Raises:
+        ValueError: unknown spec, more players than pixels, empty or non-integer
+            label map, or a label map whose shape differs from the image's.
+    """
+    del seed
+    pixels, geometry = prepared.pixels, prepared.geometry
+    h, w = pixels.shape[:2]
+    if isinstance(spec, str):
+        text = spec.strip().lower()
+        if text.startswith("slic:"):
+            try:
+                target = int(text[5:])
+            except ValueError:
+                raise ValueError(f"players spec {spec!r}: expected 'slic:N' with an integer N, e.g. 'slic:50'.") from None
+            if target < 1:
+                raise ValueError(f"players spec {spec!r}: the number of superpixels must be >= 1.")
+            if target > h * w:
+                raise ValueError(
+                    f"players spec {spec!r} asks for {target} players but the {name} image has only {h * w} "
+                    f"pixels in model space ({h}x{w}); ask for fewer superpixels."
+                )
+            from skimage.segmentation import slic
+
+            model_labels = slic(pixels, n_segments=target, compactness=10.0, start_label=0, channel_axis=-1)
+            model_labels, _ = _relabel(model_labels)
+            found = int(model_labels.max()) + 1
+            if target >= 4 and found < max(2, target // 4):
+                # flat or noise-like images: SLIC merges everything; a grid keeps the explanation usable
+                rows = max(1, min(h, int(round(np.sqrt(target * h / w)))))
+                cols = max(1, min(w, int(round(target / rows))))
+                warnings.warn(
+                    f"SLIC found only {found} superpixel(s) of the {target} asked for in the {name} image; "
+                    f"using a {rows}x{cols} grid instead.",
+                    stacklevel=2,
+                )
+                return make_players(f"grid:{rows}x{cols}", prepared, name=name)
+        elif text.startswith("grid:"):
+            rows, cols = _parse_grid(text)
+            if rows < 1 or cols < 1:
+                raise ValueError(f"players spec {spec!r}: grid rows and columns must be >= 1.")
+            if rows > h or cols > w:
+                raise ValueError(
+                    f"players spec {spec!r} asks for a {rows}x{cols} grid ({rows * cols} players) but the {name} "
+                    f"image has only {h}x{w} pixels in model space; use at most 'grid:{h}x{w}'."
+                )
+            ys = (np.arange(h) * rows) // h
+            xs = (np.arange(w) * cols) // w
+            model_labels = (ys[:, None] * cols + xs[None, :]).astype(np.int64)
+        else:
+            raise ValueError(
+                f"players spec {spec!r} is not understood; use 'slic:N', 'grid:RxC' or an integer label map "
+                f"in original pixels."
+            )
+        n = int(model_labels.max()) + 1
+        return Players(
+            labels=model_labels,
+            original_labels=geometry.to_original(model_labels, fill=CROPPED).astype(np.int64),
+            label_values=np.arange(n, dtype=np.int64),
+            spec=text,
+        )
+    user = _check_label_map(spec, geometry.original_size, name)
+    model_user = geometry.from_original(user)
+    model_labels, values = _relabel(model_user)
+    distinct_original = np.unique(user)
+    if distinct_original.shape[0] > h * w:
+        raise ValueError(
+            f"{name} label map has {distinct_original.shape[0]} labels but the model sees only {h * w} pixels; "
+            f"merge labels so there are at most {h * w} regions."
+        )
+    # original pixels: index of their label among the model-space players; -1 if cropped or unseen
+    pos = np.searchsorted(values, user)
+    pos_clipped = np.clip(pos, 0, values.shape[0] - 1)
+    seen = values[pos_clipped] == user
+    original_labels = np.where(seen & geometry.visible_mask(), pos_clipped, CROPPED).astype(np.int64)
+    return Players(labels=model_labels, original_labels=original_labels, label_values=values, spec="labels")
+
+
+__all__ = ["Players", "make_players"]

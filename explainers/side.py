@@ -1,0 +1,220 @@
+"""Side evaluators: boolean masks of one image's players -> embeddings, cached and batched.
+
+One :class:`SideEvaluator` lives as long as one explanation (or one query
+explained against many hits). It encodes every distinct mask once, in batches
+of ``batch_size``, counts the encoder passes and the seconds spent in the
+encoder, and shows a tqdm bar for long runs (silent when stderr is not a TTY,
+or with ``progress=False``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from ._typing import CoalitionMatrix, FloatMatrix
+from .coalitions import all_coalitions
+from .masking import masked_batch
+
+
+class EmbeddingError(ValueError):
+    """The encoder (or an embedding function) returned unusable embeddings (NaN/inf, wrong shape)."""
+
+
+class SideEvaluator:
+    """Cached mask -> embedding map for one side (query or hit) of a pair.
+
+    Args:
+        embed_fn: maps a (b, n_players) bool matrix to a (b, d) float array.
+        n_players: number of players n of this side.
+        batch_size: most masks passed to ``embed_fn`` at once (>= 1).
+        progress: True shows a bar (if stderr is a TTY), False never, None
+            (default) shows one only for runs of more than 4 batches on a TTY.
+        name: ``"query"`` or ``"hit"``; used in messages and the bar.
+
+    Attributes:
+        encoder_passes: distinct masks encoded so far (the cost).
+        encoder_seconds: wall time spent inside ``embed_fn``.
+        calls: number of ``embed_fn`` calls (batches).
+    """
+
+    def __init__(
+        self,
+        embed_fn: Callable[[CoalitionMatrix], np.ndarray],
+        n_players: int,
+        *,
+        batch_size: int = 64,
+        progress: bool | None = None,
+        name: str = "query",
+    ) -> None:
+        if int(n_players) < 1:
+            raise ValueError(f"{name} side needs n_players >= 1; got {n_players}.")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+        self.embed_fn = embed_fn
+        self.n_players = int(n_players)
+        self.batch_size = int(batch_size)
+        self.progress = progress
+        self.name = name
+        self.encoder_passes = 0
+        self.encoder_seconds = 0.0
+        self.calls = 0
+        self._index: dict[bytes, int] = {}
+        self._store: np.ndarray | None = None
+        self.dim: int | None = None
+
+    # -- cache ---------------------------------------------------------------------------
+    def _append(self, emb: np.ndarray) -> None:
+        start = self.encoder_passes
+        need = start + emb.shape[0]
+        if self._store is None:
+            self._store = np.empty((max(need, 64), emb.shape[1]), dtype=np.float64)
+        elif need > self._store.shape[0]:
+            grown = np.empty((max(need, 2 * self._store.shape[0]), self._store.shape[1]), dtype=np.float64)
+            grown[:start] = self._store[:start]
+            self._store = grown
+        self._store[start:need] = emb
+        self.encoder_passes = need
+
+    def _check(self, raw: object, rows: int) -> np.ndarray:
+        try:
+            emb = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise EmbeddingError(
+                f"The {self.name} encoder must return a numeric (m, d) array; got {type(raw).__name__}."
+            ) from None
+        if emb.ndim != 2 or emb.shape[0] != rows:
+            raise EmbeddingError(
+                f"The {self.name} encoder must return an array of shape ({rows}, d) for {rows} masked images; "
+                f"got shape {emb.shape}."
+            )
+        if self.dim is not None and emb.shape[1] != self.dim:
+            raise EmbeddingError(
+                f"The {self.name} encoder returned dimension {emb.shape[1]} after returning {self.dim} before."
+            )
+        bad = ~np.isfinite(emb).all(axis=1)
+        if bad.any():
+            raise EmbeddingError(
+                f"The {self.name} encoder returned NaN or inf embeddings for {int(bad.sum())} of {rows} masked "
+                f"images (first at row {int(np.flatnonzero(bad)[0])} of the batch). Scores would be undefined; "
+                f"check the model's precision (fp16/bf16 overflow), its weights, or the input images."
+            )
+        return emb
+
+    def embed(self, masks: CoalitionMatrix) -> FloatMatrix:
+        """Embeddings of the given masks, (m, d); each distinct mask is encoded once ever.
+
+        Raises:
+            ValueError: masks of the wrong shape.
+            EmbeddingError: the encoder returned NaN/inf or the wrong shape.
+        """
+        z = np.asarray(masks)
+        if z.ndim != 2 or z.shape[1] != self.n_players:
+            raise ValueError(
+                f"{self.name} masks must be a (m, {self.n_players}) boolean matrix; got shape {z.shape}."
+            )
+        z = z.astype(bool, copy=False)
+        packed = np.packbits(z, axis=1)
+        keys = [row.tobytes() for row in packed]
+        rows = np.empty(len(keys), dtype=np.int64)
+        new_keys: dict[bytes, int] = {}
+        new_rows: list[int] = []
+        for r, key in enumerate(keys):
+            hit = self._index.get(key)
+            if hit is None:
+                hit = new_keys.get(key)
+                if hit is None:
+                    hit = self.encoder_passes + len(new_rows)
+                    new_keys[key] = hit
+                    new_rows.append(r)
+            rows[r] = hit
+        if new_rows:
+            self._encode_new(z[np.asarray(new_rows)])
+            self._index.update(new_keys)
+        return self._store[rows]
+
+    def _encode_new(self, todo: np.ndarray) -> None:
+        starts = range(0, todo.shape[0], self.batch_size)
+        n_batches = len(starts)
+        show = self.progress if self.progress is not None else n_batches > 4
+        bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=todo.shape[0], desc=f"encoding {self.name} masks", unit="img", disable=None, leave=False)
+        try:
+            for start in starts:
+                batch = todo[start : start + self.batch_size]
+                t0 = time.perf_counter()
+                raw = self.embed_fn(batch.copy())
+                self.encoder_seconds += time.perf_counter() - t0
+                self.calls += 1
+                emb = self._check(raw, batch.shape[0])
+                if self.dim is None:
+                    self.dim = int(emb.shape[1])
+                self._append(emb)
+                if bar is not None:
+                    bar.update(batch.shape[0])
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def table(self) -> FloatMatrix:
+        """All 2^n embeddings in bitmask order, (2^n, d); 2^n encoder passes at most."""
+        return self.embed(all_coalitions(self.n_players))
+
+
+class ImageSide(SideEvaluator):
+    """A :class:`SideEvaluator` that masks a model-space image and calls an encoder.
+
+    Args:
+        pixels: (H, W, 3) uint8 model-space image (``encoder.prepare(img).pixels``).
+        baseline: (H, W, 3) uint8 replacement image (see :func:`make_baseline`).
+        labels: (H, W) int labels 0..n-1 (``Players.labels``).
+        encode: ``encoder.encode``: (b, H, W, 3) uint8 -> (b, d).
+        batch_size, progress, name: as in :class:`SideEvaluator`.
+
+    Attributes:
+        masking_seconds: wall time spent building masked batches.
+    """
+
+    def __init__(
+        self,
+        pixels: np.ndarray,
+        baseline: np.ndarray,
+        labels: np.ndarray,
+        encode: Callable[[np.ndarray], np.ndarray],
+        *,
+        batch_size: int = 64,
+        progress: bool | None = None,
+        name: str = "query",
+    ) -> None:
+        self.pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        self.baseline = np.ascontiguousarray(baseline, dtype=np.uint8)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if self.pixels.shape != self.baseline.shape or self.pixels.shape[:2] != self.labels.shape:
+            raise ValueError(
+                f"{name}: pixels {self.pixels.shape}, baseline {self.baseline.shape} and labels "
+                f"{self.labels.shape} must describe the same (H, W) image."
+            )
+        self.encode = encode
+        self.masking_seconds = 0.0
+        self._buffer: np.ndarray | None = None
+        super().__init__(self._embed_masks, int(self.labels.max()) + 1, batch_size=batch_size, progress=progress, name=name)
+
+    def _embed_masks(self, masks: np.ndarray) -> np.ndarray:
+        t0 = time.perf_counter()
+        if self._buffer is None or self._buffer.shape[0] < masks.shape[0]:
+            self._buffer = np.empty((masks.shape[0],) + self.pixels.shape, dtype=np.uint8)
+        batch = masked_batch(self.pixels, self.baseline, self.labels, masks, out=self._buffer[: masks.shape[0]])
+        t1 = time.perf_counter()
+        self.masking_seconds += t1 - t0
+        out = self.encode(batch)
+        # time in the encoder proper, excluding masking (SideEvaluator adds the whole call)
+        self.encoder_seconds -= t1 - t0
+        return out
+
+
+__all__ = ["EmbeddingError", "SideEvaluator", "ImageSide"]

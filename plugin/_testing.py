@@ -1,0 +1,58 @@
+"""A tiny, deterministic random encoder for tests, examples and smoke runs (no weights, no torch).
+
+Use it anywhere an encoder spec is taken: ``--encoder qdrant_explain._testing:TinyEncoder``
+or ``load_encoder("qdrant_explain._testing:TinyEncoder")``. It embeds 64x64 model-space
+images with a fixed random patch projection + ReLU + 2x2 pooling into 128-d vectors:
+meaningless semantically, but local (masking a region changes the vector) and fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qdrant_explain.explainers.encoder import PreparedImage, prepare_image
+
+SPEC = "qdrant_explain._testing:TinyEncoder"
+"""The encoder spec string that loads :class:`TinyEncoder`."""
+
+
+class TinyEncoder:
+    """Random patch-projection encoder: (m, 64, 64, 3) uint8 -> (m, 128) float64.
+
+    Args:
+        seed: seed of the random weights (the default 0 is what ``SPEC`` loads).
+        input_size: (H, W) model-space size, multiples of 8.
+    """
+
+    def __init__(self, seed: int = 0, input_size: tuple[int, int] = (64, 64), **_: object) -> None:
+        self.name = SPEC if seed == 0 else f"{SPEC}(seed={seed})"
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        rng = np.random.default_rng(seed)
+        self._w = rng.normal(size=(8 * 8 * 3, 32)) / np.sqrt(8 * 8 * 3 * 64.0)
+        self._b = rng.normal(size=32) * 0.2
+        self.dim = 128
+
+    def prepare(self, image: object) -> PreparedImage:
+        """Resize (shortest side) and centre-crop to ``input_size``."""
+        return prepare_image(image, self.input_size)
+
+    def encode(self, pixels: np.ndarray) -> np.ndarray:
+        """Embed an (m, H, W, 3) uint8 batch."""
+        x = np.asarray(pixels, dtype=np.float64)
+        if x.ndim == 3:
+            x = x[None]
+        m, h, w, _ = x.shape
+        if (h, w) != self.input_size:
+            raise ValueError(f"TinyEncoder.encode expects (m, {self.input_size[0]}, {self.input_size[1]}, 3); got {x.shape}.")
+        gh, gw = h // 8, w // 8
+        patches = x[:, : gh * 8, : gw * 8].reshape(m, gh, 8, gw, 8, 3).transpose(0, 1, 3, 2, 4, 5).reshape(m, gh, gw, -1)
+        feats = np.maximum(patches @ self._w + self._b, 0.0)  # (m, gh, gw, 32)
+        hh, hw = gh // 2, gw // 2
+        quads = [feats[:, :hh, :hw], feats[:, :hh, hw:], feats[:, hh:, :hw], feats[:, hh:, hw:]]
+        return np.concatenate([q.mean(axis=(1, 2)) for q in quads], axis=1)
+
+    def __repr__(self) -> str:
+        return f"TinyEncoder(input_size={self.input_size})"
+
+
+__all__ = ["SPEC", "TinyEncoder"]

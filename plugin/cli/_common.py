@@ -1,0 +1,178 @@
+"""Options and error handling shared by every ``qdrant-explain`` command (one place).
+
+- :func:`collection_options`: ``--collection``, ``--db`` / ``--url`` / ``--api-key``, ``--encoder``.
+- :func:`run_options`: ``--quiet`` and ``--debug``.
+- :func:`explain_options`: ``--order``, ``--method``, ``--players``, ``--baseline``, ``--budget``, ``--seed``.
+- :func:`user_errors`: a user error (bad file, unknown collection or point, wrong encoder...)
+  becomes one line on stderr and exit code 1; with ``--debug`` the traceback is shown.
+  Usage errors (bad option values) stay click's: exit code 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import pathlib
+import re
+import sys
+from typing import Any, Callable, Iterator
+
+import click
+
+HOME_ENV = "QDRANT_EXPLAIN_HOME"
+"""Environment variable that moves the user directory (default ``~/.qdrant-explain``)."""
+
+METHODS = ("auto", "exact", "kernel-shap", "permutation", "kernel-shapley-taylor", "product")
+"""Method names offered by ``--method``; ``auto`` is exact when it fits the budget, else sampled."""
+
+BASELINES = ("blur", "mean", "gray")
+
+
+def home_dir() -> pathlib.Path:
+    """``$QDRANT_EXPLAIN_HOME`` or ``~/.qdrant-explain``."""
+    env = os.environ.get(HOME_ENV)
+    return pathlib.Path(env).expanduser() if env else pathlib.Path("~/.qdrant-explain").expanduser()
+
+
+def default_db() -> pathlib.Path:
+    """The embedded Qdrant used when neither ``--db`` nor ``--url`` is given: ``<home>/db``."""
+    return home_dir() / "db"
+
+
+def _check_players(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"slic:\d+|grid:\d+x\d+|grid:\d+", value.strip().lower()):
+        raise click.BadParameter("use 'slic:N' (e.g. slic:50) or 'grid:RxC' (e.g. grid:7x7).")
+    return value.strip().lower()
+
+
+def run_options(fn: Callable) -> Callable:
+    """Add ``--quiet`` and ``--debug``."""
+    fn = click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
+    fn = click.option("--quiet", "-q", is_flag=True, help="No progress bars or chatter on stderr.")(fn)
+    return fn
+
+
+def connection_options(fn: Callable) -> Callable:
+    """Add ``--db``, ``--url``, ``--api-key`` and ``--encoder``."""
+    fn = click.option("--encoder", "encoder_spec", metavar="SPEC", default=None,
+                      help="Encoder spec (efficientnet-lite0, clip:MODEL@TAG, module:function). "
+                           "Default: the one recorded with the collection, else efficientnet-lite0.")(fn)
+    fn = click.option("--api-key", envvar="QDRANT_API_KEY", default=None, metavar="KEY",
+                      help="Qdrant API key for --url (env QDRANT_API_KEY).")(fn)
+    fn = click.option("--url", default=None, metavar="URL", help="Qdrant server URL instead of the embedded --db.")(fn)
+    fn = click.option("--db", type=click.Path(file_okay=False, path_type=pathlib.Path), default=None, metavar="PATH",
+                      help=f"Embedded Qdrant folder. Default: ${HOME_ENV}/db, else ~/.qdrant-explain/db.")(fn)
+    return fn
+
+
+def collection_options(fn: Callable) -> Callable:
+    """Add ``--collection`` plus :func:`connection_options`."""
+    fn = connection_options(fn)
+    fn = click.option("--collection", "-c", required=True, metavar="NAME", help="Qdrant collection name.")(fn)
+    return fn
+
+
+def explain_options(fn: Callable) -> Callable:
+    """Add ``--order``, ``--method``, ``--players``, ``--baseline``, ``--budget``, ``--seed``."""
+    fn = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(fn)
+    fn = click.option("--budget", type=click.IntRange(min=1), default=None, metavar="N",
+                      help="Encoder passes allowed (default: the method's own).")(fn)
+    fn = click.option("--baseline", type=click.Choice(BASELINES), default="blur", show_default=True,
+                      help="What replaces a removed region.")(fn)
+    fn = click.option("--players", default=None, metavar="SPEC", callback=_check_players,
+                      help="Regions: slic:N or grid:RxC (default slic:50 at order 1, grid:4x4 at order 2).")(fn)
+    fn = click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
+                      help="Estimator; auto = exact when affordable, else sampled.")(fn)
+    return fn
+
+
+def connection_kwargs(db: pathlib.Path | None, url: str | None, api_key: str | None) -> dict[str, Any]:
+    """Keywords for :func:`qdrant_explain.connectors.open_collection`: ``path=`` or ``url=``/``api_key=``."""
+    if db is not None and url is not None:
+        raise click.UsageError("Give either --db PATH (embedded Qdrant) or --url URL (server), not both.")
+    if url is not None:
+        return {"url": url, "api_key": api_key}
+    return {"path": str(db if db is not None else default_db())}
+
+
+class Console:
+    """Messages to stderr unless ``--quiet``; results go to stdout."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(message, err=True)
+
+
+_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError, LookupError, RuntimeError)
+
+
+@contextlib.contextmanager
+def user_errors(debug: bool = False) -> Iterator[None]:
+    """Turn library errors into one line on stderr and exit code 1 (tracebacks only with ``--debug``)."""
+    try:
+        yield
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
+        raise
+    except _USER_ERRORS as exc:
+        if debug:
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, OSError) and getattr(exc, "filename", None) and str(exc.filename) not in message:
+            message = f"{message}: {exc.filename}"
+        raise click.ClickException(message) from None
+    except Exception as exc:  # anything else is still a one-line error without --debug
+        if debug:
+            raise
+        raise click.ClickException(f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
+
+
+def command_errors(fn: Callable) -> Callable:
+    """Decorator: run the command body inside :func:`user_errors` (reads the ``debug`` keyword)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with user_errors(kwargs.get("debug", False)):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def write_text_output(target: str, text: str) -> None:
+    """Write ``text`` to a file, or to stdout when ``target`` is ``-``."""
+    if target == "-":
+        click.echo(text)
+    else:
+        path = pathlib.Path(target)
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+def show_progress(quiet: bool) -> bool | None:
+    """The ``progress`` argument for library calls: False when quiet, else shown on a TTY."""
+    return False if quiet else (True if sys.stderr.isatty() else None)
+
+
+__all__ = [
+    "BASELINES",
+    "HOME_ENV",
+    "METHODS",
+    "Console",
+    "collection_options",
+    "command_errors",
+    "connection_kwargs",
+    "connection_options",
+    "default_db",
+    "explain_options",
+    "home_dir",
+    "run_options",
+    "show_progress",
+    "user_errors",
+    "write_text_output",
+]

@@ -1,0 +1,89 @@
+"""The HTML report in a real headless browser (Playwright for Python driving /usr/bin/chromium)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import synthetic_pair
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is absent (Debian's chromium package; .ci/run installs it)"),
+]
+
+
+def _browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python package) is not installed")
+    return sync_api.sync_playwright()
+
+
+def _hit_pixels(page, k: int = 0) -> str:
+    return page.evaluate(f"document.querySelectorAll('.joint')[{k}].querySelector('canvas[data-side=h]').toDataURL()")
+
+
+def test_report_hover_highlights_matches_and_screenshot(tmp_path, search_results):
+    path = tmp_path / "report.html"
+    evil = synthetic_pair(2, seed=3, payload={"title": "<img src=x onerror=alert(1)><script>alert(2)</script>"})
+    search_results.hits.append(type(search_results.hits[0])(id=9, score=0.6, payload=evil.hit_payload))
+    search_results.explanations.append(evil)
+    search_results.to_html(path)
+
+    errors: list[str] = []
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("dialog", lambda d: (errors.append("dialog: " + d.message), d.dismiss()))
+            page.goto(path.as_uri())
+            page.wait_for_function("document.body.dataset.ready === '1'", timeout=15000)
+
+            panel = page.locator(".joint").first
+            hit_canvas = panel.locator("canvas[data-side=h]")
+            query_canvas = panel.locator("canvas[data-side=q]")
+            assert hit_canvas.get_attribute("data-shows") == "singletons"
+            before = _hit_pixels(page)
+
+            box = query_canvas.bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+            page.wait_for_function("document.querySelector('.joint').dataset.selection.startsWith('q:')")
+            shows_a = hit_canvas.get_attribute("data-shows")
+            after_a = _hit_pixels(page)
+            assert shows_a.startswith("row-")
+            assert after_a != before, "hovering a query region did not change the hit canvas"
+
+            # another query region -> a different highlight in the hit
+            page.mouse.move(box["x"] + box["width"] * 0.85, box["y"] + box["height"] * 0.85)
+            page.wait_for_function(f"document.querySelector('.joint canvas[data-side=h]').dataset.shows !== '{shows_a}'")
+            assert _hit_pixels(page) != after_a
+
+            # the reverse: hovering the hit repaints the query
+            q_before = page.evaluate("document.querySelector('.joint canvas[data-side=q]').toDataURL()")
+            hbox = hit_canvas.bounding_box()
+            page.mouse.move(hbox["x"] + hbox["width"] * 0.3, hbox["y"] + hbox["height"] * 0.3)
+            page.wait_for_function("document.querySelector('.joint').dataset.selection.startsWith('h:')")
+            assert query_canvas.get_attribute("data-shows").startswith("col-")
+            assert page.evaluate("document.querySelector('.joint canvas[data-side=q]').toDataURL()") != q_before
+
+            # click pins the selection; leaving the canvas keeps it
+            page.mouse.click(hbox["x"] + hbox["width"] * 0.3, hbox["y"] + hbox["height"] * 0.3)
+            page.mouse.move(5, 5)
+            assert page.locator(".joint").first.get_attribute("data-selection").startswith("h:")
+
+            # payload markup is shown as text, never executed
+            assert page.locator("text=<script>alert(2)</script>").count() >= 1
+            assert page.locator("img[src=x]").count() == 0
+
+            shot = tmp_path / "report.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+        finally:
+            browser.close()
+    assert errors == [], errors
