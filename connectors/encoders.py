@@ -17,8 +17,10 @@ any name from ``register_encoder``   a factory added at import time (see below).
 ===================================  =================================================
 
 Options (keywords of :func:`load_encoder`) for the torch encoders: ``device``
-(``"auto"``: CUDA when present, else CPU), ``dtype`` (``"fp32"``, ``"bf16"``
-(about 5x faster on recent x86 CPUs), ``"fp16"`` (GPU only)), ``threads`` (torch
+(``"auto"``: CUDA when present, else CPU), ``dtype`` (``"fp32"`` (default), ``"bf16"``, ``"fp16"`` (GPU only); bf16 pays off on
+GPUs and on CPUs with native bf16 (AVX512-BF16 / AMX) but is about 8x *slower* than
+fp32 on CPUs without it, e.g. the AMD EPYC (AVX2) of our benchmarks, see
+benchmarks/RESULTS.md), ``threads`` (torch
 CPU threads; ``None`` leaves torch's setting), ``batch_size`` (images per forward
 pass). For ``module:function`` callables: ``input_size=(H, W)``, ``name=...``.
 
@@ -337,7 +339,10 @@ class TorchEncoder:
         """(m, H, W, 3) uint8 -> normalised (m, 3, H, W) tensor on the device, in the model dtype."""
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        arr = np.ascontiguousarray(pixels)
+        if not arr.flags.writeable:
+            arr = arr.copy()
+        x = torch.from_numpy(arr).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean) / self._std
         return x.to(self.dtype)
 

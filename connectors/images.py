@@ -34,7 +34,8 @@ def load_image(source: str | os.PathLike | bytes, *, max_pixels: int | None = No
     Args:
         source: a file path, or the encoded bytes of an image (PNG, JPEG, ...).
         max_pixels: refuse images with more pixels than this; default
-            ``PIL.Image.MAX_IMAGE_PIXELS`` (PIL's decompression-bomb limit).
+            ``PIL.Image.MAX_IMAGE_PIXELS`` (PIL's decompression-bomb limit). PIL
+            itself still refuses more than twice its limit.
         name: how errors refer to the image (default: the path, or "image bytes").
 
     Returns:
@@ -101,7 +102,9 @@ def _decode(stream: io.BytesIO, label: str, max_pixels: int | None) -> Image.Ima
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else int(max_pixels)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # PIL warns above MAX_IMAGE_PIXELS (we make it an error) and refuses above twice
+            # that; an explicit max_pixels replaces the warning level with our own check.
+            warnings.simplefilter("error" if max_pixels is None else "ignore", Image.DecompressionBombWarning)
             img = Image.open(stream)
             fmt = img.format
             if limit is not None and img.width * img.height > limit:
@@ -133,7 +136,8 @@ def _decode(stream: io.BytesIO, label: str, max_pixels: int | None) -> Image.Ima
     return img
 
 
-_BOMB_FIX = "Resize the image, or raise the limit with max_pixels=... if you trust the file."
+_BOMB_FIX = ("Resize the image, or raise the limit with max_pixels=... (up to twice PIL.Image.MAX_IMAGE_PIXELS; "
+             "beyond that raise PIL.Image.MAX_IMAGE_PIXELS itself) if you trust the file.")
 
 
 def _bomb(label: str, w: int, h: int, limit: int) -> ImageLoadError:

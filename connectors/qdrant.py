@@ -24,6 +24,7 @@ raises :class:`ReadOnlyError`, so explaining can never modify a collection.
 
 from __future__ import annotations
 
+import atexit
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -133,6 +134,24 @@ class Collection(Protocol):
 
     def close(self) -> None:
         """Release resources (shared embedded clients stay open for the process)."""
+        ...
+
+    def check_encoder(self, encoder: Any, *, strict_name: bool = True) -> None:
+        """Raise DimensionMismatchError / EncoderMismatchError if ``encoder`` does not fit."""
+        ...
+
+    def load_encoder(self, **options: Any) -> Any:
+        """The encoder recorded with the collection, built with ``options``."""
+        ...
+
+    def search_image(self, encoder: Any, image: Any, *, limit: int = 10, query_filter: Any = None,
+                     with_vectors: bool = True, with_payload: bool = True,
+                     score_threshold: float | None = None) -> tuple[np.ndarray, list[Hit]]:
+        """Encode ``image`` and search; returns (query vector, hits)."""
+        ...
+
+    def resolve_image(self, hit: Hit | dict) -> Any:
+        """The hit's image (RGB PIL) from its payload."""
         ...
 
 
@@ -322,8 +341,6 @@ def close_shared_clients() -> None:
             pass
 
 
-import atexit  # noqa: E402
-
 atexit.register(close_shared_clients)
 
 
@@ -342,7 +359,7 @@ def _client_for(path: str | None, url: str | None, api_key: str | None, client: 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Api key is used with an insecure connection"
             return QdrantClient(url=url, api_key=api_key, timeout=t, check_compatibility=False), url
-    key = ":memory:" if path in (None, ":memory:") else str(Path(path).resolve())
+    key = ":memory:" if path in (None, ":memory:") else str(Path(path).expanduser().resolve())
     if key not in _SHARED_CLIENTS:  # embedded storage allows one client per folder and process
         _SHARED_CLIENTS[key] = QdrantClient(":memory:") if key == ":memory:" else QdrantClient(path=key)
     return _SHARED_CLIENTS[key], key
@@ -641,6 +658,12 @@ def create_collection(name: str, *, vector_size: int, distance: str = "cosine", 
                                  metadata={METADATA_KEY: meta} if encoder or image_root else None)
         col = ClientCollection(cl, name, location=location, vector_name=vector_name, read_only=False)
     _check_existing_fits(col, int(vector_size), dist, encoder)
+    if image_root and col.info.image_root and col.info.image_root != image_root and col.count() > 0:
+        raise ValueError(
+            f"Collection {name!r} holds images indexed from {col.info.image_root!r}; adding images from "
+            f"{image_root!r} would mix payload paths of two folders. Index into another collection, or into "
+            "this one from the original folder."
+        )
     updates = {}
     if encoder and not col.info.encoder:
         updates.update(encoder=encoder, dim=int(vector_size))

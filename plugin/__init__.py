@@ -17,6 +17,15 @@ _LAZY: dict[str, str] = {
     "explain_pair": ".pair",
     "explain_hits": ".pair",
     "ImagePairExplanation": ".pair",
+    # search, explain, compare, audit (issue 5)
+    "SearchExplainer": ".explainer",
+    "Hit": ".results",
+    "PairExplanation": ".results",
+    "SearchResults": ".results",
+    "Comparison": ".results",
+    "AuditReport": ".results",
+    "render_report": ".report",
+    "run_demo": ".demo",
 }
 
 

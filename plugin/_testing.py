@@ -55,4 +55,15 @@ class TinyEncoder:
         return f"TinyEncoder(input_size={self.input_size})"
 
 
-__all__ = ["SPEC", "TinyEncoder"]
+class OtherTinyEncoder(TinyEncoder):
+    """Same shape as :class:`TinyEncoder`, other weights and name: for "wrong encoder" tests."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(seed=1, **kwargs)
+        self.name = OTHER_SPEC
+
+
+OTHER_SPEC = "qdrant_explain._testing:OtherTinyEncoder"
+
+
+__all__ = ["OTHER_SPEC", "SPEC", "OtherTinyEncoder", "TinyEncoder"]

@@ -88,6 +88,8 @@ def summarise(searches: Iterable[Any], *, band: float = BORDER_BAND, top: int = 
             passes += int(e.encoder_passes)
             hit = s.hits[i] if i < len(s.hits) else None
             hit_id = getattr(hit, "id", e.hit_id)
+            payload = getattr(hit, "payload", None) or e.hit_payload or {}
+            hit_label = payload.get("path") or payload.get("name") or hit_id
             denom = float(e.full_value - e.base_value)
             for side, labels, values in (("query", e.query_labels, e.query_values), ("hit", e.hit_labels, e.hit_values)):
                 if labels is None or values is None:
@@ -101,13 +103,13 @@ def summarise(searches: Iterable[Any], *, band: float = BORDER_BAND, top: int = 
                 totals[side][0] += float(vals @ frac)
                 totals[side][1] += float(vals.sum())
                 for r in np.argsort(-vals)[:3]:
-                    regions.append({"query": s.query_name, "hit": hit_id, "side": side, "region": int(r),
+                    regions.append({"query": s.query_name, "hit": hit_label, "hit_id": hit_id, "side": side, "region": int(r),
                                     "value": float(vals[r]), "share": float(vals[r] / denom) if abs(denom) > 1e-12 else None,
                                     "where": _where(np.asarray(labels), int(r), border)})
             if e.vector_check is not None:
                 checked += 1
                 if e.vector_check.get("disagrees"):
-                    mismatches.append({"query": s.query_name, "id": hit_id, "cosine": e.vector_check.get("cosine"),
+                    mismatches.append({"query": s.query_name, "id": hit_id, "hit": hit_label, "cosine": e.vector_check.get("cosine"),
                                        "rel_diff": e.vector_check.get("rel_diff")})
         n_hits += len(s.hits)
 

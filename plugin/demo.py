@@ -20,9 +20,10 @@ import numpy as np
 from PIL import Image
 
 DEMO_COLLECTION = "qe-demo"
+DEFAULT_ENCODER = "efficientnet-lite0"
 
 # order-1 and order-2 settings sized for ~1-2 minutes on 2 CPU cores with EfficientNet-Lite0
-ORDER1 = {"players": "slic:24", "budget": 128, "method": "auto"}
+ORDER1 = {"players": "slic:20", "budget": 96, "method": "auto"}
 ORDER2 = {"players": "grid:2x3", "method": "exact"}
 TOP_K = 5
 EXPLAIN_FIRST = 3  # order 1 for the best 3 hits (query side shared), hit side for all of them
@@ -139,13 +140,13 @@ def write_demo_photos(folder: str | pathlib.Path, query_folder: str | pathlib.Pa
     return DemoPhotos(folder=folder, query=query, files=files)
 
 
-def run_demo(out: str | pathlib.Path = "qe-demo", *, encoder: str = "efficientnet-lite0",
+def run_demo(out: str | pathlib.Path = "qe-demo", *, encoder: str | None = None,
              log: Callable[[str], None] | None = None, progress: bool | None = None) -> pathlib.Path:
     """Index bundled photos, search with a query photo, explain the top hits, write ``out/report.html``.
 
     Args:
         out: output folder (photos, the embedded Qdrant in ``out/db``, ``report.html``, ``results.json``).
-        encoder: encoder spec (default EfficientNet-Lite0, packaged weights: offline).
+        encoder: encoder spec (None: :data:`DEFAULT_ENCODER`, EfficientNet-Lite0, packaged weights: offline).
         log: called with one line per step (e.g. ``click.echo``); None is silent.
         progress: tqdm bars (None: automatic on a TTY; False: never).
 
@@ -163,7 +164,7 @@ def run_demo(out: str | pathlib.Path = "qe-demo", *, encoder: str = "efficientne
     out.mkdir(parents=True, exist_ok=True)
     photos = write_demo_photos(out / "photos", out / "queries")
     say(f"wrote {len(photos.files)} photos to {photos.folder} and the query {photos.query}")
-    enc = load_encoder(encoder)
+    enc = load_encoder(encoder or DEFAULT_ENCODER)
     db = out / "db"
     report = index_folder(photos.folder, DEMO_COLLECTION, encoder=enc, path=str(db), progress=bool(progress))
     say(f"indexed into {db} (collection {DEMO_COLLECTION!r}): {report.added} added, {report.skipped} already there")

@@ -204,14 +204,12 @@ def stratified_design(
     order = sorted(range(len(groups)), key=lambda g: groups[g].score / groups[g].count, reverse=True)
     units = [0] * len(groups)
     left, score_left = int(n_samples), sum(g.score for g in groups)
-    enumerated = []
     for g in order:
         grp = groups[g]
         if grp.count <= left and left * grp.score / score_left >= grp.count:
             units[g] = grp.units
             left -= grp.count
             score_left -= grp.score
-            enumerated.extend(grp.sizes)
         else:
             break
     rest = [g for g in range(len(groups)) if units[g] == 0]
@@ -223,8 +221,12 @@ def stratified_design(
     counts = np.bincount(size_of, minlength=n_players + 1)
     mass_of = np.array([masses.get(int(s), 0.0) for s in range(n_players + 1)])
     weights = mass_of[size_of] / np.maximum(counts[size_of], 1)
-    complete = all(units[g] == groups[g].units for g in range(len(groups)))
-    info = {"enumerated_sizes": sorted(enumerated), "size_counts": counts.tolist(), "complete": complete}
+    full = [g for g in range(len(groups)) if units[g] == groups[g].units]
+    info = {
+        "enumerated_sizes": sorted(s for g in full for s in groups[g].sizes),
+        "size_counts": counts.tolist(),
+        "complete": len(full) == len(groups),
+    }
     return z, weights, info
 
 

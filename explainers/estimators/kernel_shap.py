@@ -7,16 +7,36 @@ sizes are enumerated completely whenever the budget covers them. Each sampled
 coalition gets the Horvitz-Thompson weight mass(s)/k_s, so at a budget of 2^n
 every coalition is seen with its exact Shapley-kernel weight and the result is
 the exact Shapley value.
+
+Two solvers share the design:
+
+* ``"wls"`` (:func:`kernel_shap_solve`): the classic constrained weighted
+  least squares of v(S) - v(empty) on the indicators z(S).
+* ``"stratified"`` (default, :func:`stratified_kernel_shap_solve`): the same
+  regression with one intercept per coalition size. It rests on the identity
+  phi_i = (v(N) - v(empty))/n + (1/n) sum_{s=1}^{n-1} D_i(s), where D_i(s) is
+  the mean of v over size-s coalitions that contain i minus the mean over
+  those that do not. Enumerated sizes give D(s) exactly; the sampled sizes
+  share one within-size regression slope, so how the mean of v changes with
+  the coalition size no longer leaks into the attributions through sampling
+  imbalance; the shared slope may vary with the size as an even polynomial
+  about n/2 (``size_degree``, default 2), fitted together with the complete
+  sizes. It keeps efficiency exactly, is exact at budget 2^n and, with
+  paired sampling, exact for games with interactions of order <= 2.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from typing import Sequence
+
 from .._typing import CoalitionMatrix, FloatVector, GameValues
 from ..result import Explanation
 from ._design import ALLOCATIONS, shapley_kernel_mass, stratified_design, sum_constrained_wls
 from .base import Estimator, Plan
+
+SOLVERS = ("stratified", "wls")
 
 
 def kernel_shap_solve(
@@ -49,6 +69,81 @@ def kernel_shap_solve(
     return sum_constrained_wls(z, y, weights, full_value - base_value)
 
 
+def size_polynomials(sizes: np.ndarray, n_players: int, degree: int) -> np.ndarray:
+    """Even powers ((s - n/2) / (n/2))^d, d = 0, 2, ..., degree, of each size; shape (len(sizes), degree//2 + 1)."""
+    x = (np.asarray(sizes, dtype=np.float64) - n_players / 2) / (n_players / 2)
+    return np.stack([x**d for d in range(0, degree + 1, 2)], axis=1)
+
+
+def stratified_kernel_shap_solve(
+    coalitions: CoalitionMatrix,
+    values: GameValues,
+    weights: FloatVector,
+    *,
+    base_value: float,
+    full_value: float,
+    complete_sizes: Sequence[int] = (),
+    size_degree: int = 2,
+) -> FloatVector:
+    """Shapley values from size strata: exact where a size is complete, a fitted slope elsewhere.
+
+    Uses phi_i = (v(N) - v(empty))/n + (1/n) sum_{s=1}^{n-1} D_i(s) with
+    D_i(s) = mean(v | |S|=s, i in S) - mean(v | |S|=s, i not in S). For sizes
+    in ``complete_sizes`` (every coalition of that size present once) D(s) is
+    computed exactly. For the other sizes it comes from one weighted least
+    squares fit over all rows of size 1..n-1: one intercept per size and a
+    within-size slope beta(s) = sum_d gamma_d q_d(s), with q_d the even powers
+    of (s - n/2)/(n/2) up to ``size_degree`` (D_i(s) is a polynomial in s of
+    degree < the game's interaction order, and paired designs see only its
+    part that is even about n/2); then D_i(s) = n/(n-1) (beta_i(s) - mean beta(s)).
+    ``size_degree=0`` is one shared slope. Rows of size 0 or n are ignored.
+
+    Args:
+        coalitions: (m, n) boolean coalitions.
+        values: (m,) their values.
+        weights: (m,) non-negative weights (kernel mass of the size over the
+            number of coalitions of that size in the design).
+        base_value: v(empty).
+        full_value: v(N).
+        complete_sizes: sizes whose whole layer is in ``coalitions``.
+        size_degree: highest even power of the size in the slope model.
+
+    Returns:
+        (n,) Shapley value estimates, summing to ``full_value - base_value``.
+    """
+    z = np.asarray(coalitions, dtype=bool)
+    v = np.asarray(values, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    n = z.shape[1]
+    phi = np.full(n, (full_value - base_value) / n)
+    if n == 1:
+        return phi
+    size = z.sum(axis=1)
+    complete = sorted({int(s) for s in complete_sizes if 0 < s < n})
+    for s in complete:
+        layer = size == s
+        zs, vs = z[layer], v[layer]
+        inside = (zs * vs[:, None]).sum(axis=0) / zs.sum(axis=0)
+        outside = (~zs * vs[:, None]).sum(axis=0) / (~zs).sum(axis=0)
+        phi += (inside - outside) / n
+    rest = np.array([s for s in range(1, n) if s not in complete], dtype=np.int64)
+    rows = (size > 0) & (size < n) & (w > 0)
+    if rest.size == 0 or not np.isin(size[rows], rest).any():
+        return phi
+    layers = np.unique(size[rows])
+    dummies = (size[rows][:, None] == layers[None, :]).astype(np.float64)
+    poly = size_polynomials(size[rows], n, size_degree)  # (r, k)
+    zf = z[rows].astype(np.float64)
+    slopes = (zf[:, :, None] * poly[:, None, :]).reshape(zf.shape[0], -1)  # (r, n*k), player-major
+    root = np.sqrt(w[rows])
+    features = np.concatenate([slopes, dummies], axis=1) * root[:, None]
+    coef = np.linalg.lstsq(features, v[rows] * root, rcond=None)[0][: slopes.shape[1]]
+    gamma = coef.reshape(n, -1)  # (n, k)
+    gamma -= gamma.mean(axis=0)
+    phi += gamma @ size_polynomials(rest, n, size_degree).sum(axis=0) / (n - 1)
+    return phi
+
+
 class KernelSHAP(Estimator):
     """Kernel SHAP: constrained WLS on a size-stratified paired design without replacement.
 
@@ -57,16 +152,32 @@ class KernelSHAP(Estimator):
         paired: sample each coalition together with its complement.
         allocation: how the sampled budget is split over sizes: ``"kernel"``
             (Shapley-kernel mass, as shap), ``"uniform"`` (equal per size, the
-            leverage-score design of Musco & Witter 2024) or ``"sqrt"``.
+            leverage-score design of Musco & Witter 2024) or ``"sqrt"``
+            (their geometric mean: Neyman allocation for the per-size slopes
+            when the residual spread is the same at every size).
+        solver: ``"stratified"`` (per-size intercepts, see the module
+            docstring) or ``"wls"`` (classic constrained Kernel SHAP).
+        size_degree: even degree in the coalition size of the stratified
+            solver's slope model (0: one shared slope).
     """
 
     name = "kernel-shap"
     orders = (1,)
 
-    def __init__(self, *, order: int = 1, paired: bool = True, allocation: str = "kernel") -> None:
+    def __init__(
+        self,
+        *,
+        order: int = 1,
+        paired: bool = True,
+        allocation: str = "sqrt",
+        solver: str = "stratified",
+        size_degree: int = 2,
+    ) -> None:
         self.order = order
         self.paired = paired
         self.allocation = allocation
+        self.solver = solver
+        self.size_degree = size_degree
 
     def minimum_budget(self, n_players: int) -> int:
         """v(empty), v(N) and one complementary pair: min(2^n, 4)."""
@@ -84,6 +195,12 @@ class KernelSHAP(Estimator):
             raise ValueError(
                 f"KernelSHAP(allocation=...) must be one of {ALLOCATIONS}; got {self.allocation!r}."
             )
+        if self.solver not in SOLVERS:
+            raise ValueError(f"KernelSHAP(solver=...) must be one of {SOLVERS}; got {self.solver!r}.")
+        if not (isinstance(self.size_degree, int) and self.size_degree >= 0 and self.size_degree % 2 == 0):
+            raise ValueError(
+                f"KernelSHAP(size_degree=...) must be an even integer >= 0; got {self.size_degree!r}."
+            )
         n = n_players
         fixed = np.zeros((2, n), dtype=bool)
         fixed[1] = True
@@ -96,14 +213,20 @@ class KernelSHAP(Estimator):
         return Plan(coalitions, n, budget, weights, info)
 
     def _solve(self, plan: Plan, values: GameValues) -> Explanation:
-        phi = kernel_shap_solve(
-            plan.coalitions, values, plan.weights, base_value=values[0], full_value=values[1]
-        )
+        if self.solver == "wls":
+            phi = kernel_shap_solve(
+                plan.coalitions, values, plan.weights, base_value=values[0], full_value=values[1]
+            )
+        else:
+            phi = stratified_kernel_shap_solve(
+                plan.coalitions, values, plan.weights, base_value=values[0], full_value=values[1],
+                complete_sizes=plan.info["enumerated_sizes"], size_degree=int(self.size_degree),
+            )
         return self._explanation(
             plan, phi, None, base_value=values[0], full_value=values[1],
             estimated=not plan.info["complete"], allocation=self.allocation, paired=self.paired,
-            enumerated_sizes=plan.info["enumerated_sizes"],
+            solver=self.solver, enumerated_sizes=plan.info["enumerated_sizes"],
         )
 
 
-__all__ = ["KernelSHAP", "kernel_shap_solve"]
+__all__ = ["KernelSHAP", "kernel_shap_solve", "stratified_kernel_shap_solve", "SOLVERS"]

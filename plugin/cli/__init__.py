@@ -1,14 +1,28 @@
-"""The ``qdrant-explain`` command line: the group and its commands."""
+"""The ``qdrant-explain`` command line: the group and its commands.
+
+Each command lives in its own module; shared options and error handling are in
+:mod:`._common`.
+"""
 
 from __future__ import annotations
 
 import click
 
 from .. import __version__
+from .audit import audit
+from .compare import compare
+from .demo import demo
+from .explain import explain
+from .index import index
+from .search import search
 
 EPILOG = """\b
 Example:
   qdrant-explain demo --out ./qe-demo      # offline: index, search, explain, report
+\b
+  qdrant-explain index photos/ --collection photos
+  qdrant-explain search query.jpg --collection photos -k 5 --html hits.html
+  qdrant-explain explain query.jpg --collection photos --point-id ID --order 2 --html why.html
 """
 
 
@@ -17,5 +31,8 @@ Example:
 def main() -> None:
     """Explain why Qdrant returned an image for a query image."""
 
+
+for _command in (index, search, explain, compare, audit, demo):
+    main.add_command(_command)
 
 __all__ = ["main"]

@@ -23,8 +23,14 @@ import click
 HOME_ENV = "QDRANT_EXPLAIN_HOME"
 """Environment variable that moves the user directory (default ``~/.qdrant-explain``)."""
 
-METHODS = ("auto", "exact", "kernel-shap", "permutation", "kernel-shapley-taylor", "product")
-"""Method names offered by ``--method``; ``auto`` is exact when it fits the budget, else sampled."""
+METHODS_ORDER1 = ("auto", "exact", "kernel-shap", "permutation", "lime", "occlusion")
+"""``--method`` values at order 1 (``auto``: exact when 2^n fits the budget, else kernel-shap)."""
+
+METHODS_ORDER2 = ("auto", "exact", "stratified")
+"""``--method`` values at order 2 (joint; ``auto``: exact when 2^nq + 2^nh fits the budget, else stratified)."""
+
+METHODS = tuple(dict.fromkeys(METHODS_ORDER1 + METHODS_ORDER2))
+"""Every ``--method`` value."""
 
 BASELINES = ("blur", "mean", "gray")
 
@@ -83,10 +89,56 @@ def explain_options(fn: Callable) -> Callable:
     fn = click.option("--baseline", type=click.Choice(BASELINES), default="blur", show_default=True,
                       help="What replaces a removed region.")(fn)
     fn = click.option("--players", default=None, metavar="SPEC", callback=_check_players,
-                      help="Regions: slic:N or grid:RxC (default slic:50 at order 1, grid:4x4 at order 2).")(fn)
+                      help="Regions: slic:N or grid:RxC (default slic:50 at order 1, slic:16 at order 2).")(fn)
     fn = click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
                       help="Estimator; auto = exact when affordable, else sampled.")(fn)
     return fn
+
+
+def output_options(fn: Callable) -> Callable:
+    """Add ``--json OUT``, ``--png OUT``, ``--html OUT``."""
+    fn = click.option("--html", "html_out", metavar="OUT", type=click.Path(dir_okay=False), default=None,
+                      help="Write a self-contained HTML report to OUT.")(fn)
+    fn = click.option("--png", "png_out", metavar="OUT", type=click.Path(dir_okay=False), default=None,
+                      help="Write a PNG figure (heatmaps over the images) to OUT.")(fn)
+    fn = click.option("--json", "json_out", metavar="OUT", default=None,
+                      help="Write the result as JSON to OUT ('-' = stdout); fields in README.")(fn)
+    return fn
+
+
+def write_outputs(result: Any, json_out: str | None, png_out: str | None, html_out: str | None, console: "Console") -> None:
+    """Write the requested ``--json`` / ``--png`` / ``--html`` outputs of a result."""
+    if json_out:
+        write_text_output(json_out, result.to_json())
+    if png_out:
+        result.save_png(png_out)
+        console.info(f"wrote {png_out}")
+    if html_out:
+        result.to_html(html_out)
+        console.info(f"wrote {html_out}")
+
+
+def check_method(method: str, order: int) -> None:
+    """Refuse a method the order does not support (a usage error: exit code 2)."""
+    allowed = METHODS_ORDER1 if order == 1 else METHODS_ORDER2
+    if method not in allowed:
+        raise click.BadParameter(f"{method!r} is not available at order {order}; use one of {', '.join(allowed)}.",
+                                 param_hint="'--method'")
+
+
+def open_explainer(collection: str, db: pathlib.Path | None, url: str | None, api_key: str | None,
+                   encoder_spec: str | None, *, progress: bool | None = None) -> Any:
+    """A :class:`~qdrant_explain.SearchExplainer` for the CLI options (encoder: --encoder or the recorded one)."""
+    from qdrant_explain.connectors import CollectionNotFoundError
+    from qdrant_explain.explainer import SearchExplainer
+
+    conn = connection_kwargs(db, url, api_key)
+    if "path" in conn and not pathlib.Path(conn["path"]).is_dir():
+        raise CollectionNotFoundError(
+            f"Collection {collection!r} not found: there is no Qdrant database at {conn['path']!r}. "
+            "Create it with 'qdrant-explain index FOLDER --collection NAME' or pass --db/--url.")
+    ex = SearchExplainer.open(collection, encoder=encoder_spec, progress=progress, **conn)
+    return ex
 
 
 def connection_kwargs(db: pathlib.Path | None, url: str | None, api_key: str | None) -> dict[str, Any]:
@@ -163,6 +215,12 @@ __all__ = [
     "BASELINES",
     "HOME_ENV",
     "METHODS",
+    "METHODS_ORDER1",
+    "METHODS_ORDER2",
+    "check_method",
+    "open_explainer",
+    "output_options",
+    "write_outputs",
     "Console",
     "collection_options",
     "command_errors",

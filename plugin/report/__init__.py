@@ -70,6 +70,16 @@ def _fig(img_uri: str, caption: str, *, alt: str) -> str:
     return f'<figure><img src="{img_uri}" alt="{_esc(alt)}"><figcaption>{caption}</figcaption></figure>'
 
 
+def _legend(e: Any, scale: float | None = None) -> str:
+    """Colour legend; for distances (euclid, manhattan) positive values push the images apart."""
+    closer = bool(getattr(e, "higher_is_better", True))
+    neg, pos = ("more different", "more similar") if closer else ("closer", "farther apart")
+    lo = f"−{scale:.3g} " if scale is not None else ""
+    hi = f" +{scale:.3g}" if scale is not None else ""
+    return (f'<div class="legend"><span>{lo}makes them {neg}</span><span class="bar"></span>'
+            f"<span>makes them {pos}{hi}</span></div>")
+
+
 class _Page:
     """Accumulates HTML sections and the JS data blob."""
 
@@ -82,8 +92,15 @@ class _Page:
         qsize = _images.display_size(e.query_image.shape, MAX_SIDE)
         hsize = _images.display_size(e.hit_image.shape, MAX_SIDE)
         cross = np.asarray(e.cross, dtype=np.float64)
-        qv = np.asarray(e.query_values if e.query_values is not None else np.zeros(cross.shape[0]), dtype=np.float64)
-        hv = np.asarray(e.hit_values if e.hit_values is not None else np.zeros(cross.shape[1]), dtype=np.float64)
+        joint = getattr(e, "joint", None)
+        if joint is not None and getattr(joint, "query_side_values", None) is not None:
+            qv, hv = joint.query_side_values, joint.hit_side_values
+            label = "each side's Shapley values (the other image complete)"
+        else:
+            qv, hv = e.query_values, e.hit_values
+            label = "each region's own (singleton) value"
+        qv = np.asarray(qv if qv is not None else np.zeros(cross.shape[0]), dtype=np.float64)
+        hv = np.asarray(hv if hv is not None else np.zeros(cross.shape[1]), dtype=np.float64)
         spec = {
             "q": {"img": _images.data_uri(_images.thumbnail(e.query_image, MAX_SIDE)), "w": qsize[1], "h": qsize[0],
                   "labels": _labels_b64(e.query_labels, qsize)},
@@ -93,6 +110,7 @@ class _Page:
             "qv": np.round(qv, 7).tolist(),
             "hv": np.round(hv, 7).tolist(),
             "scale": _images.symmetric_scale(qv, hv),
+            "label": label,
         }
         k = len(self.panels)
         self.panels.append(spec)
@@ -104,7 +122,7 @@ class _Page:
             f"<figcaption>Query regions ({cross.shape[0]}): hover or click one</figcaption></figure>"
             f'<figure><canvas class="region-map" data-side="h" width="{hsize[1]}" height="{hsize[0]}"></canvas>'
             f"<figcaption>Hit regions ({cross.shape[1]}): hover or click one</figcaption></figure>"
-            f'</div><div class="status"></div>'
+            f'</div><div class="status"></div>{_legend(e)}'
             f'<div class="hint">Strongest pairs: {_esc(pairs)}</div></div>'
         )
 
@@ -138,7 +156,7 @@ class _Page:
                 else:
                     figs.append(_fig(_images.data_uri(thumb), f"{who} (not explained)", alt=who))
             body.append('<div class="figs">' + "".join(figs) + "</div>")
-            body.append(f'<div class="legend"><span>−{scale:.3g}</span><span class="bar"></span><span>+{scale:.3g}</span></div>')
+            body.append(_legend(e, scale))
         body.append(_payload_html(e.hit_payload))
         return '<div class="card">' + '<div class="card-head">' + "".join(head) + "</div>" + "".join(body) + "</div>"
 
@@ -201,9 +219,9 @@ class _Page:
         mism = summary.get("vector_mismatches") or []
         out.append("<h2 style=\"margin-top:14px\">Stored vector vs fresh encode</h2>")
         if mism:
-            out.append("<table><tr><th>hit</th><th>cosine(stored, fresh)</th></tr>")
+            out.append("<table><tr><th>hit</th><th>id</th><th>cosine(stored, fresh)</th></tr>")
             for m in mism:
-                out.append(f"<tr><td>{_esc(m.get('id'))}</td><td class=\"warn\">{_num(m.get('cosine'), 5)}</td></tr>")
+                out.append(f"<tr><td>{_esc(m.get('hit'))}</td><td>{_esc(m.get('id'))}</td><td class=\"warn\">{_num(m.get('cosine'), 5)}</td></tr>")
             out.append("</table>")
         else:
             out.append('<p class="hint">Every checked hit\'s stored vector matches a fresh encode of its image.</p>')
@@ -252,9 +270,11 @@ def render_report(
         body.append('<section><h2>Explanations</h2><div class="cards">'
                     + "".join(page.pair_card(e) for e in explanations) + "</div></section>")
     for s in searches:
-        if len(searches) > 1 or query_image is None:
+        same = query_image is not None and (s.query_image is query_image or (
+            s.query_image.shape == query_image.shape and np.array_equal(s.query_image, query_image)))
+        if not same:
             body.append(page.query_section(s.query_image, s.query_name))
-        body.append(page.search_section(s))
+        body.append(page.search_section(s, heading=getattr(s, "heading", None) or "Hits"))
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = _asset("template.html")
     # substitute the data/JS last so that nothing inside them is treated as a placeholder

@@ -129,7 +129,7 @@
     if (!key) {
       this.q.paint(s.qv, -1, s.scale); this.h.paint(s.hv, -1, s.scale);
       this.q.canvas.dataset.shows = "singletons"; this.h.canvas.dataset.shows = "singletons";
-      this.status.textContent = "Showing each side's own region values. Hover or click a region to see its matches on the other side.";
+      this.status.textContent = "Showing " + (s.label || "region values") + ". Hover or click a region to see its matches on the other side.";
       return;
     }
     var side = key[0], r = parseInt(key.slice(2), 10), row, other, self = this.q, tgt = this.h, name = "hit";
@@ -141,7 +141,7 @@
     tgt.canvas.dataset.shows = (side === "q" ? "row-" : "col-") + r;
     var best = topk(row, 3).map(function (j) { return "#" + j + " (" + fmt(row[j]) + ")"; }).join(", ");
     var own = side === "q" ? s.qv[r] : s.hv[r];
-    this.status.textContent = (side === "q" ? "Query" : "Hit") + " region #" + r + " (own value " + fmt(own) +
+    this.status.textContent = (side === "q" ? "Query" : "Hit") + " region #" + r + " (value " + fmt(own) +
       "): strongest partners in the " + name + ": " + best + ". Colour scale \u00b1" + sc.toPrecision(3) + ".";
   };
 

@@ -56,3 +56,54 @@ def search_results() -> SearchResults:
     hits = [Hit(id=7, score=0.8, payload={"path": "a.png"}), Hit(id=8, score=0.7, payload={"path": "b.png"})]
     return SearchResults(query_image=a.query_image, hits=hits, explanations=[a, b], query_name="q.png",
                          encoder="tiny-random", collection="photos")
+
+
+# ----------------------------------------------------------------------------- CLI fixtures
+
+from qdrant_explain._testing import OTHER_SPEC, SPEC  # noqa: E402
+
+TINY = SPEC
+"""Encoder spec of the tiny random test encoder."""
+OTHER = OTHER_SPEC
+
+
+def _smooth_image(rng: np.random.Generator, h: int = 72, w: int = 96) -> np.ndarray:
+    """A random smooth RGB 'photo' (upsampled noise) as uint8."""
+    from PIL import Image
+
+    small = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC))
+
+
+@pytest.fixture(scope="session")
+def photo_dirs(tmp_path_factory):
+    """A folder of 8 small images (with a flipped near-duplicate) and a folder of 2 queries."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("photos")
+    photos, queries = root / "photos", root / "queries"
+    photos.mkdir()
+    queries.mkdir()
+    rng = np.random.default_rng(0)
+    imgs = [_smooth_image(rng) for _ in range(7)]
+    for i, img in enumerate(imgs):
+        Image.fromarray(img).save(photos / f"img{i}.png")
+    Image.fromarray(np.ascontiguousarray(imgs[0][:, ::-1])).save(photos / "img0_flipped.png")
+    Image.fromarray(np.clip(imgs[0].astype(int) + 10, 0, 255).astype(np.uint8)).save(queries / "q0.png")
+    Image.fromarray(imgs[3][4:, 6:]).save(queries / "q3.png")
+    return photos, queries
+
+
+@pytest.fixture(scope="session")
+def indexed(photo_dirs, tmp_path_factory):
+    """An embedded Qdrant (path) holding the photos under collection 'photos', built with the tiny encoder."""
+    from click.testing import CliRunner
+
+    from qdrant_explain.cli import main
+
+    db = tmp_path_factory.mktemp("db") / "qdrant"
+    photos, queries = photo_dirs
+    out = CliRunner().invoke(main, ["index", str(photos), "--collection", "photos", "--db", str(db),
+                                    "--encoder", TINY, "--quiet"])
+    assert out.exit_code == 0, out.output
+    return {"db": db, "photos": photos, "queries": queries, "query": queries / "q0.png"}

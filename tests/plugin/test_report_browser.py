@@ -87,3 +87,39 @@ def test_report_hover_highlights_matches_and_screenshot(tmp_path, search_results
         finally:
             browser.close()
     assert errors == [], errors
+
+
+def test_real_joint_report_from_the_cli(tmp_path, indexed):
+    """A report made by `explain --order 2` on a real collection behaves the same in the browser."""
+    import json
+
+    from click.testing import CliRunner
+
+    from qdrant_explain.cli import main
+
+    runner = CliRunner()
+    args = ["--collection", "photos", "--db", str(indexed["db"])]
+    hits = json.loads(runner.invoke(main, ["search", str(indexed["query"]), *args, "-k", "1", "--json", "-"]).stdout)
+    html = tmp_path / "why.html"
+    out = runner.invoke(main, ["explain", str(indexed["query"]), "--point-id", str(hits[0]["id"]), *args, "--order", "2",
+                               "--players", "grid:3x3", "--html", str(html), "--quiet"])
+    assert out.exit_code == 0, out.output
+    errors: list[str] = []
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(html.as_uri())
+            page.wait_for_function("document.body.dataset.ready === '1'", timeout=15000)
+            before = _hit_pixels(page)
+            box = page.locator(".joint canvas[data-side=q]").first.bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+            page.wait_for_function("document.querySelector('.joint').dataset.selection.startsWith('q:')")
+            assert _hit_pixels(page) != before
+            page.screenshot(path=str(tmp_path / "why.png"))
+        finally:
+            browser.close()
+    assert errors == [], errors
+    assert (tmp_path / "why.png").stat().st_size > 5_000

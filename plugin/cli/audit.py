@@ -1,0 +1,58 @@
+"""``qdrant-explain audit``: where does similarity come from across many queries?"""
+
+from __future__ import annotations
+
+import pathlib
+
+import click
+
+from ._common import Console, collection_options, command_errors, open_explainer, run_options, show_progress
+
+
+@click.command()
+@click.argument("queries_folder", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
+@collection_options
+@click.option("-k", "--limit", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Hits per query.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=pathlib.Path), default="qe-audit",
+              show_default=True, help="Folder for report.html and audit.json.")
+@run_options
+@command_errors
+def audit(queries_folder, collection, db, url, api_key, encoder_spec, k, out_dir, quiet, debug):
+    """Explain the top hits of every image in QUERIES_FOLDER and summarise them in one report.
+
+    The summary gives the share of the score that comes from the image border vs the
+    centre, the most-attributed regions, and the hits whose stored vector disagrees
+    with a fresh encode of their image.
+    """
+    from qdrant_explain.connectors import iter_image_files
+
+    queries = iter_image_files(queries_folder)
+    if not queries:
+        raise click.ClickException(f"No images found in {str(queries_folder)!r}.")
+    ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=False)
+    bar = None
+    if not quiet:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(queries), desc="auditing", unit="query")
+    try:
+        def step(i, n, name):
+            if bar is not None and i:
+                bar.update(1)
+
+        report = ex.audit(queries, limit=k, progress=step)
+        if bar is not None:
+            bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path = out_dir / "report.html"
+    report.to_html(html_path)
+    report.to_json(out_dir / "audit.json")
+    s = report.summary
+    share = "n/a" if s["border_share"] is None else f"{100 * s['border_share']:.0f}%"
+    area = "n/a" if s["border_area"] is None else f"{100 * s['border_area']:.0f}%"
+    click.echo(f"{s['queries']} queries, {s['hits']} hits: {share} of the score from the border band "
+               f"({area} of the pixels); {s['vector_mismatch_count']} stored vector(s) disagree with a fresh encode")
+    click.echo(f"report: {html_path}")

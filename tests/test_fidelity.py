@@ -1,0 +1,120 @@
+"""Fast fidelity subset: the trained digits CNN, a few scenes, exact Shapley on 3 x 3 cell grids.
+
+The full benchmark is ``benchmarks/fidelity/run.py`` (results in benchmarks/RESULTS.md,
+section "Fidelity"). Here: the shipped weights load, retrieval works, and exact
+explanations credit the shared digits (ranking) and link same-class digits
+(correspondence) — and stop doing so when the weights are random.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from qdrant_explain.connectors import digits  # noqa: E402
+from qdrant_explain.explainers import (  # noqa: E402
+    HitGame,
+    ImageSide,
+    QueryGame,
+    explain_game,
+    explain_joint,
+    make_baseline,
+)
+from qdrant_explain.explainers import metrics as M  # noqa: E402
+
+# (query classes, hit classes): shared and unshared digits on both sides
+CLASS_PAIRS = [
+    ([1, 3, 5], [3, 5, 7]),
+    ([0, 2, 4, 6], [2, 8, 9]),
+    ([7, 8, 9], [9, 0, 8, 1]),
+    ([2, 5], [5, 6, 3]),
+    ([4, 1, 6], [4, 9]),
+    ([3, 9, 0, 7], [0, 3, 4]),
+]
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    torch.set_num_threads(2)
+    return digits.load_digits_encoder(threads=2)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    rng = np.random.default_rng(2024)
+    return [
+        (digits.make_scene(rng, k=len(a), classes=a, split="test"), digits.make_scene(rng, k=len(b), classes=b, split="test"))
+        for a, b in CLASS_PAIRS
+    ]
+
+
+def _side(encoder, scene, name):
+    pixels = scene.image
+    return ImageSide(pixels, make_baseline("constant:0,0,0", pixels), scene.cell_labels(), encoder.encode,
+                     batch_size=512, progress=False, name=name)
+
+
+def _cells(scene, other):
+    cc = scene.cell_classes()
+    shared = [c for c in range(9) if cc[c] >= 0 and cc[c] in other.class_set]
+    unshared = [c for c in range(9) if cc[c] >= 0 and cc[c] not in other.class_set]
+    return shared, unshared
+
+
+def _explain(encoder, q, h):
+    """Exact order-1 maps of both sides and the exact joint cross matrix, from one set of 2 x 512 encodes."""
+    qs, hs = _side(encoder, q, "query"), _side(encoder, h, "hit")
+    joint = explain_joint(qs, hs, 9, 9, score="cosine", method="exact")
+    eq, eh = encoder.encode(np.stack([q.image, h.image]))
+    vq = explain_game(QueryGame(qs, eh, "cosine"), 9, method="exact").values
+    vh = explain_game(HitGame(hs, eq, "cosine"), 9, method="exact").values
+    return vq, vh, joint
+
+
+def test_loads_as_registered_encoder_and_retrieves(encoder):
+    from qdrant_explain.connectors.encoders import list_encoders, load_encoder
+
+    assert "digits-cnn" in list_encoders()
+    enc = load_encoder("digits-cnn", threads=2)
+    assert enc.name == "digits-cnn" and enc.input_size == (96, 96)
+    queries = digits.make_scenes(20, seed=5, split="test")
+    database = digits.make_scenes(200, seed=6, split="test")
+    eq = enc.encode(np.stack([s.image for s in queries]))
+    ed = enc.encode(np.stack([s.image for s in database]))
+    eq /= np.linalg.norm(eq, axis=1, keepdims=True)
+    ed /= np.linalg.norm(ed, axis=1, keepdims=True)
+    truth = np.array([[digits.overlap(a, b) for b in database] for a in queries])
+    report = M.retrieval_metrics(eq @ ed.T, truth)
+    assert report.r1_any >= 0.9
+    assert report.spearman >= 0.5
+
+
+def test_exact_maps_rank_shared_digits_first_and_link_same_classes(encoder, pairs):
+    ok = total = corr_ok = corr_n = 0
+    for q, h in pairs:
+        vq, vh, joint = _explain(encoder, q, h)
+        assert abs(joint.efficiency_gap()) < 1e-6
+        for values, (shared, unshared) in ((vq, _cells(q, h)), (vh, _cells(h, q))):
+            a, b = M.ranking_pairs(values, shared, unshared)
+            ok, total = ok + a, total + b
+        hit_cell = dict(zip(h.classes, h.cells))
+        for cls, cell in zip(q.classes, q.cells):
+            if cls in hit_cell:
+                corr_ok += M.correspondence_accuracy(joint.cross, {cell: hit_cell[cls]})
+                corr_n += 1
+    assert total >= 20 and corr_n >= 9
+    assert ok / total >= 0.99, f"shared-object ranking {ok}/{total}"
+    assert corr_ok / corr_n >= 0.95, f"correspondence {corr_ok}/{corr_n}"
+
+
+def test_random_weights_change_the_maps(encoder, pairs):
+    random_encoder = digits.load_digits_encoder("random", seed=1, threads=2)
+    rhos = []
+    for q, h in pairs[:3]:
+        cross = _explain(encoder, q, h)[2].cross
+        cross_rnd = _explain(random_encoder, q, h)[2].cross
+        dq, dh = sorted(q.cells), sorted(h.cells)
+        rhos.append(M.map_rank_correlation(cross[np.ix_(dq, dh)], cross_rnd[np.ix_(dq, dh)]))
+    assert np.mean(rhos) < 0.3
