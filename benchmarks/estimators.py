@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import platform
 import sys
 import time
@@ -170,8 +171,13 @@ ORDER2_VARIANTS = {
 
 
 # ---------------------------------------------------------------- benchmark
-def run_benchmark(n: int, n_games: int, fractions: list[float], order: int, methods: dict, seed: int = 0) -> dict:
-    """errors[method][budget] = list of per-game MSEs (NaN where the budget is below the method's minimum)."""
+def run_benchmark(
+    n: int, n_games: int, fractions: list[float], order: int, methods: dict, seed: int = 0, dump: str | None = None
+) -> dict:
+    """errors[method][budget] = list of per-game MSEs (NaN where the budget is below the method's minimum).
+
+    With ``dump``, the raw per-game errors are rewritten to that JSON file after every game.
+    """
     budgets = [max(int(round(f * 2**n)), 1) for f in fractions]
     errors = {m: {b: [] for b in budgets} for m in methods}
     seconds = {m: 0.0 for m in methods}
@@ -194,6 +200,10 @@ def run_benchmark(n: int, n_games: int, fractions: list[float], order: int, meth
                 ref = truth if order == 1 else truth[np.triu_indices(n, 1)]
                 errors[m][b].append(float(np.mean((est - ref) ** 2)))
         print(f"  game {g + 1}/{n_games} done", file=sys.stderr, flush=True)
+        if dump:
+            with open(dump, "w") as fh:
+                json.dump({"order": order, "n": n, "games_done": g + 1, "budgets": budgets, "errors": errors,
+                           "seconds": seconds}, fh)
     return {"budgets": budgets, "errors": errors, "seconds": seconds}
 
 
@@ -234,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shap-default", action="store_true", help="also run shap with its default l1_reg")
     parser.add_argument("--quick", action="store_true", help="4 games, n=10, three budgets")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="write raw per-game errors to PREFIX-order{1,2}.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.games, args.players, args.budgets = 4, 10, "0.05,0.2,0.5"
@@ -248,7 +259,8 @@ def main(argv: list[str] | None = None) -> None:
             methods["shap KernelExplainer (default l1_reg)"] = shap_kernel("num_features(10)")
         if args.variants:
             methods.update(ORDER1_VARIANTS)
-        res = run_benchmark(args.players, args.games, fractions, 1, methods, args.seed)
+        dump = f"{args.json}-order1.json" if args.json else None
+        res = run_benchmark(args.players, args.games, fractions, 1, methods, args.seed, dump)
         print("## Order 1: Shapley values\n")
         print(markdown_table(res, fractions, reference="shap KernelExplainer"))
         print("\nseconds per method (all games, all budgets):", {k: round(v, 1) for k, v in res["seconds"].items()})
@@ -256,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
         methods = dict(ORDER2)
         if args.variants:
             methods.update(ORDER2_VARIANTS)
-        res = run_benchmark(args.players, args.games, fractions, 2, methods, args.seed)
+        dump = f"{args.json}-order2.json" if args.json else None
+        res = run_benchmark(args.players, args.games, fractions, 2, methods, args.seed, dump)
         print("\n## Order 2: Shapley-Taylor pair indices\n")
         print(markdown_table(res, fractions, reference="kernel-shapley-taylor (ours)"))
         print("\nseconds per method (all games, all budgets):", {k: round(v, 1) for k, v in res["seconds"].items()})

@@ -39,8 +39,9 @@ def with_explanations(explainer: SearchExplainer, *, players: str = "slic:24", b
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", default=TINY)
+    parser.add_argument("--out", default=None, help="working folder (default: a new temporary one)")
     args = parser.parse_args()
-    workdir = pathlib.Path(tempfile.mkdtemp(prefix="qe-search-"))
+    workdir = pathlib.Path(args.out) if args.out else pathlib.Path(tempfile.mkdtemp(prefix="qe-search-"))
     db, photos = build_collection(workdir, args.encoder)
     explainer = SearchExplainer.open("photos", path=str(db))
 

@@ -51,7 +51,7 @@ from .result import Explanation, _jsonable
 from .scores import BILINEAR_SCORES, check_score, normalize_rows, score_matrix
 from .side import SideEvaluator
 
-JOINT_METHODS = ("auto", "exact", "stratified")
+JOINT_METHODS = ("auto", "exact", "stratified", "product-kst")
 DEFAULT_JOINT_BUDGET = 2048
 """Encoder passes (query + hit) used when ``budget=None``."""
 MAX_EXACT_SIDE = 20
@@ -556,6 +556,51 @@ def stratified_joint_from_samples(
     return cross, side_q, side_h
 
 
+def product_kst_from_samples(
+    zq: np.ndarray, zh: np.ndarray, values: np.ndarray, rng: np.random.Generator, *, max_rows: int = 20000
+) -> tuple[FloatMatrix, FloatMatrix, FloatMatrix]:
+    """Kernel Shapley-Taylor (constrained WLS) on a product design; for comparison with the stratified solve.
+
+    Every (query mask, hit mask) combination is a joint coalition (a uniform
+    subsample of ``max_rows`` when there are more), weighted by the Shapley-Taylor
+    kernel pi(|A|+|B|) over its inclusion probability (K_a / C(nq, a)) (K_b / C(nh, b)).
+    Uses the core's :func:`kernel_shapley_taylor_solve` (singletons, v(empty) and
+    v(N) as hard constraints).
+
+    Returns:
+        (cross (nq, nh), query_interactions (nq, nq), hit_interactions (nh, nh)).
+    """
+    from .estimators.kernel_shapley_taylor import kernel_shapley_taylor_solve
+
+    nq, nh = zq.shape[1], zh.shape[1]
+    m = nq + nh
+    sq, sh = zq.sum(1), zh.sum(1)
+    kq = np.bincount(sq, minlength=nq + 1).astype(np.float64)
+    kh = np.bincount(sh, minlength=nh + 1).astype(np.float64)
+    inv_q = np.array([comb(nq, a) for a in range(nq + 1)], dtype=np.float64) / np.maximum(kq, 1)
+    inv_h = np.array([comb(nh, b) for b in range(nh + 1)], dtype=np.float64) / np.maximum(kh, 1)
+    total = zq.shape[0] * zh.shape[0]
+    flat = np.arange(total) if total <= max_rows else rng.choice(total, size=max_rows, replace=False)
+    rq, rh = np.divmod(flat, zh.shape[0])
+    size = sq[rq] + sh[rh]
+    pi = np.zeros(m + 1)
+    for t in range(2, m):
+        pi[t] = (m - 1) / (comb(m, t) * comb(t, 2) * (m - t))
+    weights = pi[size] * inv_q[sq[rq]] * inv_h[sh[rh]]
+    joint = np.concatenate([zq[rq], zh[rh]], axis=1)
+    i_eq, i_eh = int(np.flatnonzero(sq == 0)[0]), int(np.flatnonzero(sh == 0)[0])
+    i_fq, i_fh = int(np.flatnonzero(sq == nq)[0]), int(np.flatnonzero(sh == nh)[0])
+    singles = np.concatenate([
+        [values[int(np.flatnonzero((sq == 1) & zq[:, i])[0]), i_eh] for i in range(nq)],
+        [values[i_eq, int(np.flatnonzero((sh == 1) & zh[:, j])[0])] for j in range(nh)],
+    ])
+    _, inter = kernel_shapley_taylor_solve(
+        joint, values[rq, rh], weights, m,
+        base_value=float(values[i_eq, i_eh]), full_value=float(values[i_fq, i_fh]), singleton_values=singles,
+    )
+    return inter[:nq, nq:], inter[:nq, :nq], inter[nq:, nq:]
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
@@ -585,7 +630,10 @@ def explain_joint(
         score: Qdrant metric: ``"cosine"``, ``"dot"``, ``"euclid"``, ``"manhattan"``.
             The game value is Qdrant's raw score (distances: lower = closer).
         method: ``"exact"`` (2^nq + 2^nh encoder passes), ``"stratified"``
-            (product-design sampler) or ``"auto"`` (exact when it fits the budget).
+            (product-design sampler), ``"product-kst"`` (the same design solved by
+            constrained Kernel Shapley-Taylor regression; also estimates the
+            within-side pairs) or ``"auto"`` (exact when it fits the budget, else
+            ``"stratified"``).
         budget: encoder passes (query + hit) allowed; None means
             ``DEFAULT_JOINT_BUDGET`` (2048) for sampling and auto.
         seed: seed of the sampler.
@@ -650,7 +698,7 @@ def explain_joint(
         minimum = stratified_minimum_budget(nq, nh)
         if b < minimum:
             raise ValueError(
-                f"explain_joint(method='stratified') needs budget >= {minimum} encoder passes for "
+                f"explain_joint(method={chosen!r}) needs budget >= {minimum} encoder passes for "
                 f"{nq} + {nh} players; got budget={b}. Raise the budget or use fewer players."
             )
         rng = np.random.default_rng(seed)
@@ -661,7 +709,11 @@ def explain_joint(
         eq, eh = qside.embed(zq), hside.embed(zh)
         _check_dims(eq, eh)
         values = score_matrix(eq, eh, metric)
-        if metric in BILINEAR_SCORES:
+        q_inter = h_inter = None
+        if chosen == "product-kst":
+            cross, q_inter, h_inter = product_kst_from_samples(zq, zh, values, rng)
+            _, side_q, side_h = stratified_joint_from_samples(zq, zh, values)
+        elif metric in BILINEAR_SCORES:
             cross, side_q, side_h = stratified_bilinear_from_samples(
                 zq, zh, _prep(eq, metric), _prep(eh, metric), control_variate=control_variate
             )
@@ -677,8 +729,8 @@ def explain_joint(
             cross=cross,
             query_values=values[single_q, i_empty_h] - base,
             hit_values=values[i_empty_q, single_h] - base,
-            query_interactions=None,
-            hit_interactions=None,
+            query_interactions=q_inter,
+            hit_interactions=h_inter,
             query_side_values=side_q,
             hit_side_values=side_h,
             base_value=base,

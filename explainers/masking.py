@@ -104,11 +104,14 @@ def masked_batch(
         (m, H, W, 3) uint8 batch.
     """
     z = np.asarray(masks, dtype=bool)
-    keep = z[:, labels]  # (m, H, W) by fancy indexing: no per-mask Python work
+    # (m, H, W) 0/1 by one gather: no per-mask Python work
+    keep = np.take(z, np.asarray(labels).reshape(-1), axis=1).view(np.uint8).reshape((z.shape[0],) + labels.shape)
     if out is None:
         out = np.empty((z.shape[0],) + pixels.shape, dtype=np.uint8)
-    np.copyto(out, baseline[None])
-    np.copyto(out, pixels[None], where=keep[..., None])
+    # uint8 arithmetic wraps modulo 256, so baseline + keep * (pixels - baseline) is exact
+    diff = np.subtract(pixels, baseline, dtype=np.uint8)
+    np.multiply(keep[..., None], diff[None], out=out)
+    out += baseline[None]
     return out
 
 

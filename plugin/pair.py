@@ -56,7 +56,7 @@ DEFAULT_SIDE_BUDGET = 1024
 """Order 1 with ``budget=None``: encoder passes per explained side (or 2^n when smaller)."""
 
 ORDER1_METHODS = ("auto", "exact", "kernel-shap", "permutation", "lime", "occlusion")
-ORDER2_METHODS = ("auto", "exact", "stratified")
+ORDER2_METHODS = ("auto", "exact", "stratified", "product-kst")
 
 
 @dataclass
@@ -173,15 +173,20 @@ class ImagePairExplanation(PairExplanation):
 # ----------------------------------------------------------------------------- helpers
 
 
-def _prepare(encoder: Any, image: object, name: str) -> PreparedImage:
-    if image is None:
-        raise ValueError(f"explain_pair needs a {name} image (PIL image, array or path); got None.")
+def _open(image: object) -> object:
+    """Paths become loaded PIL images; anything else is returned unchanged."""
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
         from PIL import Image
 
         with Image.open(image) as im:
             im.load()
-            image = im.copy()
+            return im.copy()
+    return image
+
+
+def _prepare(encoder: Any, image: object, name: str) -> PreparedImage:
+    if image is None:
+        raise ValueError(f"explain_pair needs a {name} image (PIL image, array or path); got None.")
     if hasattr(encoder, "prepare"):
         return encoder.prepare(image)
     return prepare_image(image, tuple(encoder.input_size), name=name)
@@ -376,7 +381,8 @@ def explain_hits(
         raise ValueError(f"explain_pair(side=...) must be 'both', 'query' or 'hit'; got {side!r}.")
     metric = check_score(score)
     _check_encoder(encoder)
-    hits = list(hit_images)
+    hits = [None if h is None else _open(h) for h in hit_images]
+    query_image = _open(query_image)
     k = len(hits)
     if k == 0:
         raise ValueError("explain_hits needs at least one hit image (or None with a hit embedding).")
@@ -390,7 +396,7 @@ def explain_hits(
     stored = [None] * k if hit_embeddings is None else [
         None if e is None else _check_hit_embedding(e, dim) for e in hit_embeddings
     ]
-    query_rgb = to_rgb_array(query_image) if not isinstance(query_image, (str, bytes)) else None
+    query_rgb = to_rgb_array(query_image, name="query")
     results = []
     shared_counted = False
     for idx in range(k):
@@ -452,11 +458,11 @@ def explain_hits(
         passes = (q_side.encoder_passes - q_before) + (0 if h_side is None else h_side.encoder_passes)
         enc_sec = (q_side.encoder_seconds - q_sec_before) + (0.0 if h_side is None else h_side.encoder_seconds)
         shared_counted = True
-        hit_rgb = None if hits[idx] is None or isinstance(hits[idx], (str, bytes)) else to_rgb_array(hits[idx])
+        hit_rgb = None if hits[idx] is None else to_rgb_array(hits[idx], name="hit")
         results.append(
             ImagePairExplanation(
-                query_image=query_rgb if query_rgb is not None else _load_rgb(query_image),
-                hit_image=hit_rgb if hit_rgb is not None or hits[idx] is None else _load_rgb(hits[idx]),
+                query_image=query_rgb,
+                hit_image=hit_rgb,
                 query_labels=q_players.original_labels,
                 hit_labels=None if h_players is None else h_players.original_labels,
                 query_values=q_values,
@@ -488,13 +494,6 @@ def explain_hits(
             )
         )
     return results
-
-
-def _load_rgb(path: object) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return to_rgb_array(im)
 
 
 __all__ = ["ImagePairExplanation", "explain_pair", "explain_hits", "DEFAULT_PLAYERS"]

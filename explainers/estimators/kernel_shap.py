@@ -20,8 +20,7 @@ Two solvers share the design:
   share one within-size regression slope, so how the mean of v changes with
   the coalition size no longer leaks into the attributions through sampling
   imbalance; the shared slope may vary with the size as an even polynomial
-  about n/2 (``size_degree``, default 2), fitted together with the complete
-  sizes. It keeps efficiency exactly, is exact at budget 2^n and, with
+  about n/2 (``size_degree``, default 2). It keeps efficiency exactly, is exact at budget 2^n and, with
   paired sampling, exact for games with interactions of order <= 2.
 """
 
@@ -91,12 +90,13 @@ def stratified_kernel_shap_solve(
     D_i(s) = mean(v | |S|=s, i in S) - mean(v | |S|=s, i not in S). For sizes
     in ``complete_sizes`` (every coalition of that size present once) D(s) is
     computed exactly. For the other sizes it comes from one weighted least
-    squares fit over all rows of size 1..n-1: one intercept per size and a
-    within-size slope beta(s) = sum_d gamma_d q_d(s), with q_d the even powers
-    of (s - n/2)/(n/2) up to ``size_degree`` (D_i(s) is a polynomial in s of
+    squares fit over their rows: one intercept per size and a within-size
+    slope beta(s) = sum_d gamma_d q_d(s), with q_d the even powers of
+    (s - n/2)/(n/2) up to ``size_degree`` (D_i(s) is a polynomial in s of
     degree < the game's interaction order, and paired designs see only its
     part that is even about n/2); then D_i(s) = n/(n-1) (beta_i(s) - mean beta(s)).
-    ``size_degree=0`` is one shared slope. Rows of size 0 or n are ignored.
+    ``size_degree=0`` is one shared slope. The fit never extrapolates from
+    the complete sizes; rows of size 0 or n are ignored.
 
     Args:
         coalitions: (m, n) boolean coalitions.
@@ -127,8 +127,8 @@ def stratified_kernel_shap_solve(
         outside = (~zs * vs[:, None]).sum(axis=0) / (~zs).sum(axis=0)
         phi += (inside - outside) / n
     rest = np.array([s for s in range(1, n) if s not in complete], dtype=np.int64)
-    rows = (size > 0) & (size < n) & (w > 0)
-    if rest.size == 0 or not np.isin(size[rows], rest).any():
+    rows = np.isin(size, rest) & (w > 0)
+    if not rows.any():
         return phi
     layers = np.unique(size[rows])
     dummies = (size[rows][:, None] == layers[None, :]).astype(np.float64)

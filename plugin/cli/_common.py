@@ -57,7 +57,7 @@ def _check_players(ctx: click.Context, param: click.Parameter, value: str | None
 def run_options(fn: Callable) -> Callable:
     """Add ``--quiet`` and ``--debug``."""
     fn = click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
-    fn = click.option("--quiet", "-q", is_flag=True, help="No progress bars or chatter on stderr.")(fn)
+    fn = click.option("--quiet", is_flag=True, help="No progress bars or chatter on stderr.")(fn)
     return fn
 
 
@@ -77,7 +77,7 @@ def connection_options(fn: Callable) -> Callable:
 def collection_options(fn: Callable) -> Callable:
     """Add ``--collection`` plus :func:`connection_options`."""
     fn = connection_options(fn)
-    fn = click.option("--collection", "-c", required=True, metavar="NAME", help="Qdrant collection name.")(fn)
+    fn = click.option("--collection", required=True, metavar="NAME", help="Qdrant collection name.")(fn)
     return fn
 
 

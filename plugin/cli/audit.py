@@ -6,13 +6,13 @@ import pathlib
 
 import click
 
-from ._common import Console, collection_options, command_errors, open_explainer, run_options, show_progress
+from ._common import collection_options, command_errors, open_explainer, run_options
 
 
 @click.command()
 @click.argument("queries_folder", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
 @collection_options
-@click.option("-k", "--limit", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Hits per query.")
+@click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Hits per query.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=pathlib.Path), default="qe-audit",
               show_default=True, help="Folder for report.html and audit.json.")
 @run_options

@@ -23,7 +23,7 @@ from ._common import (
 @click.command()
 @click.argument("query_image", type=click.Path(dir_okay=False, path_type=pathlib.Path))
 @click.option("--point-id", "point_id", metavar="ID", default=None, help="Id of the hit in --collection.")
-@click.option("--collection", "-c", metavar="NAME", default=None, help="Qdrant collection holding --point-id.")
+@click.option("--collection", metavar="NAME", default=None, help="Qdrant collection holding --point-id.")
 @click.option("--image", "hit_image", metavar="HIT_IMAGE", type=click.Path(dir_okay=False, path_type=pathlib.Path),
               default=None, help="Explain against this image file instead of a point.")
 @click.option("--order", type=click.Choice(["1", "2"]), default="1", show_default=True,

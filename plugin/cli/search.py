@@ -21,7 +21,7 @@ from ._common import (
 @click.command()
 @click.argument("query_image", type=click.Path(dir_okay=False, path_type=pathlib.Path))
 @collection_options
-@click.option("-k", "--limit", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of hits.")
+@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of hits.")
 @click.option("--json", "json_out", metavar="OUT", default=None, help="Write the hits as JSON to OUT ('-' = stdout).")
 @click.option("--html", "html_out", metavar="OUT", type=click.Path(dir_okay=False), default=None,
               help="Write a self-contained HTML report to OUT.")

@@ -204,7 +204,10 @@ class _Page:
         rows = []
         simple = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
         for k, v in simple.items():
-            shown = _num(v, 3) if isinstance(v, float) else _esc(v)
+            if isinstance(v, float) and (k.endswith("_share") or k.endswith("_area") or k.startswith("border_share")):
+                shown = f"{100 * v:.1f} %"
+            else:
+                shown = _num(v, 3) if isinstance(v, float) else _esc(v)
             rows.append(f"<tr><th>{_esc(k.replace('_', ' '))}</th><td>{shown}</td></tr>")
         out = ['<section><h2>Audit summary</h2><table>' + "".join(rows) + "</table>"]
         tops = summary.get("top_regions") or []

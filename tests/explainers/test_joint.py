@@ -176,3 +176,20 @@ def test_to_dict_round_trip():
     json.dumps(res.to_dict())
     expl = res.as_explanation()
     assert expl.interactions.shape == (6, 6) and abs(expl.efficiency_gap()) < 1e-9
+
+
+def test_product_kst_full_design_is_exact():
+    from qdrant_explain.explainers.joint import normalize_rows, product_kst_from_samples
+    from qdrant_explain.explainers.scores import score_matrix
+
+    fq, _ = _mlp_side(4, 6, 20)
+    fh, _ = _mlp_side(3, 6, 21)
+    exact = explain_joint(fq, fh, 4, 3, method="exact")
+    zq, zh = all_coalitions(4), all_coalitions(3)
+    values = score_matrix(normalize_rows(fq(zq)), normalize_rows(fh(zh)), "dot")
+    cross, qi, hi = product_kst_from_samples(zq, zh, values, np.random.default_rng(0))
+    np.testing.assert_allclose(cross, exact.cross, atol=1e-9)
+    np.testing.assert_allclose(qi, exact.query_interactions, atol=1e-9)
+    res = explain_joint(fq, fh, 4, 3, method="product-kst", budget=24)
+    np.testing.assert_allclose(res.cross, exact.cross, atol=1e-9)
+    assert abs(res.efficiency_gap()) < 1e-9

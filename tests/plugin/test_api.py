@@ -111,10 +111,10 @@ def test_efficientnet_full_value_matches_qdrant_score(photo_dirs, tmp_path):
         (small / name).write_bytes((photos / name).read_bytes())
     db = tmp_path / "db"
     runner = CliRunner()
-    assert runner.invoke(main, ["index", str(small), "-c", "e", "--db", str(db), "--quiet"]).exit_code == 0
-    found = json.loads(runner.invoke(main, ["search", str(queries / "q0.png"), "-c", "e", "--db", str(db), "-k", "2",
+    assert runner.invoke(main, ["index", str(small), "--collection", "e", "--db", str(db), "--quiet"]).exit_code == 0
+    found = json.loads(runner.invoke(main, ["search", str(queries / "q0.png"), "--collection", "e", "--db", str(db), "-k", "2",
                                             "--json", "-"]).stdout)
-    out = runner.invoke(main, ["explain", str(queries / "q0.png"), "--point-id", found[0]["id"], "-c", "e", "--db",
+    out = runner.invoke(main, ["explain", str(queries / "q0.png"), "--point-id", found[0]["id"], "--collection", "e", "--db",
                                str(db), "--players", "grid:2x2", "--json", "-", "--quiet"])
     assert out.exit_code == 0, out.output
     res = json.loads(out.stdout)

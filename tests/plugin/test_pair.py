@@ -32,7 +32,7 @@ class ConvEncoder:
 
     def encode(self, pixels: np.ndarray) -> np.ndarray:
         self.images += pixels.shape[0]
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        x = torch.from_numpy(np.array(pixels)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         with torch.no_grad():
             h = torch.relu(torch.nn.functional.conv2d(x, self.w1, stride=2, padding=2))
             h = torch.tanh(torch.nn.functional.conv2d(h, self.w2, stride=2, padding=1))
@@ -197,3 +197,10 @@ def test_bad_order_and_method(enc):
         explain_pair(scene(), scene(), enc, order=2, method="lime", players="grid:2x2")
     with pytest.raises(ValueError, match="hit_image"):
         explain_pair(scene(), None, enc, order=2, hit_embedding=np.ones(24), players="grid:2x2")
+
+
+def test_paths_are_accepted(enc, tmp_path):
+    Image.fromarray(scene()).save(tmp_path / "q.png")
+    Image.fromarray(scene(40, 40, 1)).save(tmp_path / "h.jpg")
+    res = explain_pair(tmp_path / "q.png", str(tmp_path / "h.jpg"), enc, players="grid:2x2")
+    assert res.query_image.shape == (48, 64, 3) and res.hit_image.shape == (40, 40, 3)
