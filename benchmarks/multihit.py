@@ -25,7 +25,7 @@ warnings.filterwarnings("ignore")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=int, default=300)
-    ap.add_argument("--dtype", default="bf16")
+    ap.add_argument("--dtype", default="fp32")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--players", default="slic:50")
     ap.add_argument("--hits", type=int, default=10)
@@ -65,7 +65,7 @@ def main() -> None:
     print(f"| ratio | {pk / p1:.3f}x | {wk / w1:.3f}x |")
 
     # joint (order 2): the query side is encoded once for all hits
-    small = "grid:3x3"
+    small = "grid:2x2"
     hit_imgs = pool[:3]
     t0 = time.perf_counter()
     one = explain_hits(query, hit_imgs[:1], enc, order=2, method="exact", players=small, progress=False)

@@ -32,7 +32,7 @@ from typing import Sequence
 
 from .._typing import CoalitionMatrix, FloatVector, GameValues
 from ..result import Explanation
-from ._design import ALLOCATIONS, shapley_kernel_mass, stratified_design, sum_constrained_wls
+from ._design import ALLOCATIONS, min_norm_lstsq, shapley_kernel_mass, stratified_design, sum_constrained_wls
 from .base import Estimator, Plan
 
 SOLVERS = ("stratified", "wls")
@@ -83,6 +83,7 @@ def stratified_kernel_shap_solve(
     full_value: float,
     complete_sizes: Sequence[int] = (),
     size_degree: int = 2,
+    min_rows_per_parameter: float = 3.0,
 ) -> FloatVector:
     """Shapley values from size strata: exact where a size is complete, a fitted slope elsewhere.
 
@@ -96,7 +97,10 @@ def stratified_kernel_shap_solve(
     degree < the game's interaction order, and paired designs see only its
     part that is even about n/2); then D_i(s) = n/(n-1) (beta_i(s) - mean beta(s)).
     ``size_degree=0`` is one shared slope. The fit never extrapolates from
-    the complete sizes; rows of size 0 or n are ignored.
+    the complete sizes; rows of size 0 or n are ignored. The degree is
+    lowered while the sampled rows number fewer than
+    ``min_rows_per_parameter`` per fitted parameter, and below that even for
+    degree 0 the classic :func:`kernel_shap_solve` on all rows is returned.
 
     Args:
         coalitions: (m, n) boolean coalitions.
@@ -107,6 +111,7 @@ def stratified_kernel_shap_solve(
         full_value: v(N).
         complete_sizes: sizes whose whole layer is in ``coalitions``.
         size_degree: highest even power of the size in the slope model.
+        min_rows_per_parameter: sampled rows needed per fitted parameter.
 
     Returns:
         (n,) Shapley value estimates, summing to ``full_value - base_value``.
@@ -131,13 +136,18 @@ def stratified_kernel_shap_solve(
     if not rows.any():
         return phi
     layers = np.unique(size[rows])
+    n_rows = int(rows.sum())
+    while size_degree > 0 and n_rows < min_rows_per_parameter * (n * (size_degree // 2 + 1) + layers.size):
+        size_degree -= 2
+    if n_rows < min_rows_per_parameter * (n + layers.size):  # too few rows for per-size intercepts
+        return kernel_shap_solve(z, v, w, base_value=base_value, full_value=full_value)
     dummies = (size[rows][:, None] == layers[None, :]).astype(np.float64)
     poly = size_polynomials(size[rows], n, size_degree)  # (r, k)
     zf = z[rows].astype(np.float64)
     slopes = (zf[:, :, None] * poly[:, None, :]).reshape(zf.shape[0], -1)  # (r, n*k), player-major
     root = np.sqrt(w[rows])
     features = np.concatenate([slopes, dummies], axis=1) * root[:, None]
-    coef = np.linalg.lstsq(features, v[rows] * root, rcond=None)[0][: slopes.shape[1]]
+    coef = min_norm_lstsq(features, v[rows] * root)[: slopes.shape[1]]
     gamma = coef.reshape(n, -1)  # (n, k)
     gamma -= gamma.mean(axis=0)
     phi += gamma @ size_polynomials(rest, n, size_degree).sum(axis=0) / (n - 1)

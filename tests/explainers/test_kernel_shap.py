@@ -131,3 +131,18 @@ def test_plan_has_empty_and_full_first_and_calls_no_game():
     assert not plan.coalitions[0].any() and plan.coalitions[1].all()
     assert plan.weights.shape == (plan.coalitions.shape[0],)
     assert plan.n_evaluations == plan.coalitions.shape[0] <= 50  # distinct by construction
+
+
+def test_stratified_falls_back_to_wls_when_rows_are_few():
+    """With fewer sampled rows than the per-size model can support, the classic solve is used."""
+    n = 10
+    table = random_table(n, seed=11)
+    stratified = explain_game(TableGame(table), n, method="kernel-shap", budget=30, seed=2)
+    classic = explain_game(TableGame(table), n, method="kernel-shap", budget=30, seed=2, solver="wls")
+    np.testing.assert_allclose(stratified.values, classic.values, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [1, -2, 2.0])
+def test_size_degree_must_be_even(bad):
+    with pytest.raises(ValueError, match=r"size_degree=\.\.\.\) must be an even integer"):
+        explain_game(lambda z: z.sum(axis=1), 6, method="kernel-shap", budget=20, size_degree=bad)

@@ -93,6 +93,7 @@ def test_search_explain_html_and_json(indexed, tmp_path):
     out = run("search", indexed["query"], *db_args(indexed), "-k", 3, "--explain", "kernel-shap",
               "--html", html_path, "--json", json_path, "--quiet")
     assert out.exit_code == 0, out.output
+    assert out.stderr == ""  # --quiet: no progress bars, no messages
     hits = json.loads(json_path.read_text())
     assert all(set(h) == {"id", "score", "payload", "explanation"} for h in hits)
     assert all(set(h["explanation"]) == EXPLAIN_FIELDS for h in hits)
@@ -211,6 +212,25 @@ def test_unreachable_server_is_one_line(indexed):
     assert_one_line_error(out)
     both = run("search", indexed["query"], "--collection", "photos", "--url", "http://127.0.0.1:9", "--db", "x")
     assert both.exit_code == 2
+
+
+def test_api_key_from_environment(indexed, monkeypatch):
+    import qdrant_explain.explainer as explainer
+
+    seen = {}
+
+    def fake_open(name, **kwargs):
+        seen.update(kwargs, name=name)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(explainer.SearchExplainer, "open", staticmethod(fake_open))
+    out = run("search", indexed["query"], "--collection", "photos", "--url", "http://qdrant.example:6333",
+              env={"QDRANT_API_KEY": "from-env"})
+    assert_one_line_error(out, "stop here")
+    assert seen["url"] == "http://qdrant.example:6333" and seen["api_key"] == "from-env" and seen["name"] == "photos"
+    out = run("search", indexed["query"], "--collection", "photos", "--url", "http://q:6333", "--api-key", "flag",
+              env={"QDRANT_API_KEY": "from-env"})
+    assert seen["api_key"] == "flag"
 
 
 # ------------------------------------------------------------------------------------------ compare
