@@ -145,10 +145,9 @@ class SideEvaluator:
 
             bar = tqdm(total=todo.shape[0], desc=f"encoding {self.name} masks", unit="img", disable=None, leave=False)
         try:
-            for start in starts:
-                batch = todo[start : start + self.batch_size]
+            for batch, payload in self._inputs(todo, starts):
                 t0 = time.perf_counter()
-                raw = self.embed_fn(batch.copy())
+                raw = self._call(payload)
                 self.encoder_seconds += time.perf_counter() - t0
                 self.calls += 1
                 emb = self._check(raw, batch.shape[0])
@@ -160,6 +159,15 @@ class SideEvaluator:
         finally:
             if bar is not None:
                 bar.close()
+
+    def _inputs(self, todo: np.ndarray, starts: range):
+        """Yield (mask batch, what :meth:`_call` takes) for each batch."""
+        for start in starts:
+            batch = todo[start : start + self.batch_size]
+            yield batch, batch.copy()
+
+    def _call(self, payload: object) -> object:
+        return self.embed_fn(payload)
 
     def table(self) -> FloatMatrix:
         """All 2^n embeddings in bitmask order, (2^n, d); 2^n encoder passes at most."""
@@ -201,20 +209,41 @@ class ImageSide(SideEvaluator):
             )
         self.encode = encode
         self.masking_seconds = 0.0
-        self._buffer: np.ndarray | None = None
+        self._buffers: list[np.ndarray] = []
         super().__init__(self._embed_masks, int(self.labels.max()) + 1, batch_size=batch_size, progress=progress, name=name)
 
-    def _embed_masks(self, masks: np.ndarray) -> np.ndarray:
+    def _mask(self, masks: np.ndarray, slot: int) -> np.ndarray:
         t0 = time.perf_counter()
-        if self._buffer is None or self._buffer.shape[0] < masks.shape[0]:
-            self._buffer = np.empty((masks.shape[0],) + self.pixels.shape, dtype=np.uint8)
-        batch = masked_batch(self.pixels, self.baseline, self.labels, masks, out=self._buffer[: masks.shape[0]])
-        t1 = time.perf_counter()
-        self.masking_seconds += t1 - t0
-        out = self.encode(batch)
-        # time in the encoder proper, excluding masking (SideEvaluator adds the whole call)
-        self.encoder_seconds -= t1 - t0
+        while len(self._buffers) <= slot:
+            self._buffers.append(np.empty((0,) + self.pixels.shape, dtype=np.uint8))
+        if self._buffers[slot].shape[0] < masks.shape[0]:
+            self._buffers[slot] = np.empty((masks.shape[0],) + self.pixels.shape, dtype=np.uint8)
+        out = masked_batch(self.pixels, self.baseline, self.labels, masks, out=self._buffers[slot][: masks.shape[0]])
+        self.masking_seconds += time.perf_counter() - t0
         return out
+
+    def _embed_masks(self, masks: np.ndarray) -> np.ndarray:
+        return self.encode(self._mask(masks, 0))
+
+    def _inputs(self, todo: np.ndarray, starts: range):
+        """Masked batches, the next one built in a worker thread while the encoder runs (numpy releases the GIL)."""
+        if len(starts) == 1:
+            batch = todo[starts[0] : starts[0] + self.batch_size]
+            yield batch, self._mask(batch, 0)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            batches = [todo[s : s + self.batch_size] for s in starts]
+            future = pool.submit(self._mask, batches[0], 0)
+            for k, batch in enumerate(batches):
+                pixels = future.result()
+                if k + 1 < len(batches):  # double buffering: slot k % 2 is in use by the encoder
+                    future = pool.submit(self._mask, batches[k + 1], (k + 1) % 2)
+                yield batch, pixels
+
+    def _call(self, payload: object) -> object:
+        return self.encode(payload)
 
 
 __all__ = ["EmbeddingError", "SideEvaluator", "ImageSide"]

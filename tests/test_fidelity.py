@@ -50,9 +50,21 @@ def pairs():
     ]
 
 
+class _Dedup:
+    """Encode each distinct image once (masking an empty cell leaves the image unchanged)."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+
+    def encode(self, batch):
+        flat = batch.reshape(batch.shape[0], -1)
+        _, first, inverse = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+        return self.encoder.encode(batch[first])[inverse.reshape(-1)]
+
+
 def _side(encoder, scene, name):
     pixels = scene.image
-    return ImageSide(pixels, make_baseline("constant:0,0,0", pixels), scene.cell_labels(), encoder.encode,
+    return ImageSide(pixels, make_baseline("constant:0,0,0", pixels), scene.cell_labels(), _Dedup(encoder).encode,
                      batch_size=512, progress=False, name=name)
 
 

@@ -200,7 +200,7 @@ def joint_cross(method: str, qs: ImageSide, hs: ImageSide, budget: int, seed: in
         res = explain_game(game, nq + nh, method="sbsm", order=2)
         return res.interactions[:nq, nq:], game.encoder_passes
     # kernel-shapley-taylor on i.i.d. joint coalitions: largest coalition budget within `budget` passes
-    lo, hi, best = 20, 4 * budget, None
+    lo, hi, best = max(20, budget // 4), 2 * budget, None
     while lo <= hi:
         mid = (lo + hi) // 2
         probe = JointGame(side(qs.encode.__self__, qs.pixels, qs.labels, BASELINE, "query"),
@@ -409,13 +409,13 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=60)
+    parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--database", type=int, default=500)
     parser.add_argument("--budget", type=int, default=64, help="order-1 encoder passes per side")
     parser.add_argument("--budget2", type=int, default=256, help="order-2 encoder passes, query + hit")
     parser.add_argument("--censor-pairs", type=int, default=9)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--photos", type=int, default=6)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--photos", type=int, default=5)
     parser.add_argument("--photo-grid", type=int, default=4)
     parser.add_argument("--photo-budget", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)

@@ -97,8 +97,8 @@ def loss_fn(emb: torch.Tensor, target: torch.Tensor, proxies: torch.Tensor, to_p
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1200)
-    parser.add_argument("--batch-size", type=int, default=192)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--width", type=int, default=24)
     parser.add_argument("--embed-dim", type=int, default=32)
@@ -106,9 +106,11 @@ def main() -> None:
     parser.add_argument("--train-canvas", type=int, default=64, help="training canvas side (2 x 2 cells of 32 px)")
     parser.add_argument("--train-grid", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-seconds", type=float, default=420.0, help="stop training after this wall time")
+    parser.add_argument("--max-seconds", type=float, default=1e9,
+                        help="pause (checkpoint, resumable with --resume) after this much wall time in this call")
     parser.add_argument("--out", type=pathlib.Path, default=digits.WEIGHTS_PATH)
     parser.add_argument("--eval-only", action="store_true", help="only report the weights at --out")
+    parser.add_argument("--resume", action="store_true", help="continue a run paused by --max-seconds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -121,9 +123,23 @@ def main() -> None:
         proxies = torch.nn.Parameter(torch.randn(digits.N_CLASSES, args.embed_dim))
         opt = torch.optim.AdamW([*net.parameters(), proxies], lr=args.lr, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
-        start = time.perf_counter()
-        running = None
-        for step in range(args.steps):
+        checkpoint = args.out.with_suffix(".ckpt")
+        first, running, spent = 0, None, 0.0
+        if args.resume:
+            # continue an interrupted run exactly where it stopped (same batches, same schedule)
+            ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+            net.load_state_dict(ckpt["net"])
+            with torch.no_grad():
+                proxies.copy_(ckpt["proxies"])
+            opt.load_state_dict(ckpt["opt"])
+            sched.load_state_dict(ckpt["sched"])
+            rng.bit_generator.state = ckpt["rng"]
+            torch.set_rng_state(ckpt["torch_rng"])
+            first, running, spent = ckpt["step"], ckpt["running"], ckpt["seconds"]
+            print(f"resuming at step {first} from {checkpoint}", flush=True)
+        start = time.perf_counter() - spent
+        step = first
+        while step < args.steps:
             x, target, to_proxies = batch(rng, args.batch_size, args.train_canvas, args.train_grid)
             loss = loss_fn(net(x), target, proxies, to_proxies)
             opt.zero_grad()
@@ -133,15 +149,22 @@ def main() -> None:
             running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
             if step % 100 == 0 or step == args.steps - 1:
                 print(f"step {step:5d}  loss {running:.4f}  {time.perf_counter() - start:6.1f} s", flush=True)
-            if time.perf_counter() - start > args.max_seconds:
-                print(f"stopping at step {step}: --max-seconds={args.max_seconds} reached", flush=True)
-                break
+            step += 1
+            if step < args.steps and time.perf_counter() - start - spent > args.max_seconds:
+                torch.save({"net": net.state_dict(), "proxies": proxies.detach(), "opt": opt.state_dict(),
+                            "sched": sched.state_dict(), "rng": rng.bit_generator.state,
+                            "torch_rng": torch.get_rng_state(), "step": step, "running": running,
+                            "seconds": time.perf_counter() - start}, checkpoint)
+                print(f"paused after step {step} (--max-seconds={args.max_seconds}); checkpoint {checkpoint}. "
+                      f"Continue with the same arguments plus --resume.", flush=True)
+                return
         seconds = time.perf_counter() - start
         net.eval()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         config = {"embed_dim": args.embed_dim, "width": args.width, "canvas": digits.CANVAS}
         state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         torch.save({"config": config, "state_dict": state, "train": vars(args) | {"out": str(args.out)}}, args.out)
+        checkpoint.unlink(missing_ok=True)
         print(f"saved {args.out} ({args.out.stat().st_size / 1024:.0f} KiB) after {seconds:.0f} s")
         report["train_seconds"] = round(seconds, 1)
 

@@ -19,16 +19,24 @@ Two solvers share the design:
   those that do not. Enumerated sizes give D(s) exactly; the sampled sizes
   share one within-size regression slope, so how the mean of v changes with
   the coalition size no longer leaks into the attributions through sampling
-  imbalance; the shared slope may vary with the size as an even polynomial
-  about n/2 (``size_degree``, default 2). It keeps efficiency exactly, is exact at budget 2^n and, with
-  paired sampling, exact for games with interactions of order <= 2.
+  imbalance. The shared slope may vary with the size as an even polynomial
+  about n/2 (``size_degree``, default 2; lowered, down to the classic solve,
+  when too few rows were sampled). It keeps efficiency exactly, is exact at
+  budget 2^n and, with paired sampling, exact for games with interactions of
+  order <= 2.
+
+The default ``allocation="sqrt"`` splits the sampled budget over sizes in
+proportion to sqrt(kernel mass x 1), the Neyman allocation for per-size
+slopes with equal residual spread (between shap's kernel-mass split and the
+equal-per-size split of Leverage SHAP). ``benchmarks/estimators.py`` compares
+the options.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import Sequence
+
+import numpy as np
 
 from .._typing import CoalitionMatrix, FloatVector, GameValues
 from ..result import Explanation

@@ -90,7 +90,9 @@ def test_same_seed_same_result_and_seed_changes_it():
     assert a.meta["seed"] == 1
 
 
-@pytest.mark.parametrize("method,order", [("kernel-shap", 1), ("kernel-shapley-taylor", 2), ("permutation", 1), ("lime", 1)])
+@pytest.mark.parametrize(
+    "method,order", [("kernel-shap", 1), ("kernel-shapley-taylor", 2), ("permutation", 1), ("permutation", 2), ("lime", 1)]
+)
 def test_batch_size_does_not_change_results(method, order):
     table = random_table(9, seed=6)
     runs = [
