@@ -163,6 +163,7 @@ ORDER2 = {
     "shapiq SVARMIQ": shapiq_approximator("SVARMIQ"),
 }
 ORDER2_VARIANTS = {
+    "kernel-ST paired": ours("kernel-shapley-taylor", 2, paired=True),
     "kernel-ST uniform alloc": ours("kernel-shapley-taylor", 2, allocation="uniform"),
     "kernel-ST sqrt alloc": ours("kernel-shapley-taylor", 2, allocation="sqrt"),
     "shapiq SHAPIQ paired": shapiq_approximator("SHAPIQ", pairing_trick=True),
@@ -234,6 +235,16 @@ def markdown_table(result: dict, fractions: list[float], reference: str | None =
     return "\n".join(lines)
 
 
+def _select(methods: dict, only: str | None) -> dict:
+    if not only:
+        return methods
+    names = [m.strip() for m in only.split(",")]
+    unknown = [m for m in names if m not in methods]
+    if unknown:
+        raise SystemExit(f"--only: unknown method(s) {unknown}; available: {list(methods)}")
+    return {m: methods[m] for m in names}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--games", type=int, default=30, help="games per order (half deep tanh, half sparse)")
@@ -243,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", action="store_true", help="also run design variants (allocation, pairing)")
     parser.add_argument("--shap-default", action="store_true", help="also run shap with its default l1_reg")
     parser.add_argument("--quick", action="store_true", help="4 games, n=10, three budgets")
+    parser.add_argument("--only", default=None, help="comma-separated method names to run (after --variants)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write raw per-game errors to PREFIX-order{1,2}.json")
     args = parser.parse_args(argv)
@@ -259,19 +271,22 @@ def main(argv: list[str] | None = None) -> None:
             methods["shap KernelExplainer (default l1_reg)"] = shap_kernel("num_features(10)")
         if args.variants:
             methods.update(ORDER1_VARIANTS)
+        methods = _select(methods, args.only)
         dump = f"{args.json}-order1.json" if args.json else None
         res = run_benchmark(args.players, args.games, fractions, 1, methods, args.seed, dump)
         print("## Order 1: Shapley values\n")
-        print(markdown_table(res, fractions, reference="shap KernelExplainer"))
+        print(markdown_table(res, fractions, reference="shap KernelExplainer" if "shap KernelExplainer" in methods else None))
         print("\nseconds per method (all games, all budgets):", {k: round(v, 1) for k, v in res["seconds"].items()})
     if args.order in ("2", "both"):
         methods = dict(ORDER2)
         if args.variants:
             methods.update(ORDER2_VARIANTS)
+        methods = _select(methods, args.only)
         dump = f"{args.json}-order2.json" if args.json else None
         res = run_benchmark(args.players, args.games, fractions, 2, methods, args.seed, dump)
         print("\n## Order 2: Shapley-Taylor pair indices\n")
-        print(markdown_table(res, fractions, reference="kernel-shapley-taylor (ours)"))
+        ref = "kernel-shapley-taylor (ours)"
+        print(markdown_table(res, fractions, reference=ref if ref in methods else None))
         print("\nseconds per method (all games, all budgets):", {k: round(v, 1) for k, v in res["seconds"].items()})
 
 

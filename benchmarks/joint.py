@@ -89,7 +89,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer games/seeds/budgets (smoke run)")
     ap.add_argument("--json", default=None, help="write all rows to this JSON file")
+    ap.add_argument("--report", default=None, help="only print the tables of a JSON file written before")
+    ap.add_argument("--sizes", default="8,16", help="comma-separated nq = nh values to run (8 and/or 16)")
     args = ap.parse_args()
+    if args.report:
+        with open(args.report) as fh_:
+            report(json.load(fh_))
+        return
     configs = {
         8: dict(
             games=2 if args.quick else 3,
@@ -114,6 +120,7 @@ def main() -> None:
             },
         ),
     }
+    configs = {n: cfg for n, cfg in configs.items() if str(n) in args.sizes.split(",")}
     if args.quick:
         for cfg in configs.values():
             cfg["peers"] = {k: v[:3] for k, v in cfg["peers"].items()}
@@ -145,6 +152,9 @@ def main() -> None:
                         rows.append(dict(n=n, game=g, method=peer, budget=b, seed=seed, passes=passes,
                                          evaluations=evals, mse=mse, rel_mse=mse / scale, seconds=time.time() - t0))
                 print(f"  seed {seed} done ({time.time() - t_start:.0f}s total)", flush=True)
+                if args.json:  # incremental, so a long run can be reported before it ends
+                    with open(args.json, "w") as fh_:
+                        json.dump(rows, fh_, indent=1)
     if args.json:
         with open(args.json, "w") as fh_:
             json.dump(rows, fh_, indent=1)
