@@ -14,8 +14,6 @@ by the *baseline* image (same size, model space). Baselines:
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 CLIP_MEAN_RGB = (123, 117, 104)
