@@ -10,7 +10,7 @@ vectors), and the regions that *should* get the credit are the digits they share
 
 :class:`DigitsEncoder` (spec ``"digits-cnn"``) implements the encoder protocol of
 :mod:`qdrant_explain.explainers.encoder`. Its weights (``weights/digits_cnn.pt``,
-about 0.3 MB) come from ``benchmarks/fidelity/train_digits.py``, which trains it
+153 KiB) come from ``benchmarks/fidelity/train_digits.py``, which trains it
 with a contrastive loss so that the cosine of two scene embeddings tracks the
 overlap of their classes.
 
