@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ._images import symmetric_scale as _scale
+
 
 def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,18 +28,6 @@ def _figure(width: float, height: float):
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
-
-
-def _scale(*maps: np.ndarray | None) -> float:
-    m = 0.0
-    for a in maps:
-        if a is None:
-            continue
-        a = np.asarray(a, dtype=np.float64)
-        fin = a[np.isfinite(a)]
-        if fin.size:
-            m = max(m, float(np.abs(fin).max()))
-    return m if m > 0 else 1.0
 
 
 def _draw(ax: Any, image: np.ndarray, heatmap: np.ndarray | None, scale: float, title: str | None, alpha: float = 0.65):

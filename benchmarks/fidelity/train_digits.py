@@ -84,9 +84,10 @@ def batch(rng: np.random.Generator, size: int, canvas: int, grid: int) -> tuple[
 
 
 def loss_fn(emb: torch.Tensor, target: torch.Tensor, proxies: torch.Tensor, to_proxies: torch.Tensor,
-            tau: float = 0.1, ce_weight: float = 0.1) -> torch.Tensor:
+            tau: float = 0.1, ce_weight: float = 0.1, proxy_ce_weight: float = 0.0) -> torch.Tensor:
     z = torch.nn.functional.normalize(emb, dim=1)
-    proxy_mse = ((z @ torch.nn.functional.normalize(proxies, dim=1).T - to_proxies) ** 2).mean()
+    to_class = z @ torch.nn.functional.normalize(proxies, dim=1).T
+    proxy_mse = ((to_class - to_proxies) ** 2).mean()
     sim = z @ z.T
     off = ~torch.eye(sim.shape[0], dtype=torch.bool)
     mse = ((sim - target)[off] ** 2).mean()
@@ -95,7 +96,13 @@ def loss_fn(emb: torch.Tensor, target: torch.Tensor, proxies: torch.Tensor, to_p
     has = t.sum(1) > 0
     p = t[has] / t[has].sum(1, keepdim=True)
     ce = -(p * torch.log_softmax(logits[has], dim=1)).sum(1).mean()
-    return mse + proxy_mse + ce_weight * ce
+    loss = mse + proxy_mse + ce_weight * ce
+    if proxy_ce_weight:
+        # scene vs class proxies as a classifier: soft-target CE over the 10 classes (target = the scene's
+        # classes, equal weights); penalises a confused class far more than the squared error does
+        q = to_proxies / to_proxies.sum(1, keepdim=True)
+        loss = loss + proxy_ce_weight * -(q * torch.log_softmax(to_class / tau, dim=1)).sum(1).mean()
+    return loss
 
 
 def main() -> None:
@@ -105,6 +112,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--width", type=int, default=24)
     parser.add_argument("--embed-dim", type=int, default=32)
+    parser.add_argument("--proxy-ce", type=float, default=0.0,
+                        help="weight of a soft-target cross-entropy of each scene against the class proxies")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-canvas", type=int, default=64, help="training canvas side (2 x 2 cells of 32 px)")
     parser.add_argument("--train-grid", type=int, default=2)
@@ -144,7 +153,7 @@ def main() -> None:
         step = first
         while step < args.steps:
             x, target, to_proxies = batch(rng, args.batch_size, args.train_canvas, args.train_grid)
-            loss = loss_fn(net(x), target, proxies, to_proxies)
+            loss = loss_fn(net(x), target, proxies, to_proxies, proxy_ce_weight=args.proxy_ce)
             opt.zero_grad()
             loss.backward()
             opt.step()
