@@ -102,8 +102,9 @@ def test_loads_as_registered_encoder_and_retrieves(encoder):
     ed /= np.linalg.norm(ed, axis=1, keepdims=True)
     truth = np.array([[digits.overlap(a, b) for b in database] for a in queries])
     report = M.retrieval_metrics(eq @ ed.T, truth)
-    assert report.r1_any >= 0.9
-    assert report.spearman >= 0.5
+    # shipped CNN here: r1_any 1.0, spearman 0.82
+    assert report.r1_any >= 0.95
+    assert report.spearman >= 0.7
 
 
 def test_exact_maps_rank_shared_digits_first_and_link_same_classes(encoder, pairs):
@@ -122,9 +123,11 @@ def test_exact_maps_rank_shared_digits_first_and_link_same_classes(encoder, pair
     assert total >= 20 and corr_n >= 9
     # The targets are 99 % / 95 %. With exact values any shortfall is the model's,
     # not the explainer's (benchmarks/fidelity/diagnose.py): the shipped CNN reaches
-    # 86.7 % ranking / 96.9 % correspondence on the benchmark pairs and 25/27 / 8/9 here.
+    # 98.1 % ranking / 100 % correspondence on the benchmark pairs and 25/27 / 9/9 here
+    # (both misordered pairs here: the hit's 5 in (5, 6, 3), which scores lower alone
+    # against the query (2, 5) than its unshared 3 and 6 do: a model-level confusion).
     assert ok / total >= 0.9, f"shared-object ranking {ok}/{total}"
-    assert corr_ok / corr_n >= 0.85, f"correspondence {corr_ok}/{corr_n}"
+    assert corr_ok / corr_n >= 0.95, f"correspondence {corr_ok}/{corr_n}"
 
 
 def test_random_weights_change_the_maps(encoder, pairs):

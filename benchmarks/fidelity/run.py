@@ -27,7 +27,7 @@ brightness); players = a 4 x 4 grid; all methods at the same budget.
 
 Run:
 
-    nice -n 5 python benchmarks/fidelity/run.py                  # full (~17 min on 2 shared cores)
+    nice -n 5 python benchmarks/fidelity/run.py                  # full (5.5 min on 2 idle cores, ~17 min shared)
     nice -n 5 python benchmarks/fidelity/run.py --quick          # smoke run
 """
 
