@@ -187,15 +187,35 @@ def _order(values: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
     return np.lexsort((-tiebreak, -v))
 
 
-def _curve(value_fn: ValueFunction, coalitions: np.ndarray, base: float, full: float, batch_size: int) -> Curve:
-    ev = evaluate(value_fn, coalitions, batch_size=batch_size)
-    scores = ev.values
-    span = full - base
+def _curve(value_fn: ValueFunction, path: np.ndarray, batch_size: int) -> Curve:
+    """Scores along a path of coalitions, normalised by v(empty) -> 0 and v(full) -> 1.
+
+    One evaluation covers the path plus the empty and full coalitions (deduplicated,
+    so they cost nothing extra when the path already contains them).
+    """
+    n = path.shape[1]
+    ends = np.array([np.zeros(n, bool), np.ones(n, bool)])
+    ev = evaluate(value_fn, np.concatenate([path, ends]), batch_size=batch_size)
+    scores, (base, full) = ev.values[:-2], ev.values[-2:]
+    span = float(full - base)
     normalized = (scores - base) / span if abs(span) > 1e-12 else np.zeros_like(scores)
-    steps = coalitions.shape[0] - 1
+    steps = path.shape[0] - 1
     fractions = np.arange(steps + 1, dtype=np.float64) / max(steps, 1)
     auc = float(np.sum((normalized[1:] + normalized[:-1]) * 0.5 * np.diff(fractions)))
     return Curve(fractions=fractions, scores=scores, normalized=normalized, auc=auc, n_evaluations=ev.n_evaluations)
+
+
+def _ordered_curve(
+    value_fn: ValueFunction, values: np.ndarray, *, insert: bool, seed: int | None, batch_size: int, caller: str
+) -> Curve:
+    """Insert (or delete) regions one by one in decreasing attribution."""
+    v = _check_vector(values, "values", caller)
+    n = v.shape[0]
+    order = _order(v, None if seed is None else np.random.default_rng(seed))
+    z = np.full((n + 1, n), not insert, dtype=bool)
+    for step, region in enumerate(order, start=1):
+        z[step:, region] = insert
+    return _curve(value_fn, z, batch_size)
 
 
 def deletion_curve(
@@ -213,28 +233,14 @@ def deletion_curve(
         :class:`Curve` over n+1 coalitions, from all regions present to none.
         ``normalized`` maps v(full) to 1 and v(empty) to 0.
     """
-    v = _check_vector(values, "values", "deletion_curve")
-    n = v.shape[0]
-    order = _order(v, None if seed is None else np.random.default_rng(seed))
-    z = np.ones((n + 1, n), dtype=bool)
-    for step, region in enumerate(order, start=1):
-        z[step:, region] = False
-    base_full = evaluate(value_fn, np.array([np.zeros(n, bool), np.ones(n, bool)]), batch_size=batch_size).values
-    return _curve(value_fn, z, float(base_full[0]), float(base_full[1]), batch_size)
+    return _ordered_curve(value_fn, values, insert=False, seed=seed, batch_size=batch_size, caller="deletion_curve")
 
 
 def insertion_curve(
     value_fn: ValueFunction, values: np.ndarray, *, seed: int | None = 0, batch_size: int = 256
 ) -> Curve:
     """Insert regions one by one in decreasing attribution, from none; the higher the AUC, the better."""
-    v = _check_vector(values, "values", "insertion_curve")
-    n = v.shape[0]
-    order = _order(v, None if seed is None else np.random.default_rng(seed))
-    z = np.zeros((n + 1, n), dtype=bool)
-    for step, region in enumerate(order, start=1):
-        z[step:, region] = True
-    base_full = evaluate(value_fn, np.array([np.zeros(n, bool), np.ones(n, bool)]), batch_size=batch_size).values
-    return _curve(value_fn, z, float(base_full[0]), float(base_full[1]), batch_size)
+    return _ordered_curve(value_fn, values, insert=True, seed=seed, batch_size=batch_size, caller="insertion_curve")
 
 
 def censoring_curve(
@@ -276,8 +282,7 @@ def censoring_curve(
         i, j = divmod(int(flat), nh)
         z[step:, i] = True
         z[step:, nq + j] = True
-    base_full = evaluate(joint_fn, np.array([np.zeros(nq + nh, bool), np.ones(nq + nh, bool)]), batch_size=batch_size)
-    return _curve(joint_fn, z, float(base_full.values[0]), float(base_full.values[1]), batch_size)
+    return _curve(joint_fn, z, batch_size)
 
 
 # --------------------------------------------------------------------------- sanity
