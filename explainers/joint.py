@@ -32,6 +32,15 @@ Sampled (``method="stratified"``), any budget >= a small minimum
     sample, so only the true query-hit interaction contributes variance, and
     Kq + Kh encoder passes buy Kq x Kh joint evaluations. With every stratum
     enumerated it returns the exact values.
+
+    For bilinear scores the cross index is ``sum_{a,b} P(a,b) <delta_q[a,i],
+    delta_h[b,j]>`` with per-side mean marginal embedding changes ``delta``;
+    each side subtracts a fitted control variate (:class:`SideModel`: per-size
+    intercepts, size-dependent player effects and ridge-penalised pair terms,
+    picked by leave-one-out error) whose stratum means are known exactly, so
+    only its residual is sampled. Masks are drawn in two rounds: the minimal
+    design first, then the rest of the budget over mask sizes in proportion to
+    each size's weight times the spread of its embeddings (Neyman allocation).
 """
 
 from __future__ import annotations
@@ -316,16 +325,29 @@ def exact_joint_from_tables(eq: np.ndarray, eh: np.ndarray, score: str = "cosine
 # ----------------------------------------------------------------------------- stratified sampler
 
 
-def _balanced_masks(n: int, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` distinct size-``size`` masks, each player included about equally often."""
+def _balanced_masks(
+    n: int, size: int, count: int, rng: np.random.Generator, taken: np.ndarray | None = None
+) -> np.ndarray:
+    """``count`` new distinct size-``size`` masks, each player included about equally often.
+
+    ``taken`` (m, n) are masks of this size already drawn: they are never repeated
+    and count towards the balance. Fewer rows come back when the stratum runs out.
+    """
+    taken = np.zeros((0, n), dtype=bool) if taken is None else np.asarray(taken, dtype=bool)
+    seen = {row.tobytes() for row in taken}
     total = comb(n, size)
-    if count >= total:
-        out = np.zeros((total, n), dtype=bool)
-        for r, combo in enumerate(itertools.combinations(range(n), size)):
-            out[r, list(combo)] = True
-        return out
-    counts = np.zeros(n)
-    seen: set[bytes] = set()
+    count = min(count, total - len(seen))
+    if count <= 0:
+        return np.zeros((0, n), dtype=bool)
+    if count + len(seen) >= total:
+        rows = []
+        for combo in itertools.combinations(range(n), size):
+            row = np.zeros(n, dtype=bool)
+            row[list(combo)] = True
+            if row.tobytes() not in seen:
+                rows.append(row)
+        return np.array(rows, dtype=bool).reshape(-1, n)
+    counts = taken.sum(axis=0).astype(np.float64)
     out = np.zeros((count, n), dtype=bool)
     r = tries = 0
     while r < count:
@@ -390,10 +412,46 @@ def _allocate(n: int, budget: int, importance: np.ndarray) -> list[int]:
     return [int(c) for c in counts]
 
 
-def plan_side(n: int, budget: int, importance: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Stratified masks for one side: (K, n) bool, sizes 0..n, about ``budget`` rows."""
+def plan_side(
+    n: int, budget: int, importance: np.ndarray, rng: np.random.Generator, pilot: np.ndarray | None = None
+) -> np.ndarray:
+    """Stratified masks for one side: (K, n) bool, sizes 0..n, about ``budget`` rows.
+
+    With ``pilot`` (masks drawn already, e.g. :func:`pilot_side`) only the *new*
+    masks are returned: pilot and new rows together follow the allocation.
+    """
     counts = _allocate(n, budget, importance)
-    return np.concatenate([_balanced_masks(n, s, c, rng) for s, c in enumerate(counts)])
+    pilot = np.zeros((0, n), dtype=bool) if pilot is None else np.asarray(pilot, dtype=bool)
+    sizes = pilot.sum(axis=1)
+    parts = []
+    for s, c in enumerate(counts):
+        have = pilot[sizes == s]
+        parts.append(_balanced_masks(n, s, c - len(have), rng, taken=have))
+    return np.concatenate(parts)
+
+
+def pilot_side(n: int, rng: np.random.Generator) -> np.ndarray:
+    """The smallest stratified design (:func:`_side_minimum` masks per size): the sampler's first round."""
+    return np.concatenate([_balanced_masks(n, s, c, rng) for s, c in enumerate(_side_minimum(n))])
+
+
+def stratum_spread(z: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """(n+1,) spread of the embeddings within each mask size: sqrt of the summed per-dimension variance.
+
+    Sizes with fewer than two masks (0 and n) get the mean spread of the others, so
+    the allocation (masks per size proportional to weight x spread: Neyman) never starves a stratum.
+    """
+    n = z.shape[1]
+    sizes = z.sum(axis=1)
+    spread = np.full(n + 1, np.nan)
+    for s in range(n + 1):
+        block = emb[sizes == s]
+        if len(block) > 1:
+            spread[s] = float(np.sqrt(block.var(axis=0).sum()))
+    known = spread[np.isfinite(spread)]
+    fill = float(known.mean()) if known.size and known.mean() > 0 else 1.0
+    spread[~np.isfinite(spread)] = fill
+    return np.maximum(spread, 1e-3 * fill)
 
 
 def _side_importance(p: np.ndarray, axis: int) -> np.ndarray:
@@ -419,15 +477,123 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
 
 
+_PLAYER_RIDGE = 1e-3
+_PAIR_RIDGES = (1e-3, 1e-2, 1e-1, 1.0)
+_MAX_PAIR_FEATURES = 1200
+
+
+@dataclass(frozen=True)
+class SideModel:
+    """A fitted control variate for one side's embeddings (the stratified sampler's regression).
+
+    ``e(S) ~ c[|S|] + sum_k (beta_k + gamma_k |S|/n) z_k + sum_{k<l} G_kl z_k z_l``:
+    per-size intercepts, player effects that drift linearly with the mask size,
+    and (optionally) pairwise terms. Its stratum means are known exactly
+    (:meth:`deltas`), so only its residual has to be sampled.
+    """
+
+    c: np.ndarray  # (n+1, d)
+    beta: np.ndarray  # (n, d)
+    gamma: np.ndarray  # (n, d)
+    pairs: np.ndarray | None  # (n, n, d) symmetric, zero diagonal
+    ridge: float | None  # ridge of the pair terms (None: no pair terms)
+
+    @staticmethod
+    def design(z: np.ndarray, with_pairs: bool) -> np.ndarray:
+        n = z.shape[1]
+        zf = z.astype(np.float64)
+        sizes = z.sum(axis=1)
+        cols = [np.eye(n + 1)[sizes], zf, zf * (sizes / n)[:, None]]
+        if with_pairs:
+            iu = np.triu_indices(n, 1)
+            cols.append(zf[:, iu[0]] * zf[:, iu[1]])
+        return np.concatenate(cols, axis=1)
+
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        n = z.shape[1]
+        coef = [self.c, self.beta, self.gamma]
+        if self.pairs is not None:
+            iu = np.triu_indices(n, 1)
+            coef.append(self.pairs[iu])
+        return self.design(z, self.pairs is not None) @ np.concatenate(coef)
+
+    def deltas(self) -> np.ndarray:
+        """(n, n, d) exact ``E[m(A + i)] - E[m(A)]`` over uniform contexts A of size a not holding i, [a, i]."""
+        n = self.beta.shape[0]
+        a = np.arange(n, dtype=np.float64)[:, None, None]
+        share = a / max(n - 1, 1)  # P(k in A) for another player k
+        out = (self.c[1:] - self.c[:-1])[:, None, :] + np.zeros((1, n, 1))
+        for coef, grow in ((self.beta, lambda t: np.ones_like(t)), (self.gamma, lambda t: t / n)):
+            rest = coef.sum(axis=0)[None, None, :] - coef[None]
+            out = out + grow(a + 1) * (coef[None] + share * rest) - grow(a) * share * rest
+        if self.pairs is not None:
+            # pairs without i are in A + i exactly when in A: only the pairs (i, l), l in A, change
+            out = out + share * self.pairs.sum(axis=1)[None]
+        return out
+
+
+def _ridge_fit(x: np.ndarray, y: np.ndarray, penalty: np.ndarray) -> tuple[np.ndarray, float]:
+    """Ridge coefficients and the leave-one-out mean squared error (closed form)."""
+    k = x.shape[0]
+    gram = x.T @ x + np.diag(penalty * k)
+    try:
+        inv = np.linalg.inv(gram)
+    except np.linalg.LinAlgError:
+        inv = np.linalg.pinv(gram)
+    coef = inv @ (x.T @ y)
+    resid = y - x @ coef
+    lev = ((x @ inv) * x).sum(axis=1)
+    ok = lev < 1.0 - 1e-9
+    if not ok.any():
+        return coef, float("inf")
+    loo = float(((resid[ok] / (1.0 - lev[ok])[:, None]) ** 2).sum() / ok.sum())
+    return coef, loo
+
+
+def fit_side_model(z: np.ndarray, emb: np.ndarray) -> SideModel | None:
+    """The control variate with the smallest leave-one-out error, or None when there are too few masks.
+
+    Candidates: the linear model (intercepts, player effects, effects x size) and
+    the same plus pairwise terms at several ridge strengths (when there are more
+    masks than pairs, at most 1,200 pairs). Intercepts are not penalised.
+    """
+    k, n = z.shape
+    if k <= 3 * n + 2:
+        return None
+    npairs = n * (n - 1) // 2
+    options: list[float | None] = [None]
+    if n > 1 and npairs <= min(k, _MAX_PAIR_FEATURES):  # pair terms only with more masks than pairs
+        options += list(_PAIR_RIDGES)
+    best: tuple[float, np.ndarray, float | None] | None = None
+    for ridge in options:
+        x = SideModel.design(z, ridge is not None)
+        penalty = np.full(x.shape[1], _PLAYER_RIDGE)
+        penalty[: n + 1] = 0.0
+        if ridge is not None:
+            penalty[3 * n + 1 :] = ridge
+        coef, loo = _ridge_fit(x, emb, penalty)
+        if best is None or loo < best[0]:
+            best = (loo, coef, ridge)
+    _, coef, ridge = best
+    pairs = None
+    if ridge is not None:
+        iu = np.triu_indices(n, 1)
+        pairs = np.zeros((n, n, emb.shape[1]))
+        pairs[iu] = coef[3 * n + 1 :]
+        pairs[(iu[1], iu[0])] = coef[3 * n + 1 :]
+    return SideModel(c=coef[: n + 1], beta=coef[n + 1 : 2 * n + 1], gamma=coef[2 * n + 1 : 3 * n + 1],
+                     pairs=pairs, ridge=ridge)
+
+
 def side_deltas(z: np.ndarray, emb: np.ndarray, *, control_variate: bool = True) -> np.ndarray:
     """Stratified estimates of the mean marginal embedding change of every player at every size.
 
     ``delta[a, i] ~ E_{|A|=a, i not in A}[e(A + i) - e(A)] = m_i^+(a+1) - m_i^-(a)``,
     where ``m_i^+(s)`` / ``m_i^-(s)`` are the mean embeddings of size-s masks with /
-    without player i. With ``control_variate`` an additive model
-    ``e(S) ~ c_|S| + sum_k beta_k z_k`` (least squares on the same masks) is
-    subtracted and its exact stratum means added back: the estimate stays exact
-    when every stratum is enumerated and only the non-additive part is sampled.
+    without player i. With ``control_variate`` a :class:`SideModel` (chosen by
+    leave-one-out error, fitted on the same masks) is subtracted and its exact
+    stratum means added back: the estimate stays exact when every stratum is
+    enumerated and only what the model misses is sampled.
 
     Args:
         z: (K, n) bool masks, every size 0..n present.
@@ -439,16 +605,11 @@ def side_deltas(z: np.ndarray, emb: np.ndarray, *, control_variate: bool = True)
     k, n = z.shape
     zf = z.astype(np.float64)
     sizes = z.sum(axis=1)
-    base = np.zeros((n, n, emb.shape[1]))
-    resid = emb
-    if control_variate and k > 2 * n + 1:
-        design = np.concatenate([np.eye(n + 1)[sizes], zf], axis=1)
-        coef, *_ = np.linalg.lstsq(design, emb, rcond=None)
-        c, beta = coef[: n + 1], coef[n + 1 :]
-        resid = emb - design @ coef
-        # exact means of the additive model: E[L | S∋i, |S|=a+1] - E[L | S∌i, |S|=a] = c_{a+1} - c_a + beta_i
-        base = (c[1:] - c[:-1])[:, None, :] + beta[None, :, :]
-    out = base.copy()
+    model = fit_side_model(z, emb) if control_variate else None
+    if model is None:
+        out, resid = np.zeros((n, n, emb.shape[1])), emb
+    else:
+        out, resid = model.deltas(), emb - model.predict(z)
     for a in range(n):
         up, down = sizes == a + 1, sizes == a
         zu, zd = zf[up], zf[down]
@@ -640,8 +801,9 @@ def explain_joint(
         batch_size: masks per encoder call (callables only).
         progress: tqdm bar (None: automatic on a TTY for long runs).
         control_variate: stratified sampler with a bilinear score: subtract a
-            fitted additive model of each side's embeddings (exact when every
-            stratum is enumerated; lower variance). False: plain stratum means.
+            fitted model of each side's embeddings (:class:`SideModel`, chosen by
+            leave-one-out error; exact when every stratum is enumerated, lower
+            variance otherwise). False: plain stratum means.
 
     Returns:
         :class:`JointExplanation`.
@@ -704,10 +866,15 @@ def explain_joint(
         rng = np.random.default_rng(seed)
         p = context_weights(nq, nh)
         bq, bh = _split_budget(nq, nh, b)
-        zq = plan_side(nq, bq, _side_importance(p, 0), rng)
-        zh = plan_side(nh, bh, _side_importance(p, 1), rng)
+        # round 1: the minimal stratified design on each side; round 2: the rest of the budget,
+        # allocated over mask sizes in proportion to weight x within-size spread (Neyman allocation)
+        zq, zh = pilot_side(nq, rng), pilot_side(nh, rng)
         eq, eh = qside.embed(zq), hside.embed(zh)
         _check_dims(eq, eh)
+        zq2 = plan_side(nq, bq, _side_importance(p, 0) * stratum_spread(zq, _prep(eq, metric)), rng, pilot=zq)
+        zh2 = plan_side(nh, bh, _side_importance(p, 1) * stratum_spread(zh, _prep(eh, metric)), rng, pilot=zh)
+        eq, eh = np.concatenate([eq, qside.embed(zq2)]), np.concatenate([eh, hside.embed(zh2)])
+        zq, zh = np.concatenate([zq, zq2]), np.concatenate([zh, zh2])
         values = score_matrix(eq, eh, metric)
         q_inter = h_inter = None
         if chosen == "product-kst":

@@ -116,6 +116,8 @@ class SideEvaluator:
                 f"{self.name} masks must be a (m, {self.n_players}) boolean matrix; got shape {z.shape}."
             )
         z = z.astype(bool, copy=False)
+        if z.shape[0] == 0 and self._store is None:
+            raise ValueError(f"{self.name}: embed() of zero masks before any mask was encoded (dimension unknown).")
         packed = np.packbits(z, axis=1)
         keys = [row.tobytes() for row in packed]
         rows = np.empty(len(keys), dtype=np.int64)

@@ -110,6 +110,43 @@ def loss_fn(emb: torch.Tensor, target: torch.Tensor, proxies: torch.Tensor, to_p
     return loss
 
 
+def digit_batch(rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``size`` single train-split digits, each alone on a 32 x 32 canvas (random offset and brightness)."""
+    scenes = [digits.make_scene(rng, k=1, split="train", canvas=32, grid=1) for _ in range(size)]
+    x = digits.to_tensor(np.stack([s.image for s in scenes]))
+    labels = torch.tensor([s.classes[0] for s in scenes])
+    return x, (labels[:, None] == labels[None, :]).float()
+
+
+def digit_loss(emb: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+    """Per-digit features: cosine 1 within a class, 0 across classes, plus the hardest negative of each digit.
+
+    The scene embedding is a sum of per-digit features, so a digit whose feature leans towards another
+    class's (a 9 towards 4s) makes an unshared digit look shared; this term penalises exactly that.
+    """
+    z = torch.nn.functional.normalize(emb, dim=1)
+    sim = z @ z.T
+    off = ~torch.eye(sim.shape[0], dtype=torch.bool)
+    mse = ((sim - same)[off] ** 2).mean()
+    hardest = sim.masked_fill(same.bool(), -1.0).max(dim=1).values.clamp(min=0.0)
+    return mse + (hardest ** 2).mean()
+
+
+def augment(x: torch.Tensor, gen: torch.Generator, degrees: float = 12.0, scale: float = 0.1,
+            shear: float = 0.1) -> torch.Tensor:
+    """Random small affine warps (rotation, scale, shear) of each image: more varied digit shapes."""
+    m = x.shape[0]
+    u = torch.rand(m, 4, generator=gen) * 2 - 1
+    angle = u[:, 0] * degrees * torch.pi / 180
+    s = 1 + u[:, 1] * scale
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    theta = torch.zeros(m, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin + u[:, 2] * shear
+    theta[:, 1, 0], theta[:, 1, 1] = sin + u[:, 3] * shear, cos
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000)
@@ -119,6 +156,11 @@ def main() -> None:
     parser.add_argument("--embed-dim", type=int, default=32)
     parser.add_argument("--proxy-ce", type=float, default=0.0,
                         help="weight of a soft-target cross-entropy of each scene against the class proxies")
+    parser.add_argument("--digit-weight", type=float, default=0.0,
+                        help="weight of the per-digit loss on single train digits (see digit_loss)")
+    parser.add_argument("--digit-batch", type=int, default=128)
+    parser.add_argument("--augment", action="store_true",
+                        help="random small rotations, scalings and shears of every training image")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-canvas", type=int, default=64, help="training canvas side (2 x 2 cells of 32 px)")
     parser.add_argument("--train-grid", type=int, default=2)
@@ -137,6 +179,7 @@ def main() -> None:
     if not args.eval_only:
         torch.manual_seed(args.seed)
         rng = np.random.default_rng(args.seed)
+        gen = torch.Generator().manual_seed(args.seed)
         net = digits.build_network(embed_dim=args.embed_dim, width=args.width)
         proxies = torch.nn.Parameter(torch.randn(digits.N_CLASSES, args.embed_dim))
         opt = torch.optim.AdamW([*net.parameters(), proxies], lr=args.lr, weight_decay=1e-4)
@@ -153,13 +196,21 @@ def main() -> None:
             sched.load_state_dict(ckpt["sched"])
             rng.bit_generator.state = ckpt["rng"]
             torch.set_rng_state(ckpt["torch_rng"])
+            gen.set_state(ckpt["gen_rng"])
             first, running, spent = ckpt["step"], ckpt["running"], ckpt["seconds"]
             print(f"resuming at step {first} from {checkpoint}", flush=True)
         start = time.perf_counter() - spent
         step = first
         while step < args.steps:
             x, target, to_proxies = batch(rng, args.batch_size, args.train_canvas, args.train_grid)
+            if args.augment:
+                x = augment(x, gen)
             loss = loss_fn(net(x), target, proxies, to_proxies, proxy_ce_weight=args.proxy_ce)
+            if args.digit_weight:
+                xd, same = digit_batch(rng, args.digit_batch)
+                if args.augment:
+                    xd = augment(xd, gen)
+                loss = loss + args.digit_weight * digit_loss(net(xd), same)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -171,7 +222,7 @@ def main() -> None:
             if step < args.steps and time.perf_counter() - start - spent > args.max_seconds:
                 torch.save({"net": net.state_dict(), "proxies": proxies.detach(), "opt": opt.state_dict(),
                             "sched": sched.state_dict(), "rng": rng.bit_generator.state,
-                            "torch_rng": torch.get_rng_state(), "step": step, "running": running,
+                            "torch_rng": torch.get_rng_state(), "gen_rng": gen.get_state(), "step": step, "running": running,
                             "seconds": time.perf_counter() - start}, checkpoint)
                 print(f"paused after step {step} (--max-seconds={args.max_seconds}); checkpoint {checkpoint}. "
                       f"Continue with the same arguments plus --resume.", flush=True)

@@ -193,3 +193,62 @@ def test_product_kst_full_design_is_exact():
     res = explain_joint(fq, fh, 4, 3, method="product-kst", budget=24)
     np.testing.assert_allclose(res.cross, exact.cross, atol=1e-9)
     assert abs(res.efficiency_gap()) < 1e-9
+
+
+def test_side_model_stratum_means_are_exact():
+    """SideModel.deltas equals the brute-force stratum means of its own predictions, pair terms included."""
+    from qdrant_explain.explainers.joint import fit_side_model
+
+    n = 7
+    z = all_coalitions(n)
+    emb = _mlp_side(n, 4, 21)[0](z)
+    model = fit_side_model(z, emb)
+    assert model is not None and model.pairs is not None  # a non-additive side picks pair terms
+    pred, sizes = model.predict(z), z.sum(axis=1)
+    for a in range(n):
+        for i in range(n):
+            up, down = (sizes == a + 1) & z[:, i], (sizes == a) & ~z[:, i]
+            np.testing.assert_allclose(model.deltas()[a, i], pred[up].mean(0) - pred[down].mean(0), atol=1e-10)
+
+
+def test_side_model_needs_enough_masks_and_control_variate_is_exact_when_enumerated():
+    from qdrant_explain.explainers.joint import fit_side_model, side_deltas
+
+    z = all_coalitions(6)
+    emb = _mlp_side(6, 3, 22)[0](z)
+    assert fit_side_model(z[:10], emb[:10]) is None  # 10 masks, 6 players: too few to fit a control variate
+    np.testing.assert_allclose(side_deltas(z, emb), side_deltas(z, emb, control_variate=False), atol=1e-12)
+
+
+def test_control_variate_lowers_the_error():
+    fq, _ = _mlp_side(10, 12, 23)
+    fh, _ = _mlp_side(10, 12, 24)
+    truth = explain_joint(fq, fh, 10, 10, method="exact").cross
+    err = {cv: np.mean([((explain_joint(fq, fh, 10, 10, method="stratified", budget=200, seed=s,
+                                         control_variate=cv).cross - truth) ** 2).mean() for s in range(4)])
+           for cv in (True, False)}
+    assert err[True] < err[False] / 2
+
+
+def test_two_round_plan_never_repeats_a_mask_and_follows_the_allocation():
+    from qdrant_explain.explainers.joint import _allocate, pilot_side, plan_side, stratum_spread
+
+    rng = np.random.default_rng(0)
+    n, budget = 10, 300
+    pilot = pilot_side(n, rng)
+    emb = _mlp_side(n, 4, 25)[0](pilot)
+    spread = stratum_spread(pilot, emb)
+    assert spread.shape == (n + 1,) and (spread > 0).all()
+    importance = np.linspace(1.0, 0.1, n + 1) * spread
+    rest = plan_side(n, budget, importance, rng, pilot=pilot)
+    masks = np.concatenate([pilot, rest])
+    assert len({row.tobytes() for row in masks}) == len(masks)
+    np.testing.assert_array_equal(np.bincount(masks.sum(1), minlength=n + 1), _allocate(n, budget, importance))
+
+
+def test_stratified_multi_hit_shares_the_query_masks():
+    fq, _ = _mlp_side(9, 5, 26)
+    side = SideEvaluator(fq, 9)
+    first = explain_joint(side, _mlp_side(9, 5, 27)[0], 9, 9, method="stratified", budget=200, seed=1)
+    second = explain_joint(side, _mlp_side(9, 5, 28)[0], 9, 9, method="stratified", budget=200, seed=1)
+    assert first.query_passes > 0 and second.query_passes == 0 and first.encoder_passes <= 200
