@@ -148,3 +148,15 @@ def test_random_weights_change_the_maps(encoder, pairs):
         dq, dh = sorted(q.cells), sorted(h.cells)
         rhos.append(M.map_rank_correlation(cross[np.ix_(dq, dh)], cross_rnd[np.ix_(dq, dh)]))
     assert np.mean(rhos) < 0.3
+
+
+def test_recognised_cells_reads_clean_digits_and_rejects_bad_split(encoder):
+    centroids = digits.class_centroids(encoder, per_class=40)
+    assert centroids.shape == (10, encoder.dim)
+    np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1.0)
+    scene = digits.make_scene(np.random.default_rng(3), k=3, classes=[0, 1, 7], split="train")
+    read = digits.recognised_cells(encoder, scene, centroids)
+    assert read.shape == (9,) and not read[[c for c in range(9) if c not in scene.cells]].any()
+    assert read[list(scene.cells)].all()  # training digits: read as their class
+    with pytest.raises(ValueError, match="split"):
+        digits.class_centroids(encoder, split="validation")

@@ -252,3 +252,11 @@ def test_stratified_multi_hit_shares_the_query_masks():
     first = explain_joint(side, _mlp_side(9, 5, 27)[0], 9, 9, method="stratified", budget=200, seed=1)
     second = explain_joint(side, _mlp_side(9, 5, 28)[0], 9, 9, method="stratified", budget=200, seed=1)
     assert first.query_passes > 0 and second.query_passes == 0 and first.encoder_passes <= 200
+
+
+def test_embedding_zero_masks_before_any_encode_is_a_clear_error():
+    side = SideEvaluator(lambda m: np.ones((len(m), 3)), 4)
+    with pytest.raises(ValueError, match="zero masks"):
+        side.embed(np.zeros((0, 4), dtype=bool))
+    side.embed(np.eye(4, dtype=bool))
+    assert side.embed(np.zeros((0, 4), dtype=bool)).shape == (0, 3)
