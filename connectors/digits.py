@@ -389,6 +389,12 @@ def recognised_cells(encoder, scene: Scene, centroids: np.ndarray) -> np.ndarray
     return out
 
 
+def reads_every_digit(encoder, scenes: "Scene | list[Scene] | tuple[Scene, ...]", centroids: np.ndarray) -> bool:
+    """True when the model reads every digit of ``scenes`` as its class (:func:`recognised_cells`)."""
+    scenes = [scenes] if isinstance(scenes, Scene) else list(scenes)
+    return all(recognised_cells(encoder, sc, centroids)[list(sc.cells)].all() for sc in scenes)
+
+
 def load_digits_encoder(
     weights: str | pathlib.Path | None = None,
     *,
@@ -432,5 +438,6 @@ __all__ = [
     "make_scenes",
     "multi_hot",
     "overlap",
+    "reads_every_digit",
     "recognised_cells",
 ]

@@ -111,7 +111,7 @@ def test_exact_maps_rank_shared_digits_first_and_link_same_classes(encoder, pair
     centroids = digits.class_centroids(encoder)
     ok = total = corr_ok = corr_n = ok_read = total_read = corr_ok_read = corr_n_read = 0
     for q, h in pairs:
-        read = all(digits.recognised_cells(encoder, sc, centroids)[list(sc.cells)].all() for sc in (q, h))
+        read = digits.reads_every_digit(encoder, (q, h), centroids)
         vq, vh, joint = _explain(encoder, q, h)
         assert abs(joint.efficiency_gap()) < 1e-6
         for values, (shared, unshared) in ((vq, _cells(q, h)), (vh, _cells(h, q))):

@@ -48,7 +48,7 @@ def main() -> None:
     ok = total = model_agrees = ok_read = total_read = 0
     unread = []
     for q, h, _, _ in pairs:
-        read = all(digits.recognised_cells(enc, sc, centroids)[list(sc.cells)].all() for sc in (q, h))
+        read = digits.reads_every_digit(enc, (q, h), centroids)
         if not read:
             unread.append((sorted(q.class_set), sorted(h.class_set)))
         eq, eh = enc.encode(np.stack([q.image, h.image]))

@@ -230,7 +230,7 @@ def run_digits(args) -> dict:
           f"hit ranks {np.bincount([p[2] for p in pairs]).tolist()}", flush=True)
 
     centroids = digits.class_centroids(enc)
-    read = [all(digits.recognised_cells(enc, sc, centroids)[list(sc.cells)].all() for sc in (q, h))
+    read = [digits.reads_every_digit(enc, (q, h), centroids)
             for q, h, _, _ in pairs]
     print(f"  {sum(read)} of {len(pairs)} pairs have every digit read as its class by the model", flush=True)
     acc = defaultdict(lambda: defaultdict(list))
