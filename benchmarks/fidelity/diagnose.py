@@ -6,7 +6,7 @@ itself: does the unshared digit *alone* score at least as high against the other
 as the shared digit alone (cos(embed(only u), e_other) >= cos(embed(only s), e_other))?
 If so, the model, not the explanation, treats the unshared digit as the better match.
 
-    nice -n 5 python benchmarks/fidelity/diagnose.py [--weights PATH] [--database-seed 101 --query-seed 202]
+    nice -n 5 python benchmarks/fidelity/diagnose.py [--weights PATH] [--database-seed 101 --query-seed 202] [--unscreened]
 
 Other seeds give validation pairs, disjoint scenes from the benchmark's (used to
 choose between trained models without looking at the benchmark pairs).
@@ -37,12 +37,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--database-seed", type=int, default=101, help="101: the benchmark's scenes")
     parser.add_argument("--query-seed", type=int, default=202, help="202: the benchmark's scenes")
+    parser.add_argument("--unscreened", action="store_true",
+                        help="scenes from every held-out digit, disputed labels included (run.py --unscreened)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     enc = digits.load_digits_encoder(args.weights, threads=args.threads)
     memo = R.MemoEncoder(enc)
-    database = digits.make_scenes(500, seed=args.database_seed, k=(2, 4), split="test")
-    queries = digits.make_scenes(30, seed=args.query_seed, k=(3, 4), split="test")
+    screened = not args.unscreened
+    database = digits.make_scenes(500, seed=args.database_seed, k=(2, 4), split="test", screened=screened)
+    queries = digits.make_scenes(30, seed=args.query_seed, k=(3, 4), split="test", screened=screened)
     pairs = R.pick_pairs(enc, R.build_collection(enc, database), queries, database)
     centroids = digits.class_centroids(enc)
     ok = total = model_agrees = ok_read = total_read = 0

@@ -3,7 +3,9 @@
 Scenes: 96 x 96 canvases on a 3 x 3 grid of 32 px cells, 1-4 sklearn digits of
 distinct classes, one per occupied cell (``qdrant_explain.connectors.digits``).
 Training scenes use the train split of the digit images, evaluation scenes the
-held-out test split (digit images never seen in training). The network sums its
+held-out test split (digit images never seen in training), screened: the digits
+whose label independent classifiers dispute are left out (``digits.ambiguous_digits``;
+training uses every train digit, as the shipped weights did). The network sums its
 features over positions and its convolutions have no bias (black background =
 zero features), so per-digit features do not depend on the canvas: training
 runs on cheaper 64 x 64 canvases (2 x 2 cells, 1-4 digits) and evaluation on the
@@ -85,7 +87,8 @@ def evaluate_encoder(encoder, n_queries: int = 200, n_database: int = 1000, seed
 def batch(rng: np.random.Generator, size: int, canvas: int, grid: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     k_max = min(4, grid * grid)
     scenes = [
-        digits.make_scene(rng, k=int(rng.integers(1, k_max + 1)), split="train", canvas=canvas, grid=grid)
+        digits.make_scene(rng, k=int(rng.integers(1, k_max + 1)), split="train", canvas=canvas, grid=grid,
+                          screened=False)
         for _ in range(size)
     ]
     x = digits.to_tensor(np.stack([s.image for s in scenes]))
@@ -118,7 +121,7 @@ def loss_fn(emb: torch.Tensor, target: torch.Tensor, proxies: torch.Tensor, to_p
 
 def digit_batch(rng: np.random.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``size`` single train-split digits, each alone on a 32 x 32 canvas (random offset and brightness)."""
-    scenes = [digits.make_scene(rng, k=1, split="train", canvas=32, grid=1) for _ in range(size)]
+    scenes = [digits.make_scene(rng, k=1, split="train", canvas=32, grid=1, screened=False) for _ in range(size)]
     x = digits.to_tensor(np.stack([s.image for s in scenes]))
     labels = torch.tensor([s.classes[0] for s in scenes])
     return x, (labels[:, None] == labels[None, :]).float()
