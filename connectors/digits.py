@@ -51,6 +51,9 @@ DIGIT_SCALE = 3
 
 N_CLASSES = 10
 
+N_DIGITS = 1797
+"""Number of images in sklearn's digits dataset."""
+
 
 @dataclass(frozen=True)
 class Scene:
@@ -134,18 +137,19 @@ def _digit_bank(scale: int = DIGIT_SCALE) -> tuple[np.ndarray, np.ndarray, np.nd
     return big, data.target.astype(np.int64), split
 
 
-@functools.lru_cache(maxsize=1)
-def ambiguous_digits() -> np.ndarray:
-    """(1797,) bool: sklearn digits whose label an independent reader disputes.
+AMBIGUOUS_PATH = pathlib.Path(__file__).resolve().parent / "weights" / "digits_ambiguous.json"
+"""Indices of the sklearn digits :func:`screen_digits` flags (shipped, so loading costs nothing)."""
+
+
+def screen_digits() -> np.ndarray:
+    """(1797,) bool: sklearn digits whose label an independent reader disputes (the computation).
 
     Three standard classifiers that know nothing of the CNN (an RBF SVM, 3-nearest
     neighbours, logistic regression on standardised pixels) each predict every
     8 x 8 digit out of fold (10 folds, fixed split); a digit is *ambiguous* when any
-    of them reads it as another class (about 4 % of the digits, e.g. #5, a "5"
-    that all of them, and the CNN, read as a 9). Scenes drawn with ``screened=True``
-    leave these digits out, so the class labels, which are the benchmark's ground
-    truth, are ones a reader would agree with: a misread digit would otherwise
-    charge the model's (justified) confusion to the explainer.
+    of them reads it as another class (66 of the 1797, e.g. #5, a "5" that all of
+    them, and the CNN, read as a 9). A few seconds on one core; :func:`ambiguous_digits`
+    loads the shipped result (``AMBIGUOUS_PATH``, checked against this in the tests).
     """
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
@@ -154,6 +158,7 @@ def ambiguous_digits() -> np.ndarray:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
+    from threadpoolctl import threadpool_limits
 
     data = load_digits()
     folds = StratifiedKFold(10, shuffle=True, random_state=0)
@@ -163,9 +168,37 @@ def ambiguous_digits() -> np.ndarray:
         make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000)),
     )
     out = np.zeros(len(data.target), dtype=bool)
-    for reader in readers:
-        out |= cross_val_predict(reader, data.data, data.target, cv=folds) != data.target
+    with threadpool_limits(1):  # small problems: BLAS threads only contend
+        for reader in readers:
+            out |= cross_val_predict(reader, data.data, data.target, cv=folds) != data.target
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def ambiguous_digits() -> np.ndarray:
+    """(1797,) bool: the digits :func:`screen_digits` flags, as shipped with the package.
+
+    Scenes drawn with ``screened=True`` (the default) leave these digits out, so the
+    class labels, which are the benchmark's ground truth, are ones a reader would
+    agree with: a misread digit would otherwise charge the model's (justified)
+    confusion to the explainer. Regenerate the file with
+    ``python -c "from qdrant_explain.connectors import digits; digits.write_ambiguous_digits()"``.
+    """
+    import json
+
+    flagged = np.zeros(N_DIGITS, dtype=bool)
+    flagged[json.loads(AMBIGUOUS_PATH.read_text())["indices"]] = True
+    flagged.setflags(write=False)
+    return flagged
+
+
+def write_ambiguous_digits(path: pathlib.Path = AMBIGUOUS_PATH) -> pathlib.Path:
+    """Run :func:`screen_digits` and write its flagged indices to ``path`` (JSON)."""
+    import json
+
+    indices = [int(i) for i in np.flatnonzero(screen_digits())]
+    path.write_text(json.dumps({"made_by": "qdrant_explain.connectors.digits.screen_digits", "indices": indices}) + "\n")
+    return path
 
 
 def _pool(split: str, screened: bool, caller: str) -> np.ndarray:
@@ -488,7 +521,10 @@ __all__ = [
     "Scene",
     "DigitsEncoder",
     "build_network",
+    "AMBIGUOUS_PATH",
     "ambiguous_digits",
+    "screen_digits",
+    "write_ambiguous_digits",
     "class_centroids",
     "load_digits_encoder",
     "make_scene",
