@@ -30,13 +30,15 @@ def main() -> None:
     ap.add_argument("--players", default="slic:50")
     ap.add_argument("--hits", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, auto")
+    ap.add_argument("--batch-size", type=int, default=64)
     args = ap.parse_args()
     from skimage import data
 
     from overhead import load  # sibling script (benchmarks/ is on sys.path when run as a script)
     from qdrant_explain import explain_hits
 
-    enc = load(args.dtype, args.threads)
+    enc = load(args.dtype, args.threads, args.device)
     query = data.astronaut()
     pool = [data.coffee(), data.chelsea(), data.rocket(), data.immunohistochemistry(), data.hubble_deep_field()]
     pool = [p if p.ndim == 3 else np.repeat(p[:, :, None], 3, 2) for p in pool]
@@ -49,7 +51,8 @@ def main() -> None:
         for k in (1, args.hits):
             t0 = time.perf_counter()
             res = explain_hits(query, [None] * k, enc, order=1, method="kernel-shap", players=args.players,
-                               budget=args.budget, hit_embeddings=hits[:k], progress=False)
+                               budget=args.budget, hit_embeddings=hits[:k], batch_size=args.batch_size,
+                               progress=False)
             wall = time.perf_counter() - t0
             passes = sum(r.encoder_passes for r in res)
             rows.append((rep, k, passes, wall))
@@ -76,7 +79,7 @@ def main() -> None:
     q3 = sum(r.joint.query_passes for r in three)
     print(f"\njoint exact ({small} both sides): 1 hit {one[0].encoder_passes} passes ({q1} query) {t1 - t0:.2f}s; "
           f"3 hits {sum(r.encoder_passes for r in three)} passes ({q3} query) {t2 - t1:.2f}s")
-    print(f"\nmachine: {platform.machine()}, threads={args.threads}, dtype={args.dtype}, python {platform.python_version()}")
+    print(f"\nmachine: {platform.machine()}, threads={args.threads}, dtype={args.dtype}, device={args.device}, python {platform.python_version()}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from .masking import make_baseline, masked_batch
 from .side import EmbeddingError, ImageSide, SideEvaluator
 from .games import HitGame, JointGame, QueryGame, RelativeGame
 from .joint import JointExplanation, explain_joint
-from .api import default_budget, explain_game, get_estimator, list_estimators
+from .api import default_budget, explain_game, get_estimator, list_estimators, plan_game, solve_game
 from .estimators import (
     LIME,
     SBSM,
@@ -62,6 +62,8 @@ __all__ = [
     "shapley_taylor_order2",
     # estimators and the entry point
     "explain_game",
+    "plan_game",
+    "solve_game",
     "get_estimator",
     "list_estimators",
     "default_budget",

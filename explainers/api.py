@@ -18,7 +18,7 @@ import numpy as np
 
 from ._typing import ValueFunction
 from .evaluation import evaluate
-from .estimators.base import Estimator, check_budget, check_n_players
+from .estimators.base import Estimator, Plan, check_budget, check_n_players
 from .estimators.exact import MAX_PLAYERS, Exact
 from .estimators.kernel_shap import KernelSHAP
 from .estimators.kernel_shapley_taylor import KernelShapleyTaylor
@@ -147,19 +147,43 @@ def explain_game(
             f"explain_game needs a callable value_fn (bool (m, n) -> (m,) floats); got "
             f"{type(value_fn).__name__}. Wrap your model in a function of the coalition matrix."
         )
+    est, plan = plan_game(n_players, method=method, order=order, budget=budget, seed=seed, **method_options)
+    ev = evaluate(value_fn, plan.coalitions, batch_size=batch_size, progress=progress, desc=est.name)
+    return solve_game(est, plan, ev.values, seed=seed, requested_method=method)
+
+
+def plan_game(
+    n_players: int,
+    *,
+    method: str = "kernel-shap",
+    order: int = 1,
+    budget: int | None = None,
+    seed: int | None = 0,
+    **method_options: Any,
+) -> tuple[Estimator, Plan]:
+    """The ask half of :func:`explain_game`: the estimator and its plan (arguments as there).
+
+    Several games on the same players (one masked query against k hits) can
+    share one plan: evaluate each on ``plan.coalitions`` and call
+    :func:`solve_game` per game.
+    """
     n = check_n_players(n_players, caller="explain_game")
     if budget is not None:
         budget = check_budget(budget)
     name = resolve_method(method, n, order, budget)
     est = get_estimator(name, order=order, **method_options)
-    rng = np.random.default_rng(seed)
-    plan = est.plan(n, budget, rng)
-    ev = evaluate(value_fn, plan.coalitions, batch_size=batch_size, progress=progress, desc=name)
-    result = est.solve(plan, ev.values)
+    return est, est.plan(n, budget, np.random.default_rng(seed))
+
+
+def solve_game(
+    estimator: Estimator, plan: Plan, values: np.ndarray, *, seed: int | None = 0, requested_method: str | None = None
+) -> Explanation:
+    """The tell half of :func:`explain_game`: solve ``plan`` from its values, record the seed (and "auto")."""
+    result = estimator.solve(plan, values)
     meta = {**result.meta, "seed": seed}
-    if method == "auto":
+    if requested_method == "auto":
         meta["requested_method"] = "auto"
     return replace(result, meta=meta)
 
 
-__all__ = ["explain_game", "get_estimator", "list_estimators", "default_budget", "ESTIMATORS"]
+__all__ = ["explain_game", "plan_game", "solve_game", "get_estimator", "list_estimators", "default_budget", "ESTIMATORS"]

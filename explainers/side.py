@@ -185,6 +185,10 @@ class ImageSide(SideEvaluator):
         labels: (H, W) int labels 0..n-1 (``Players.labels``).
         encode: ``encoder.encode``: (b, H, W, 3) uint8 -> (b, d).
         batch_size, progress, name: as in :class:`SideEvaluator`.
+        masked_encode: optional (b, n) bool masks -> (b, d) embeddings that builds
+            the masked images itself (an encoder's ``masked_encoder(pixels,
+            baseline, labels)``, which composes them on the GPU); then no masked
+            batch is built here and ``encode`` is not called.
 
     Attributes:
         masking_seconds: wall time spent building masked batches.
@@ -200,6 +204,7 @@ class ImageSide(SideEvaluator):
         batch_size: int = 64,
         progress: bool | None = None,
         name: str = "query",
+        masked_encode: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
         self.baseline = np.ascontiguousarray(baseline, dtype=np.uint8)
@@ -210,6 +215,7 @@ class ImageSide(SideEvaluator):
                 f"{self.labels.shape} must describe the same (H, W) image."
             )
         self.encode = encode
+        self.masked_encode = masked_encode
         self.masking_seconds = 0.0
         self._buffers: list[np.ndarray] = []
         super().__init__(self._embed_masks, int(self.labels.max()) + 1, batch_size=batch_size, progress=progress, name=name)
@@ -225,10 +231,16 @@ class ImageSide(SideEvaluator):
         return out
 
     def _embed_masks(self, masks: np.ndarray) -> np.ndarray:
-        return self.encode(self._mask(masks, 0))
+        return self._call(self._mask(masks, 0) if self.masked_encode is None else masks)
 
     def _inputs(self, todo: np.ndarray, starts: range):
-        """Masked batches, the next one built in a worker thread while the encoder runs (numpy releases the GIL)."""
+        """Masked batches, the next one built in a worker thread while the encoder runs (numpy releases the GIL).
+
+        With ``masked_encode`` the encoder builds them: the payload is the mask batch itself.
+        """
+        if self.masked_encode is not None:
+            yield from super()._inputs(todo, starts)
+            return
         if len(starts) == 1:
             batch = todo[starts[0] : starts[0] + self.batch_size]
             yield batch, self._mask(batch, 0)
@@ -245,7 +257,7 @@ class ImageSide(SideEvaluator):
                 yield batch, pixels
 
     def _call(self, payload: object) -> object:
-        return self.encode(payload)
+        return self.encode(payload) if self.masked_encode is None else self.masked_encode(payload)
 
 
 __all__ = ["EmbeddingError", "SideEvaluator", "ImageSide"]

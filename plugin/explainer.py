@@ -301,9 +301,8 @@ class SearchExplainer:
         from qdrant_explain.explainers.games import RelativeGame
         from qdrant_explain.explainers.masking import make_baseline
         from qdrant_explain.explainers.players import make_players
-        from qdrant_explain.explainers.side import ImageSide
 
-        from .pair import DEFAULT_PLAYERS, DEFAULT_SIDE_BUDGET
+        from .pair import DEFAULT_PLAYERS, DEFAULT_SIDE_BUDGET, encoder_side
 
         t0 = time.perf_counter()
         rgb, name = _as_rgb(query, "query")
@@ -312,8 +311,8 @@ class SearchExplainer:
         spec = players if players is not None else (self.players or DEFAULT_PLAYERS[1])
         prepared = self.encoder.prepare(rgb)
         pl = make_players(spec, prepared, name="query", seed=seed)
-        side = ImageSide(prepared.pixels, make_baseline(self._baseline(baseline), prepared.pixels), pl.labels,
-                         self.encoder.encode, batch_size=self.batch_size, progress=self.progress, name="query")
+        side = encoder_side(self.encoder, prepared.pixels, make_baseline(self._baseline(baseline), prepared.pixels),
+                            pl.labels, batch_size=self.batch_size, progress=self.progress, name="query")
         game = RelativeGame(side, a.vector, b.vector, self.distance)
         n = pl.n_players
         method = self.method if method is None else method

@@ -225,8 +225,10 @@ def _full_mask(n: int) -> np.ndarray:
     return np.ones((1, n), dtype=bool)
 
 
-def _side_explain(game: Any, n: int, method: str, budget: int | None, seed: int, progress: bool | None) -> Explanation:
-    from qdrant_explain.explainers.api import explain_game
+def _side_explain(game: Any, n: int, method: str, budget: int | None, seed: int, plans: dict | None = None) -> Explanation:
+    """First-order explanation of one side's game; ``plans`` shares the plan between hits (same players, seed)."""
+    from qdrant_explain.explainers.api import plan_game, solve_game
+    from qdrant_explain.explainers.evaluation import evaluate
 
     if method not in ORDER1_METHODS:
         raise ValueError(f"explain_pair(order=1, method=...) must be one of {ORDER1_METHODS}; got {method!r}.")
@@ -235,7 +237,13 @@ def _side_explain(game: Any, n: int, method: str, budget: int | None, seed: int,
         method = "exact" if 2**n <= b else "kernel-shap"
     if method == "exact":
         b = None
-    return explain_game(game, n, method=method, order=1, budget=b, seed=seed, batch_size=4096, progress=False)
+    key = (n, method, b, seed)
+    plans = {} if plans is None else plans
+    if key not in plans:
+        plans[key] = plan_game(n, method=method, order=1, budget=b, seed=seed)
+    est, plan = plans[key]
+    values = evaluate(game, plan.coalitions, batch_size=4096, progress=False, desc=est.name).values
+    return solve_game(est, plan, values, seed=seed, requested_method=method)
 
 
 @dataclass
@@ -250,10 +258,28 @@ class _Sides:
 
 
 def _make_side(encoder, prepared, spec, baseline, batch_size, progress, name, seed) -> tuple[Players, ImageSide]:
-    players = make_players(spec, prepared, name=name, seed=seed)
-    base = make_baseline(baseline, prepared.pixels)
-    side = ImageSide(prepared.pixels, base, players.labels, encoder.encode, batch_size=batch_size, progress=progress, name=name)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the blur runs while SLIC segments (both release the GIL)
+        pending = pool.submit(make_baseline, baseline, prepared.pixels)
+        players = make_players(spec, prepared, name=name, seed=seed)
+        base = pending.result()
+    side = encoder_side(encoder, prepared.pixels, base, players.labels, batch_size=batch_size, progress=progress, name=name)
     return players, side
+
+
+def encoder_side(encoder: Any, pixels: np.ndarray, baseline: np.ndarray, labels: np.ndarray, *, batch_size: int,
+                 progress: bool | None, name: str) -> ImageSide:
+    """The cached side evaluator of one image for ``encoder``.
+
+    An encoder with ``masked_encoder(pixels, baseline, labels)`` (the torch
+    encoders on a GPU) builds the masked images itself, on the device; any other
+    gets numpy-masked uint8 batches.
+    """
+    factory = getattr(encoder, "masked_encoder", None)
+    masked = factory(pixels, baseline, labels) if callable(factory) else None
+    return ImageSide(pixels, baseline, labels, encoder.encode, batch_size=batch_size, progress=progress, name=name,
+                     masked_encode=masked)
 
 
 def _check_hit_embedding(hit_embedding: object, dim: int) -> np.ndarray:
@@ -399,6 +425,7 @@ def explain_hits(
     query_rgb = to_rgb_array(query_image, name="query")
     results = []
     shared_counted = False
+    q_plans: dict = {}  # the query side's plan, shared by all hits
     for idx in range(k):
         t0 = time.perf_counter()
         q_before = q_side.encoder_passes if shared_counted else 0
@@ -426,10 +453,10 @@ def explain_hits(
             q_values = h_values = None
             explained = side if h_side is not None else "query"
             if explained in ("both", "query"):
-                q_expl = _side_explain(QueryGame(q_side, hit_vec, metric), q_players.n_players, method, budget, seed, progress)
+                q_expl = _side_explain(QueryGame(q_side, hit_vec, metric), q_players.n_players, method, budget, seed, q_plans)
                 q_values = q_expl.values
             if explained in ("both", "hit") and h_side is not None:
-                h_expl = _side_explain(HitGame(h_side, q_full, metric), h_players.n_players, method, budget, seed, progress)
+                h_expl = _side_explain(HitGame(h_side, q_full, metric), h_players.n_players, method, budget, seed)
                 h_values = h_expl.values
             first = q_expl or h_expl
             base = first.base_value

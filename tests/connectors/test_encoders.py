@@ -273,3 +273,41 @@ def test_register_encoder_hook(monkeypatch):
 
 def test_encoder_instance_passes_through(effnet):
     assert load_encoder(effnet) is effnet
+
+
+def test_device_masking_equals_numpy_masking(tiny_clip, photo):
+    """masked_encoder (compositing on the device; forced here on the CPU) = encode of numpy-masked images."""
+    from qdrant_explain.explainers.masking import make_baseline, masked_batch
+    from qdrant_explain.explainers.players import make_players
+
+    prep = tiny_clip.prepare(photo("coffee"))
+    players = make_players("grid:3x4", prep)
+    base = make_baseline("blur", prep.pixels)
+    assert tiny_clip.masked_encoder(prep.pixels, base, players.labels) is None  # on the CPU: numpy path
+    masks = np.random.default_rng(0).random((9, players.n_players)) < 0.5
+    want = tiny_clip.encode(masked_batch(prep.pixels, base, players.labels, masks))
+    try:
+        tiny_clip.device_masking = True
+        encode_masks = tiny_clip.masked_encoder(prep.pixels, base, players.labels)
+        got = encode_masks(masks)
+        with pytest.raises(ValueError, match="boolean matrix"):
+            encode_masks(masks[:, :3])
+    finally:
+        tiny_clip.device_masking = None
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def test_explain_pair_same_with_device_masking(tiny_clip, photo):
+    from qdrant_explain import explain_pair
+
+    kw = dict(order=1, method="kernel-shap", players="slic:12", budget=60, progress=False, batch_size=16)
+    query, hit = photo("astronaut"), photo("chelsea")
+    a = explain_pair(query, hit, tiny_clip, **kw)
+    try:
+        tiny_clip.device_masking = True
+        b = explain_pair(query, hit, tiny_clip, **kw)
+    finally:
+        tiny_clip.device_masking = None
+    assert a.encoder_passes == b.encoder_passes
+    np.testing.assert_allclose(b.query_values, a.query_values, atol=1e-6)
+    np.testing.assert_allclose(b.hit_values, a.hit_values, atol=1e-6)

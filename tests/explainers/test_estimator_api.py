@@ -66,3 +66,19 @@ def test_progress_flag_runs():
 def test_docstring_example():
     res = explain_game(lambda z: z.sum(axis=1) ** 2.0, 6, method="kernel-shapley-taylor", order=2)
     assert round(res.interactions[0, 1], 6) == 2.0 and res.n_evaluations == 64
+
+
+@pytest.mark.parametrize("method", ["kernel-shap", "permutation", "lime", "exact"])
+def test_shared_plan_equals_explain_game(method):
+    """plan_game + solve_game: one plan serves several games on the same players (one query, many hits)."""
+    from qdrant_explain.explainers import evaluate, plan_game, solve_game
+
+    rng = np.random.default_rng(3)
+    games = [lambda z, w=rng.normal(size=7): np.tanh(z.astype(float) @ w) for _ in range(3)]
+    budget = 128 if method == "exact" else 60
+    est, plan = plan_game(7, method=method, budget=budget, seed=5)
+    for game in games:
+        shared = solve_game(est, plan, evaluate(game, plan.coalitions).values, seed=5)
+        alone = explain_game(game, 7, method=method, budget=budget, seed=5)
+        np.testing.assert_allclose(shared.values, alone.values, atol=1e-12)
+        assert shared.n_evaluations == alone.n_evaluations and shared.meta["seed"] == 5

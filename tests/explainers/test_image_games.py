@@ -126,6 +126,17 @@ def test_masked_batch_matches_a_loop():
         np.testing.assert_array_equal(got[r], want)
 
 
+@pytest.mark.parametrize("shape", [(224, 224), (37, 53), (2, 3), (300, 200)])
+def test_blur_baseline_equals_skimage_gaussian(shape):
+    """The matrix form of the blur gives skimage's Gaussian (reflect, 4 sigma) pixel for pixel."""
+    from skimage.filters import gaussian
+
+    pix = np.random.default_rng(shape[0]).integers(0, 256, (*shape, 3)).astype(np.uint8)
+    sigma = max(1.0, 0.08 * max(shape))
+    want = gaussian(pix.astype(np.float64), sigma=sigma, channel_axis=-1, preserve_range=True, mode="reflect")
+    np.testing.assert_array_equal(make_baseline("blur", pix), np.clip(np.round(want), 0, 255).astype(np.uint8))
+
+
 def test_baselines():
     pix = _image(32, 32)
     assert make_baseline("blur", pix).shape == pix.shape
