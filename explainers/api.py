@@ -177,13 +177,21 @@ def plan_game(
 
 def solve_game(
     estimator: Estimator, plan: Plan, values: np.ndarray, *, seed: int | None = 0, requested_method: str | None = None
-) -> Explanation:
-    """The tell half of :func:`explain_game`: solve ``plan`` from its values, record the seed (and "auto")."""
-    result = estimator.solve(plan, values)
-    meta = {**result.meta, "seed": seed}
-    if requested_method == "auto":
-        meta["requested_method"] = "auto"
-    return replace(result, meta=meta)
+) -> Explanation | list[Explanation]:
+    """The tell half of :func:`explain_game`: solve ``plan`` from its values, record the seed (and "auto").
+
+    ``values`` (m,) gives one :class:`Explanation`; (m, k), k games evaluated on
+    the same plan, gives a list of k (:meth:`Estimator.solve_many`).
+    """
+    many = np.ndim(values) == 2
+    results = estimator.solve_many(plan, values) if many else [estimator.solve(plan, values)]
+    out = []
+    for result in results:
+        meta = {**result.meta, "seed": seed}
+        if requested_method == "auto":
+            meta["requested_method"] = "auto"
+        out.append(replace(result, meta=meta))
+    return out if many else out[0]
 
 
 __all__ = ["explain_game", "plan_game", "solve_game", "get_estimator", "list_estimators", "default_budget", "ESTIMATORS"]

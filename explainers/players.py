@@ -54,7 +54,7 @@ class Players:
         if v.shape[0] != self.n_players:
             raise ValueError(f"paint needs {self.n_players} values (one per player); got {v.shape[0]}.")
         lab = self.original_labels if space == "original" else self.labels
-        return np.append(v, np.nan).take(lab)  # label -1 (cropped) reads the trailing NaN
+        return np.append(v, np.nan)[lab]  # label -1 (cropped) reads the trailing NaN
 
 
 def _relabel(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -225,10 +225,9 @@ def _full_mask(n: int) -> np.ndarray:
     return np.ones((1, n), dtype=bool)
 
 
-def _side_explain(game: Any, n: int, method: str, budget: int | None, seed: int, plans: dict | None = None) -> Explanation:
-    """First-order explanation of one side's game; ``plans`` shares the plan between hits (same players, seed)."""
-    from qdrant_explain.explainers.api import plan_game, solve_game
-    from qdrant_explain.explainers.evaluation import evaluate
+def _side_plan(n: int, method: str, budget: int | None, seed: int) -> tuple[Any, Any]:
+    """The estimator and plan of a first-order side explanation ("auto": exact when 2^n fits the budget)."""
+    from qdrant_explain.explainers.api import plan_game
 
     if method not in ORDER1_METHODS:
         raise ValueError(f"explain_pair(order=1, method=...) must be one of {ORDER1_METHODS}; got {method!r}.")
@@ -237,13 +236,18 @@ def _side_explain(game: Any, n: int, method: str, budget: int | None, seed: int,
         method = "exact" if 2**n <= b else "kernel-shap"
     if method == "exact":
         b = None
-    key = (n, method, b, seed)
-    plans = {} if plans is None else plans
-    if key not in plans:
-        plans[key] = plan_game(n, method=method, order=1, budget=b, seed=seed)
-    est, plan = plans[key]
-    values = evaluate(game, plan.coalitions, batch_size=4096, progress=False, desc=est.name).values
-    return solve_game(est, plan, values, seed=seed, requested_method=method)
+    return plan_game(n, method=method, order=1, budget=b, seed=seed)
+
+
+def _side_explain(game: QueryGame, n: int, method: str, budget: int | None, seed: int) -> list[Explanation]:
+    """First-order explanations of a side game against each of its fixed embeddings (one plan, one solve)."""
+    from qdrant_explain.explainers.api import solve_game
+    from qdrant_explain.explainers.evaluation import unique_rows
+
+    est, plan = _side_plan(n, method, budget, seed)
+    distinct, inverse = unique_rows(plan.coalitions)
+    values = game.values(distinct)[inverse]  # (m, k): every planned mask against every fixed embedding
+    return solve_game(est, plan, values, seed=seed, requested_method=est.name)
 
 
 @dataclass
@@ -425,7 +429,10 @@ def explain_hits(
     query_rgb = to_rgb_array(query_image, name="query")
     results = []
     shared_counted = False
-    q_plans: dict = {}  # the query side's plan, shared by all hits
+    q_batch = None
+    if order == 1 and side in ("both", "query") and k > 1 and all(v is not None for v in stored):
+        # every hit is a stored vector: one plan, one evaluation and one solve for all k query-side games
+        q_batch = _side_explain(QueryGame(q_side, np.stack(stored), metric), q_players.n_players, method, budget, seed)
     for idx in range(k):
         t0 = time.perf_counter()
         q_before = q_side.encoder_passes if shared_counted else 0
@@ -453,10 +460,13 @@ def explain_hits(
             q_values = h_values = None
             explained = side if h_side is not None else "query"
             if explained in ("both", "query"):
-                q_expl = _side_explain(QueryGame(q_side, hit_vec, metric), q_players.n_players, method, budget, seed, q_plans)
+                if q_batch is None:
+                    q_expl = _side_explain(QueryGame(q_side, hit_vec, metric), q_players.n_players, method, budget, seed)[0]
+                else:
+                    q_expl = q_batch[idx]
                 q_values = q_expl.values
             if explained in ("both", "hit") and h_side is not None:
-                h_expl = _side_explain(HitGame(h_side, q_full, metric), h_players.n_players, method, budget, seed)
+                h_expl = _side_explain(HitGame(h_side, q_full, metric), h_players.n_players, method, budget, seed)[0]
                 h_values = h_expl.values
             first = q_expl or h_expl
             base = first.base_value

@@ -241,10 +241,10 @@ def min_norm_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Args:
         a: (m, p) matrix.
-        b: (m,) right-hand side.
+        b: (m,) right-hand side, or (m, k) for k of them at once.
 
     Returns:
-        (p,) solution.
+        (p,) solution ((p, k) for k right-hand sides).
     """
     gram = a.T @ a
     evals, evecs = np.linalg.eigh(gram)

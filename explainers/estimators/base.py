@@ -127,6 +127,30 @@ class Estimator:
             )
         return self._solve(plan, v)
 
+    def solve_many(self, plan: Plan, values: np.ndarray) -> list[Explanation]:
+        """Solve k games evaluated on the same plan (one masked query against k hits).
+
+        Args:
+            plan: what :meth:`plan` returned.
+            values: (m, k) finite values, column j for game j.
+
+        Returns:
+            k :class:`Explanation` objects, equal to ``solve(plan, values[:, j])``.
+            Estimators whose solve is one linear map of the values (Kernel SHAP)
+            solve all columns together.
+        """
+        v = np.asarray(values, dtype=np.float64)
+        m = plan.coalitions.shape[0]
+        if v.ndim != 2 or v.shape[0] != m:
+            raise ValueError(
+                f"{type(self).__name__}.solve_many expects values of shape ({m}, k), one row per planned "
+                f"coalition and one column per game; got shape {v.shape}."
+            )
+        return self._solve_many(plan, v)
+
+    def _solve_many(self, plan: Plan, values: np.ndarray) -> list[Explanation]:
+        return [self.solve(plan, values[:, j]) for j in range(values.shape[1])]
+
     # ------------------------------------------------------------- subclasses
     def _plan(self, n_players: int, budget: int, rng: np.random.Generator) -> Plan:
         raise NotImplementedError

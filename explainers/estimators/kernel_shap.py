@@ -112,54 +112,62 @@ def stratified_kernel_shap_solve(
 
     Args:
         coalitions: (m, n) boolean coalitions.
-        values: (m,) their values.
+        values: (m,) their values, or (m, k) for k games on the same
+            coalitions (one query against k hits), solved together.
         weights: (m,) non-negative weights (kernel mass of the size over the
             number of coalitions of that size in the design).
-        base_value: v(empty).
-        full_value: v(N).
+        base_value: v(empty) (a (k,) array for k games).
+        full_value: v(N) (likewise).
         complete_sizes: sizes whose whole layer is in ``coalitions``.
         size_degree: highest even power of the size in the slope model.
         min_rows_per_parameter: sampled rows needed per fitted parameter.
 
     Returns:
-        (n,) Shapley value estimates, summing to ``full_value - base_value``.
+        (n,) Shapley value estimates, summing to ``full_value - base_value``
+        ((n, k) for k games).
     """
     z = np.asarray(coalitions, dtype=bool)
     v = np.asarray(values, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
     n = z.shape[1]
-    phi = np.full(n, (full_value - base_value) / n)
+    many = v.ndim == 2  # (m, k): k games on the same coalitions, solved together
+    v2 = v if many else v[:, None]
+    base = np.broadcast_to(np.asarray(base_value, dtype=np.float64), v2.shape[1:])
+    full = np.broadcast_to(np.asarray(full_value, dtype=np.float64), v2.shape[1:])
+    phi = np.repeat(((full - base) / n)[None, :], n, axis=0)  # (n, k)
     if n == 1:
-        return phi
+        return phi if many else phi[:, 0]
     size = z.sum(axis=1)
     complete = sorted({int(s) for s in complete_sizes if 0 < s < n})
     for s in complete:
         layer = size == s
-        zs, vs = z[layer], v[layer]
-        inside = (zs * vs[:, None]).sum(axis=0) / zs.sum(axis=0)
-        outside = (~zs * vs[:, None]).sum(axis=0) / (~zs).sum(axis=0)
+        zs = z[layer].astype(np.float64)
+        vs = v2[layer]
+        inside = (zs.T @ vs) / zs.sum(axis=0)[:, None]
+        outside = ((1.0 - zs).T @ vs) / (1.0 - zs).sum(axis=0)[:, None]
         phi += (inside - outside) / n
     rest = np.array([s for s in range(1, n) if s not in complete], dtype=np.int64)
     rows = np.isin(size, rest) & (w > 0)
     if not rows.any():
-        return phi
+        return phi if many else phi[:, 0]
     layers = np.unique(size[rows])
     n_rows = int(rows.sum())
     while size_degree > 0 and n_rows < min_rows_per_parameter * (n * (size_degree // 2 + 1) + layers.size):
         size_degree -= 2
     if n_rows < min_rows_per_parameter * (n + layers.size):  # too few rows for per-size intercepts
-        return kernel_shap_solve(z, v, w, base_value=base_value, full_value=full_value)
+        cols = [kernel_shap_solve(z, v2[:, j], w, base_value=base[j], full_value=full[j]) for j in range(v2.shape[1])]
+        return np.stack(cols, axis=1) if many else cols[0]
     dummies = (size[rows][:, None] == layers[None, :]).astype(np.float64)
-    poly = size_polynomials(size[rows], n, size_degree)  # (r, k)
+    poly = size_polynomials(size[rows], n, size_degree)  # (r, d)
     zf = z[rows].astype(np.float64)
-    slopes = (zf[:, :, None] * poly[:, None, :]).reshape(zf.shape[0], -1)  # (r, n*k), player-major
+    slopes = (zf[:, :, None] * poly[:, None, :]).reshape(zf.shape[0], -1)  # (r, n*d), player-major
     root = np.sqrt(w[rows])
     features = np.concatenate([slopes, dummies], axis=1) * root[:, None]
-    coef = min_norm_lstsq(features, v[rows] * root)[: slopes.shape[1]]
-    gamma = coef.reshape(n, -1)  # (n, k)
+    coef = min_norm_lstsq(features, v2[rows] * root[:, None])[: slopes.shape[1]]  # (n*d, k)
+    gamma = coef.reshape(n, -1, v2.shape[1])  # (n, d, k)
     gamma -= gamma.mean(axis=0)
-    phi += gamma @ size_polynomials(rest, n, size_degree).sum(axis=0) / (n - 1)
-    return phi
+    phi += np.einsum("idk,d->ik", gamma, size_polynomials(rest, n, size_degree).sum(axis=0)) / (n - 1)
+    return phi if many else phi[:, 0]
 
 
 class KernelSHAP(Estimator):
@@ -229,6 +237,22 @@ class KernelSHAP(Estimator):
         coalitions = np.concatenate([fixed, z], axis=0)
         weights = np.concatenate([np.zeros(2), w])
         return Plan(coalitions, n, budget, weights, info)
+
+    def _solve_many(self, plan: Plan, values: np.ndarray) -> list[Explanation]:
+        if self.solver == "wls" or not np.all(np.isfinite(values)):
+            return super()._solve_many(plan, values)  # per column (and its error for non-finite values)
+        phi = stratified_kernel_shap_solve(
+            plan.coalitions, values, plan.weights, base_value=values[0], full_value=values[1],
+            complete_sizes=plan.info["enumerated_sizes"], size_degree=int(self.size_degree),
+        )
+        return [
+            self._explanation(
+                plan, phi[:, j], None, base_value=values[0, j], full_value=values[1, j],
+                estimated=not plan.info["complete"], allocation=self.allocation, paired=self.paired,
+                solver=self.solver, enumerated_sizes=plan.info["enumerated_sizes"],
+            )
+            for j in range(values.shape[1])
+        ]
 
     def _solve(self, plan: Plan, values: GameValues) -> Explanation:
         if self.solver == "wls":

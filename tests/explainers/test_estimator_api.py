@@ -82,3 +82,14 @@ def test_shared_plan_equals_explain_game(method):
         alone = explain_game(game, 7, method=method, budget=budget, seed=5)
         np.testing.assert_allclose(shared.values, alone.values, atol=1e-12)
         assert shared.n_evaluations == alone.n_evaluations and shared.meta["seed"] == 5
+    # all games at once: (m, k) values -> k explanations (Kernel SHAP solves them in one regression)
+    table = np.stack([evaluate(g, plan.coalitions).values for g in games], axis=1)
+    together = solve_game(est, plan, table, seed=5)
+    for game, res in zip(games, together):
+        alone = explain_game(game, 7, method=method, budget=budget, seed=5)
+        np.testing.assert_allclose(res.values, alone.values, atol=1e-10)
+        assert res.full_value == alone.full_value and res.meta.keys() == alone.meta.keys() and res.meta["seed"] == 5
+    with pytest.raises(ValueError, match="one row per planned coalition"):
+        est.solve_many(plan, table[:-1])
+    with pytest.raises(ValueError, match="NaN or inf"):
+        est.solve_many(plan, np.where(np.arange(table.shape[0])[:, None] == 3, np.nan, table))

@@ -128,6 +128,22 @@ def test_multi_hit_costs_the_query_passes_once(enc):
     np.testing.assert_allclose(ten[0].query_values, one[0].query_values)
 
 
+@pytest.mark.parametrize("method", ["kernel-shap", "permutation", "exact"])
+def test_multi_hit_equals_one_hit_at_a_time(enc, method):
+    """k stored hits are solved together (one plan, one solve); each equals its own explain_pair."""
+    q = scene(48, 64, 0)
+    hits = np.random.default_rng(2).normal(size=(4, 24))
+    budget = 2**9 if method == "exact" else 120
+    many = explain_hits(q, [None] * 4, enc, players="grid:3x3", method=method, budget=budget, hit_embeddings=hits)
+    for j, res in enumerate(many):
+        alone = explain_pair(q, None, enc, players="grid:3x3", method=method, budget=budget, hit_embedding=hits[j])
+        np.testing.assert_allclose(res.query_values, alone.query_values, atol=1e-10)
+        assert res.full_value == pytest.approx(alone.full_value, abs=1e-12)
+        np.testing.assert_allclose(res.query_heatmap, alone.query_heatmap, atol=1e-10)
+        assert res.query_explanation.n_evaluations == alone.query_explanation.n_evaluations
+    assert many[0].encoder_passes == many[0].query_explanation.n_evaluations and many[1].encoder_passes == 0
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
