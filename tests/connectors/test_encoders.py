@@ -311,3 +311,13 @@ def test_explain_pair_same_with_device_masking(tiny_clip, photo):
     assert a.encoder_passes == b.encoder_passes
     np.testing.assert_allclose(b.query_values, a.query_values, atol=1e-6)
     np.testing.assert_allclose(b.hit_values, a.hit_values, atol=1e-6)
+    # order 2 (joint, exact): the same cross matrix from device-built masked images
+    kw2 = dict(order=2, method="exact", players="grid:2x3", progress=False, batch_size=16)
+    a2 = explain_pair(query, hit, tiny_clip, **kw2)
+    try:
+        tiny_clip.device_masking = True
+        b2 = explain_pair(query, hit, tiny_clip, **kw2)
+    finally:
+        tiny_clip.device_masking = None
+    assert a2.encoder_passes == b2.encoder_passes == 2**6 + 2**6
+    np.testing.assert_allclose(b2.cross, a2.cross, atol=1e-6)
