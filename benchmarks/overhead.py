@@ -62,10 +62,7 @@ def load(dtype: str, threads: int, device: str = "cpu"):
 
 def masking_place(enc) -> str:
     """Where the masked images are built: on the encoder's device, or by numpy on the CPU."""
-    flag = getattr(enc, "device_masking", None)
-    on_device = flag if flag is not None else (
-        hasattr(enc, "masked_encoder") and not str(getattr(enc, "device", "cpu")).startswith("cpu"))
-    return "device" if on_device else "cpu (numpy)"
+    return "device" if getattr(enc, "masks_on_device", False) else "cpu (numpy)"
 
 
 def plain_encode_seconds(enc, pixels: np.ndarray, count: int, batch_size: int) -> float:

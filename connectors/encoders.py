@@ -349,6 +349,11 @@ class TorchEncoder:
         x = (x - self._mean) / self._std
         return x.to(self.dtype)
 
+    @property
+    def masks_on_device(self) -> bool:
+        """Whether :meth:`masked_encoder` builds masked images on the device (``device_masking``, else: not on the CPU)."""
+        return self.device_masking if self.device_masking is not None else not str(self.device).startswith("cpu")
+
     def masked_encoder(
         self, pixels: np.ndarray, baseline: np.ndarray, labels: np.ndarray
     ) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -371,8 +376,7 @@ class TorchEncoder:
         Returns:
             ``encode_masks((b, n) bool) -> (b, d) float64``, or None (use :meth:`encode`).
         """
-        use = self.device_masking if self.device_masking is not None else not str(self.device).startswith("cpu")
-        if not use:
+        if not self.masks_on_device:
             return None
         import torch
 

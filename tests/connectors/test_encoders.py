@@ -297,27 +297,25 @@ def test_device_masking_equals_numpy_masking(tiny_clip, photo):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
 
 
-def test_explain_pair_same_with_device_masking(tiny_clip, photo):
+def _numpy_and_device(encoder, query, hit, **kw):
+    """The same explain_pair with numpy masking, then with masking forced onto the encoder's device."""
     from qdrant_explain import explain_pair
 
-    kw = dict(order=1, method="kernel-shap", players="slic:12", budget=60, progress=False, batch_size=16)
-    query, hit = photo("astronaut"), photo("chelsea")
-    a = explain_pair(query, hit, tiny_clip, **kw)
+    numpy_built = explain_pair(query, hit, encoder, progress=False, batch_size=16, **kw)
     try:
-        tiny_clip.device_masking = True
-        b = explain_pair(query, hit, tiny_clip, **kw)
+        encoder.device_masking = True
+        return numpy_built, explain_pair(query, hit, encoder, progress=False, batch_size=16, **kw)
     finally:
-        tiny_clip.device_masking = None
+        encoder.device_masking = None
+
+
+def test_explain_pair_same_with_device_masking(tiny_clip, photo):
+    query, hit = photo("astronaut"), photo("chelsea")
+    a, b = _numpy_and_device(tiny_clip, query, hit, order=1, method="kernel-shap", players="slic:12", budget=60)
     assert a.encoder_passes == b.encoder_passes
     np.testing.assert_allclose(b.query_values, a.query_values, atol=1e-6)
     np.testing.assert_allclose(b.hit_values, a.hit_values, atol=1e-6)
     # order 2 (joint, exact): the same cross matrix from device-built masked images
-    kw2 = dict(order=2, method="exact", players="grid:2x3", progress=False, batch_size=16)
-    a2 = explain_pair(query, hit, tiny_clip, **kw2)
-    try:
-        tiny_clip.device_masking = True
-        b2 = explain_pair(query, hit, tiny_clip, **kw2)
-    finally:
-        tiny_clip.device_masking = None
+    a2, b2 = _numpy_and_device(tiny_clip, query, hit, order=2, method="exact", players="grid:2x3")
     assert a2.encoder_passes == b2.encoder_passes == 2**6 + 2**6
     np.testing.assert_allclose(b2.cross, a2.cross, atol=1e-6)
