@@ -119,8 +119,10 @@ def estimator_class(method: str, *, order: int, kind: str) -> type[Estimator]:
         )
     if order not in cls.orders:
         supported = ", ".join(str(o) for o in cls.orders)
-        others = [m for m in list_methods(order, kind)[1:]] if order in KIND_ORDERS[kind] else []
-        hint = f"At order {order} use method in {others}." if others else "Use order=1 or order=2."
+        if order in KIND_ORDERS[kind]:
+            hint = f"At order {order} use method in {list(list_methods(order, kind)[1:])}."
+        else:
+            hint = _kind_order_text(kind)
         raise ValueError(f"method={method!r} supports order in ({supported}); got order={order!r}. {hint}")
     _check_kind_order(order, kind, caller=f"method={method!r}")
     return cls
@@ -233,12 +235,16 @@ def exact_cost(n_players: int | tuple[int, int]) -> int:
 
 def _check_kind_order(order: object, kind: str, *, caller: str) -> None:
     if order not in KIND_ORDERS[kind]:
-        have = " and ".join(str(o) for o in KIND_ORDERS[kind])
-        hint = {
-            "side": " Use kind='joint' for order-2 image pairs (query regions x hit regions).",
-            "joint": " Use kind='side' for order-1 image explanations.",
-        }.get(kind, " Use order=1 (attributions) or order=2 (pair interactions).")
-        raise ValueError(f"{caller}: kind={kind!r} has order {have}; got order={order!r}.{hint}")
+        raise ValueError(f"{caller}: got order={order!r}. {_kind_order_text(kind)}")
+
+
+def _kind_order_text(kind: str) -> str:
+    have = " and ".join(str(o) for o in KIND_ORDERS[kind])
+    hint = {
+        "side": "Use kind='joint' for order-2 image pairs (query regions x hit regions).",
+        "joint": "Use kind='side' for order-1 image explanations.",
+    }.get(kind, "Use order=1 (attributions) or order=2 (pair interactions).")
+    return f"kind={kind!r} has order {have}; {hint}"
 
 
 def _check_players(n_players: object, kind: str) -> int | tuple[int, int]:
