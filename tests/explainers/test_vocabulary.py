@@ -156,6 +156,9 @@ def test_defaults_and_words():
     assert DEFAULT_PLAYERS == {1: "slic:50", 2: "slic:16"}
     assert "encoder passes" in BUDGET_MEANING and "order 2" in BUDGET_MEANING
     assert AUTO_EXACT_COST == 4096
+    import json
+
+    json.dumps({"players": DEFAULT_PLAYERS, "baselines": BASELINES})  # provenance and --help can carry them
 
 
 # ----------------------------------------------------------------------------- baselines
