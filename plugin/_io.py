@@ -9,7 +9,8 @@ Every file qdrant-explain writes and every name it prints goes through here:
 - :func:`safe_text`: control characters, escape sequences and undecodable bytes are shown escaped,
   so a file name or payload path cannot drive the terminal.
 - :func:`to_json_text`: JSON that always encodes to valid UTF-8 (surrogate-escaped bytes of
-  non-UTF-8 file names become ``\\xNN`` text).
+  non-UTF-8 file names become ``\\xNN`` text); :func:`escape_surrogates` does the same for any text.
+- :func:`check_output_dir`: the same up-front check for an output folder (created later).
 """
 
 from __future__ import annotations
@@ -198,10 +199,55 @@ def _escape_char(c: str) -> str:
     return f"\\U{code:08x}"
 
 
+def check_output_dir(path: str | os.PathLike | None, *, option: str) -> pathlib.Path | None:
+    """Validate an output folder before any computation: it is a folder, or can be created.
+
+    Args:
+        path: the folder given by the user, or None.
+        option: the option name used in messages, e.g. ``"--out"``.
+
+    Returns:
+        None for None, else the folder as a :class:`pathlib.Path` (not created here).
+
+    Raises:
+        OutputPathError: (a ValueError) the path is a file, or its nearest existing ancestor is
+            not a writable folder.
+    """
+    if path is None:
+        return None
+    raw = os.fsdecode(os.fspath(path))
+    if not raw.strip() or raw == STDOUT:
+        raise OutputPathError(f"{option} needs a folder name; got {safe_text(raw)!r}.", option=option)
+    folder = pathlib.Path(raw).expanduser()
+    shown = safe_text(raw)
+    if folder.exists() and not folder.is_dir():
+        raise OutputPathError(f"{option} {shown!r} is a file, not a folder.", option=option)
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputPathError(f"{option} {shown!r}: {safe_text(str(existing))!r} is not a folder.", option=option)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{option} {shown!r}: the folder {safe_text(str(existing))!r} is not writable.",
+                              option=option)
+    return folder
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with lone surrogates written as escapes (``\\udcff`` -> ``\\xff``), so it encodes as UTF-8.
+
+    Unlike :func:`safe_text`, newlines and other control characters are kept: use it for documents
+    (HTML, JSON) that are not printed to a terminal.
+    """
+    if _is_utf8(text):
+        return text
+    return "".join(_escape_char(c) if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+
+
 def _clean_surrogates(obj: Any) -> Any:
     """Strings with lone surrogates escaped (``\\udcff`` -> ``\\xff`` text), recursively in dicts/lists."""
     if isinstance(obj, str):
-        return obj if _is_utf8(obj) else "".join(_escape_char(c) if 0xD800 <= ord(c) <= 0xDFFF else c for c in obj)
+        return escape_surrogates(obj)
     if isinstance(obj, dict):
         return {_clean_surrogates(k) if isinstance(k, str) else k: _clean_surrogates(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -242,4 +288,5 @@ def to_json_text(obj: Any, *, indent: int | None = 2, **kwargs: Any) -> str:
     return json.dumps(_clean_surrogates(obj), indent=indent, **kwargs)
 
 
-__all__ = ["STDOUT", "OutputPathError", "check_output_path", "safe_text", "to_json_text", "write_atomic"]
+__all__ = ["STDOUT", "OutputPathError", "check_output_dir", "check_output_path", "escape_surrogates", "safe_text",
+           "to_json_text", "write_atomic"]
