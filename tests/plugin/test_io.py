@@ -216,3 +216,27 @@ def test_result_json_and_html_with_non_utf8_names(search_results, tmp_path):
     assert data[0]["payload"]["path"] == "caf\\xff.png"
     html = (tmp_path / "r.html").read_bytes().decode("utf-8")
     assert "caf\\xff.png" in html
+
+
+def test_write_atomic_follows_symlinks_and_writes_fifos_in_place(tmp_path):
+    import threading
+
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    write_atomic(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    def read():
+        with open(fifo, "rb") as fh:
+            got.append(fh.read())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    write_atomic(fifo, b"through the pipe")
+    reader.join(timeout=10)
+    assert got == [b"through the pipe"] and fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "pipe", "real.json"]
