@@ -14,7 +14,6 @@ Heatmaps and label maps are in *original-image pixels*; NaN (heatmaps) and -1
 
 from __future__ import annotations
 
-import json
 import pathlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +59,10 @@ class _Result:
     def to_json(self, path: str | pathlib.Path | None = None, *, indent: int | None = 2) -> str:
         """JSON text with exactly the documented fields (see README); also written to ``path`` when given.
 
+        The text is always valid UTF-8: undecodable bytes of file names are written escaped
+        (``"caf\\xff.png"``). The file is written atomically (temp file + rename), so a failed
+        write leaves any previous file intact.
+
         Args:
             path: file to write (``"-"`` is not special here; the CLI handles stdout).
             indent: JSON indentation (None for one line).
@@ -67,28 +70,33 @@ class _Result:
         Returns:
             The JSON text.
         """
-        text = json.dumps(_jsonable(self._json_obj()), indent=indent, ensure_ascii=False)
+        from ._io import to_json_text, write_atomic
+
+        text = to_json_text(_jsonable(self._json_obj()), indent=indent)
         if path is not None:
-            pathlib.Path(path).write_text(text + "\n", encoding="utf-8")
+            write_atomic(path, text + "\n")
         return text
 
     def to_html(self, path: str | pathlib.Path | None = None, *, title: str | None = None) -> str:
-        """A self-contained HTML report (images inlined); also written to ``path`` when given."""
+        """A self-contained HTML report (images inlined); also written to ``path`` (atomically) when given."""
+        from ._io import escape_surrogates, write_atomic
         from .report import render_result
 
-        html_text = render_result(self, title=title)
+        html_text = escape_surrogates(render_result(self, title=title))
         if path is not None:
-            pathlib.Path(path).write_text(html_text, encoding="utf-8")
+            write_atomic(path, html_text)
         return html_text
 
     def save_png(self, path: str | pathlib.Path, *, max_side: int = 384) -> pathlib.Path:
-        """Write a PNG figure (original image with the signed heatmap over it, colour bar).
+        """Write a PNG figure (original image with the signed heatmap over it, colour bar), atomically.
 
         Returns:
             The path written.
         """
+        from ._io import write_atomic
+
         p = pathlib.Path(path)
-        p.write_bytes(_images.png_bytes(self._png(max_side)))
+        write_atomic(p, _images.png_bytes(self._png(max_side)))
         return p
 
     def _png(self, max_side: int) -> np.ndarray:  # pragma: no cover - abstract

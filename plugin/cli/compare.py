@@ -6,6 +6,8 @@ import pathlib
 
 import click
 
+from qdrant_explain._io import safe_text
+
 from ._common import (
     Console,
     check_method,
@@ -34,7 +36,7 @@ def compare(query_image, id_a, id_b, collection, db, url, api_key, encoder_spec,
     """Explain why point ID_A scores above point ID_B for QUERY_IMAGE (query regions, relative game)."""
     check_method(method, 1)
     ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=show_progress(quiet))
-    Console(quiet).info(f"comparing {id_a} and {id_b} ({method}) ...")
+    Console(quiet).info(f"comparing {safe_text(id_a)} and {safe_text(id_b)} ({method}) ...")
     result = ex.compare(query_image, id_a, id_b, method=method, players=players, baseline=baseline, budget=budget,
                         seed=seed)
     write_outputs(result, json_out, png_out, html_out, Console(quiet))
