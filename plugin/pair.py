@@ -33,7 +33,7 @@ positive attribution means "pushes the images apart".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -244,6 +244,7 @@ def explain_pair(
     batch_size: int = 64,
     progress: bool | None = None,
     side: str = "both",
+    log: Callable[[str], None] | None = None,
 ) -> ImagePairExplanation:
     """Explain the similarity of a query image and a hit image for ``encoder``.
 
@@ -277,6 +278,7 @@ def explain_pair(
         batch_size: masked images per encoder call.
         progress: tqdm bars (None: automatic, only on a TTY for long runs).
         side: order 1 only: ``"both"``, ``"query"`` or ``"hit"``.
+        log: called with one line per plan (method, encoder passes, time estimate) before encoding.
 
     Returns:
         :class:`ImagePairExplanation` (a :class:`~qdrant_explain.results.PairExplanation`).
@@ -303,6 +305,7 @@ def explain_pair(
         batch_size=batch_size,
         progress=progress,
         side=side,
+        log=log,
     )[0]
 
 
@@ -322,6 +325,7 @@ def explain_hits(
     batch_size: int = 64,
     progress: bool | None = None,
     side: str = "both",
+    log: Callable[[str], None] | None = None,
 ) -> list[ImagePairExplanation]:
     """Explain one query against several hits, sharing the masked-query encodes (multi-hit).
 
@@ -355,7 +359,7 @@ def explain_hits(
                                    label=side_name(image), payload={"name": side_name(image)} if side_name(image) else None,
                                    vector=stored))
     outcomes = explain_sides(query, sides, order=order, method=method, budget=budget, metric=score, seed=seed,
-                             side=side, batch_size=batch_size, progress=progress, check_vectors=False)
+                             side=side, batch_size=batch_size, progress=progress, check_vectors=False, log=log)
     name = str(getattr(encoder, "name", type(encoder).__name__))
     metric = check_score(score)
     return [pair_explanation(o, encoder=name, seed=seed, baseline=baseline, metric=metric) for o in outcomes]

@@ -23,16 +23,22 @@ import click
 HOME_ENV = "QDRANT_EXPLAIN_HOME"
 """Environment variable that moves the user directory (default ``~/.qdrant-explain``)."""
 
-METHODS_ORDER1 = ("auto", "exact", "kernel-shap", "permutation", "lime", "occlusion")
-"""``--method`` values at order 1 (``auto``: exact when 2^n fits the budget, else kernel-shap)."""
+from qdrant_explain.explainers import vocabulary as _vocabulary
 
-METHODS_ORDER2 = ("auto", "exact", "stratified")
-"""``--method`` values at order 2 (joint; ``auto``: exact when 2^nq + 2^nh fits the budget, else stratified)."""
+METHODS_ORDER1 = tuple(_vocabulary.list_methods(1, "side"))
+"""``--method`` values at order 1 (the vocabulary's image-side methods)."""
+
+METHODS_ORDER2 = tuple(_vocabulary.list_methods(2, "joint"))
+"""``--method`` values at order 2 (the vocabulary's joint methods)."""
 
 METHODS = tuple(dict.fromkeys(METHODS_ORDER1 + METHODS_ORDER2))
 """Every ``--method`` value."""
 
-BASELINES = ("blur", "mean", "gray")
+BASELINES = tuple(_vocabulary.BASELINES)
+"""``--baseline`` names (the vocabulary's; ``NAME:ARGS`` forms take their arguments)."""
+
+MIN_BUDGET = 2
+"""Smallest ``--budget``: any game needs at least the empty and the full coalition."""
 
 
 def home_dir() -> pathlib.Path:
@@ -47,11 +53,53 @@ def default_db() -> pathlib.Path:
 
 
 def _check_players(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--players``: ``slic:N`` (N >= 1) or ``grid:RxC`` / ``grid:N`` (R, C, N >= 1); else a usage error."""
     if value is None:
         return None
-    if not re.fullmatch(r"slic:\d+|grid:\d+x\d+|grid:\d+", value.strip().lower()):
-        raise click.BadParameter("use 'slic:N' (e.g. slic:50) or 'grid:RxC' (e.g. grid:7x7).")
+    text = value.strip().lower()
+    match = re.fullmatch(r"slic:(\d+)|grid:(\d+)x(\d+)|grid:(\d+)", text)
+    if not match:
+        raise click.BadParameter(f"use 'slic:N' (e.g. slic:50) or 'grid:RxC' (e.g. grid:7x7); got {value!r}.")
+    if any(g is not None and int(g) < 1 for g in match.groups()):
+        raise click.BadParameter(f"needs at least one region (every count >= 1); got {value!r}.")
+    return text
+
+
+def _check_baseline(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--baseline``: a name of the vocabulary's BASELINES (``blur:SIGMA``, ``constant:R,G,B`` with values)."""
+    if value is None:
+        return None
+    import numpy as np
+
+    from qdrant_explain.explainers.masking import make_baseline
+
+    try:
+        make_baseline(value, np.zeros((4, 4, 3), dtype=np.uint8))
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(f"{value!r}: {' '.join(str(exc).split())} Names: {', '.join(BASELINES)}.") from None
     return value.strip().lower()
+
+
+def parse_point_id(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A point id option/argument: an unsigned integer or a UUID, never a path (else a usage error)."""
+    if value is None:
+        return None
+    from qdrant_explain.connectors.qdrant import normalize_id
+
+    try:
+        return normalize_id(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a point id: Qdrant ids are unsigned integers or UUIDs "
+                                 "(to explain against an image file, use --image).") from None
+
+
+def _method_help() -> str:
+    return (f"Estimator. Order 1: {', '.join(METHODS_ORDER1)}; order 2: {', '.join(METHODS_ORDER2)}. auto: exact "
+            f"when its cost fits the budget ({_vocabulary.AUTO_EXACT_COST} encoder passes without one), else sampled.")
+
+
+def _baseline_help() -> str:
+    return "What replaces a removed region: " + "; ".join(f"{k}: {v}" for k, v in _vocabulary.BASELINES.items()) + "."
 
 
 def run_options(fn: Callable) -> Callable:
@@ -83,15 +131,18 @@ def collection_options(fn: Callable) -> Callable:
 
 def explain_options(fn: Callable) -> Callable:
     """Add ``--order``, ``--method``, ``--players``, ``--baseline``, ``--budget``, ``--seed``."""
-    fn = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(fn)
-    fn = click.option("--budget", type=click.IntRange(min=1), default=None, metavar="N",
-                      help="Encoder passes allowed (default: the method's own).")(fn)
-    fn = click.option("--baseline", type=click.Choice(BASELINES), default="blur", show_default=True,
-                      help="What replaces a removed region.")(fn)
+    fn = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                      help="Random seed (>= 0).")(fn)
+    fn = click.option("--budget", type=click.IntRange(min=MIN_BUDGET), default=None, metavar="N",
+                      help=f"{_vocabulary.BUDGET_MEANING} Capped at the exact cost; at least {MIN_BUDGET}. "
+                           "Default: the method's own.")(fn)
+    fn = click.option("--baseline", default="blur", show_default=True, metavar="NAME", callback=_check_baseline,
+                      help=_baseline_help())(fn)
     fn = click.option("--players", default=None, metavar="SPEC", callback=_check_players,
-                      help="Regions: slic:N or grid:RxC (default slic:50 at order 1, slic:16 at order 2).")(fn)
+                      help=f"Regions: slic:N or grid:RxC (default {_vocabulary.DEFAULT_PLAYERS[1]} at order 1, "
+                           f"{_vocabulary.DEFAULT_PLAYERS[2]} at order 2).")(fn)
     fn = click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
-                      help="Estimator; auto = exact when affordable, else sampled.")(fn)
+                      help=_method_help())(fn)
     return fn
 
 
@@ -214,6 +265,8 @@ def show_progress(quiet: bool) -> bool | None:
 __all__ = [
     "BASELINES",
     "HOME_ENV",
+    "MIN_BUDGET",
+    "parse_point_id",
     "METHODS",
     "METHODS_ORDER1",
     "METHODS_ORDER2",
