@@ -12,42 +12,50 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import replace
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from ._typing import ValueFunction
 from .evaluation import evaluate
-from .estimators.base import Estimator, Plan, check_budget, check_n_players
-from .estimators.exact import MAX_PLAYERS, Exact
-from .estimators.kernel_shap import KernelSHAP
-from .estimators.kernel_shapley_taylor import KernelShapleyTaylor
-from .estimators.lime import LIME
-from .estimators.occlusion import SBSM, Occlusion
-from .estimators.permutation import PermutationSampling
+from . import estimators as _builtin_estimators  # noqa: F401  (registers the built-in estimators)
+from .estimators.base import Estimator, Plan, check_budget, check_n_players, registered_estimators
 from .result import Explanation
+from .vocabulary import AUTO_EXACT_COST
+from .vocabulary import default_budget as _default_budget
+from .vocabulary import resolve_method as _resolve
 
-ESTIMATORS: dict[str, type[Estimator]] = {
-    cls.name: cls
-    for cls in (Exact, KernelSHAP, PermutationSampling, LIME, Occlusion, SBSM, KernelShapleyTaylor)
-}
-"""Method name -> estimator class."""
+ESTIMATORS: Mapping[str, type[Estimator]] = registered_estimators("game")
+"""Method name -> estimator class for games: a live, read-only view of the registry
+(any :class:`Estimator` subclass with a ``name`` is in it)."""
 
-AUTO_EXACT_PLAYERS = 12
-"""With ``method="auto"`` and no budget, games with at most this many players are solved exactly."""
-
-
-def list_estimators() -> list[str]:
-    """Method names accepted by :func:`get_estimator` and :func:`explain_game` (plus ``"auto"``)."""
-    return sorted(ESTIMATORS)
+AUTO_EXACT_PLAYERS = AUTO_EXACT_COST.bit_length() - 1
+"""With ``method="auto"`` and no budget, games with at most this many players are solved exactly (12)."""
 
 
-def get_estimator(method: str, order: int = 1, **options: Any) -> Estimator:
+def list_estimators(kind: str = "game", order: int | None = None) -> list[str]:
+    """Registered method names for ``kind`` (and ``order``), sorted; ``"auto"`` is not among them.
+
+    Args:
+        kind: ``"game"`` (the default), ``"side"`` or ``"joint"``.
+        order: only methods supporting this order (None: any order).
+
+    Example:
+        >>> "kernel-shap" in list_estimators()
+        True
+    """
+    reg = registered_estimators(kind)
+    return sorted(name for name, cls in reg.items() if order is None or order in cls.orders)
+
+
+def get_estimator(method: str, order: int = 1, *, kind: str = "game", **options: Any) -> Estimator:
     """Build the estimator for ``method`` at ``order``.
 
     Args:
-        method: one of :func:`list_estimators`.
+        method: one of :func:`list_estimators` (``kind``).
         order: 1 (attributions) or 2 (pair interactions), as the method supports.
+        kind: ``"game"``, ``"side"`` or ``"joint"`` (joint estimators are a
+            separate family: :func:`~qdrant_explain.explainers.explain_joint`).
         **options: the estimator's keyword hyper-parameters
             (e.g. ``allocation="uniform"`` for ``"kernel-shap"``).
 
@@ -61,14 +69,15 @@ def get_estimator(method: str, order: int = 1, **options: Any) -> Estimator:
         >>> get_estimator("kernel-shap").minimum_budget(10)
         4
     """
-    if method not in ESTIMATORS:
+    cls = registered_estimators(kind).get(method) if isinstance(method, str) else None
+    if cls is None:
         raise ValueError(
-            f"Unknown method={method!r}; choose one of {list_estimators()} (or 'auto' in explain_game)."
+            f"Unknown method={method!r}; choose one of {list_estimators(kind)} (or 'auto' in explain_game)."
         )
-    cls = ESTIMATORS[method]
     allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "order")]
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
     unknown = sorted(set(options) - set(allowed))
-    if unknown:
+    if unknown and not accepts_any:
         raise ValueError(
             f"method={method!r} got unknown option(s) {unknown}; it accepts {allowed or 'no options'}."
         )
@@ -78,26 +87,24 @@ def get_estimator(method: str, order: int = 1, **options: Any) -> Estimator:
 
 
 def resolve_method(method: str, n_players: int, order: int, budget: int | None) -> str:
-    """Turn ``"auto"`` into a concrete method: exact when 2^n fits, else the kernel estimator."""
-    if method != "auto":
-        return method
-    fits = 2**n_players <= budget if budget is not None else n_players <= AUTO_EXACT_PLAYERS
-    if fits and n_players <= MAX_PLAYERS:
-        return "exact"
-    return "kernel-shap" if order == 1 else "kernel-shapley-taylor"
+    """``"auto"`` -> a concrete method for a game (kept for callers; the rule is
+    :func:`qdrant_explain.explainers.vocabulary.resolve_method`)."""
+    return _resolve(method, order=order, kind="game", n_players=n_players, budget=budget)[0]
 
 
 def default_budget(method: str, n_players: int, order: int = 1) -> int:
-    """The budget ``explain_game`` uses when ``budget=None`` (distinct evaluations).
+    """The budget ``explain_game`` uses for ``method`` when ``budget=None`` (distinct evaluations).
+
+    For the same number by kind (games, image sides, joint pairs) see
+    :func:`qdrant_explain.explainers.vocabulary.default_budget`.
 
     Example:
         >>> default_budget("kernel-shap", 10)
         1024
     """
     n = check_n_players(n_players, caller="default_budget")
-    est = get_estimator(resolve_method(method, n, order, None), order=order)
-    est.check_order(n)
-    return est.default_budget(n)
+    name, _ = _resolve(method, order=order, kind="game", n_players=n, budget=None)
+    return _default_budget(order, "game", n, method=name)
 
 
 def explain_game(
@@ -117,9 +124,10 @@ def explain_game(
     Args:
         value_fn: maps a (m, n) boolean coalition matrix to m finite floats.
         n_players: number of players n >= 1.
-        method: one of :func:`list_estimators`, or ``"auto"`` (exact when 2^n
-            fits the budget, or n <= 12 without a budget; else
-            ``"kernel-shap"`` / ``"kernel-shapley-taylor"``).
+        method: one of :func:`list_estimators`, or ``"auto"``: the vocabulary's
+            rule (:func:`~qdrant_explain.explainers.vocabulary.resolve_method`):
+            exact when 2^n <= the budget, or 2^n <= 4096 (n <= 12) without a
+            budget; else ``"kernel-shap"`` / ``"kernel-shapley-taylor"``.
         order: 1 for attributions, 2 for pair interactions.
         budget: most distinct coalitions to evaluate (None: :func:`default_budget`).
         seed: seed of the one random generator of this call.
@@ -170,7 +178,7 @@ def plan_game(
     n = check_n_players(n_players, caller="explain_game")
     if budget is not None:
         budget = check_budget(budget)
-    name = resolve_method(method, n, order, budget)
+    name, _ = _resolve(method, order=order, kind="game", n_players=n, budget=budget)
     est = get_estimator(name, order=order, **method_options)
     return est, est.plan(n, budget, np.random.default_rng(seed))
 

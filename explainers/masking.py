@@ -3,23 +3,31 @@
 A coalition keeps its players' pixels and replaces every other player's pixels
 by the *baseline* image (same size, model space). Baselines:
 
-- ``"blur"`` (default): a strong Gaussian blur of the image itself, which
-  removes the region's detail while keeping the global colour layout, so
-  masked images stay close to natural images;
+- ``"blur"`` (default) / ``"blur:SIGMA"``: a strong Gaussian blur of the image
+  itself, which removes the region's detail while keeping the global colour
+  layout, so masked images stay close to natural images;
 - ``"mean"``: the image's mean colour;
+- ``"gray"`` / ``"grey"``: mid grey (128, 128, 128), the same everywhere;
 - ``"constant"`` / ``"constant:R,G,B"`` / an (R, G, B) tuple: one colour
   (default: open_clip's normalisation mean, which the encoder maps to zero);
 - a callable ``f(pixels (H, W, 3) uint8) -> (H, W, 3)`` array.
+
+The names and their meaning are :data:`qdrant_explain.explainers.vocabulary.BASELINES`.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from .vocabulary import BASELINES
 
 CLIP_MEAN_RGB = (123, 117, 104)
 """open_clip's normalisation mean (0.4815, 0.4578, 0.4082) in 0..255: encodes to zero input."""
 
-BASELINES = ("blur", "mean", "constant")
+GRAY_RGB = (128, 128, 128)
+"""Mid grey: the baseline ``"gray"`` / ``"grey"``."""
 
 
 def _blur(pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
@@ -61,13 +69,24 @@ def make_baseline(baseline: object, pixels: np.ndarray) -> np.ndarray:
     """The (H, W, 3) uint8 image that replaces removed regions.
 
     Args:
-        baseline: ``"blur"``, ``"blur:SIGMA"``, ``"mean"``, ``"constant"``,
-            ``"constant:R,G,B"``, an (R, G, B) tuple/list, an (H, W, 3) array or a
-            callable taking the (H, W, 3) uint8 model-space pixels.
+        baseline: a name from :data:`~qdrant_explain.explainers.vocabulary.BASELINES`
+            (``"blur"``, ``"blur:SIGMA"``, ``"mean"``, ``"gray"``/``"grey"``,
+            ``"constant"``, ``"constant:R,G,B"``; case and surrounding spaces
+            ignored), an (R, G, B) tuple/list of numbers in 0..255, an (H, W, 3)
+            array or a callable taking the (H, W, 3) uint8 model-space pixels.
         pixels: (H, W, 3) uint8 model-space image.
 
+    Returns:
+        (H, W, 3) uint8 array.
+
     Raises:
-        ValueError: unknown baseline or a callable/array of the wrong shape.
+        ValueError: unknown name, a bad ``blur:`` sigma or ``constant:`` colour,
+            a colour outside 0..255, or a callable/array of the wrong shape or
+            with NaN/inf values.
+
+    Example:
+        >>> make_baseline("gray", np.zeros((2, 2, 3), np.uint8))[0, 0].tolist()
+        [128, 128, 128]
     """
     img = np.asarray(pixels)
     shape = img.shape
@@ -75,37 +94,85 @@ def make_baseline(baseline: object, pixels: np.ndarray) -> np.ndarray:
         out = np.asarray(baseline(img.copy()))
         where = "the baseline callable returned"
     elif isinstance(baseline, str):
-        text = baseline.strip().lower()
-        if text == "blur" or text.startswith("blur:"):
-            sigma = float(text[5:]) if text.startswith("blur:") else None
-            return _blur(img, sigma)
-        if text == "mean":
-            colour = img.reshape(-1, 3).mean(axis=0)
-            return np.broadcast_to(np.round(colour).astype(np.uint8), shape).copy()
-        if text == "constant" or text.startswith("constant:"):
-            colour = CLIP_MEAN_RGB
-            if text.startswith("constant:"):
-                try:
-                    colour = tuple(int(c) for c in text[9:].split(","))
-                except ValueError:
-                    colour = ()
-                if len(colour) != 3 or not all(0 <= c <= 255 for c in colour):
-                    raise ValueError(f"baseline {baseline!r}: expected 'constant:R,G,B' with 0..255 integers.")
-            return np.broadcast_to(np.asarray(colour, dtype=np.uint8), shape).copy()
-        raise ValueError(
-            f"baseline must be one of {BASELINES}, 'constant:R,G,B', an RGB tuple, an image or a callable; "
-            f"got {baseline!r}."
-        )
+        return _named_baseline(baseline, img)
     else:
         out = np.asarray(baseline)
         where = "baseline is"
         if out.shape == (3,):
+            _check_colour(out, baseline)
             out = np.broadcast_to(out, shape)
     if out.shape != shape:
         raise ValueError(f"{where} an array of shape {out.shape}; it must match the model-space image {shape}.")
     if not np.isfinite(np.asarray(out, dtype=np.float64)).all():
         raise ValueError("the baseline contains NaN or inf values.")
     return np.clip(np.round(np.asarray(out, dtype=np.float64)), 0, 255).astype(np.uint8)
+
+
+def _named_baseline(baseline: str, img: np.ndarray) -> np.ndarray:
+    """A baseline given by its name (see :data:`BASELINES`)."""
+    text = baseline.strip().lower()
+    if text == "blur":
+        return _blur(img)
+    if text.startswith("blur:"):
+        return _blur(img, _parse_sigma(baseline, text[5:]))
+    if text == "mean":
+        colour = img.reshape(-1, 3).mean(axis=0)
+        return np.broadcast_to(np.round(colour).astype(np.uint8), img.shape).copy()
+    if text in ("gray", "grey", "constant") or text.startswith("constant:"):
+        colour = {"gray": GRAY_RGB, "grey": GRAY_RGB, "constant": CLIP_MEAN_RGB}.get(text)
+        if colour is None:
+            colour = _parse_colour(baseline, text[9:])
+        return np.broadcast_to(np.asarray(colour, dtype=np.uint8), img.shape).copy()
+    raise ValueError(
+        f"baseline={baseline!r} is not a baseline name; use one of {list(BASELINES)} (e.g. 'blur:8' or "
+        f"'constant:0,0,0'), an RGB tuple, an image or a callable."
+    )
+
+
+def _parse_sigma(baseline: str, text: str) -> float:
+    try:
+        sigma = float(text)
+    except ValueError:
+        sigma = None
+    if sigma is None or math.isnan(sigma):
+        raise ValueError(
+            f"baseline={baseline!r}: 'blur:SIGMA' needs SIGMA to be a number of pixels > 0; got {text.strip()!r}. "
+            f"Use e.g. 'blur:8', or 'blur' for the default sigma."
+        )
+    if not (0.0 < sigma < math.inf):
+        raise ValueError(
+            f"baseline={baseline!r}: the blur sigma must be finite and > 0 pixels; got {sigma}. "
+            f"Use e.g. 'blur:8', or 'blur' for the default sigma."
+        )
+    return sigma
+
+
+def _parse_colour(baseline: str, text: str) -> tuple[int, int, int]:
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        colour = tuple(int(p) for p in parts)
+    except ValueError:
+        colour = ()
+    if len(colour) != 3:
+        raise ValueError(
+            f"baseline={baseline!r}: expected 'constant:R,G,B' with three integers 0..255; got {text.strip()!r}. "
+            f"Use e.g. 'constant:128,128,128'."
+        )
+    bad = [c for c in colour if not 0 <= c <= 255]
+    if bad:
+        raise ValueError(
+            f"baseline={baseline!r}: each of R, G, B must be in 0..255; got {bad[0]}. Use e.g. 'constant:128,128,128'."
+        )
+    return colour  # type: ignore[return-value]
+
+
+def _check_colour(colour: np.ndarray, baseline: object) -> None:
+    try:
+        values = np.asarray(colour, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"baseline={baseline!r}: an RGB colour needs three numbers 0..255.") from None
+    if not (np.isfinite(values).all() and (values >= 0).all() and (values <= 255).all()):
+        raise ValueError(f"baseline={baseline!r}: an RGB colour needs three numbers 0..255; got {values.tolist()}.")
 
 
 def masked_batch(
@@ -139,4 +206,4 @@ def masked_batch(
     return out
 
 
-__all__ = ["BASELINES", "CLIP_MEAN_RGB", "make_baseline", "masked_batch"]
+__all__ = ["BASELINES", "CLIP_MEAN_RGB", "GRAY_RGB", "make_baseline", "masked_batch"]

@@ -11,9 +11,11 @@ and ``values[1]`` is v(N).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from math import comb
+from types import MappingProxyType
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
@@ -49,12 +51,40 @@ class Plan:
         return int(unique_rows(np.asarray(self.coalitions, dtype=bool))[0].shape[0])
 
 
+KINDS: tuple[str, ...] = ("game", "side", "joint")
+"""What an estimator explains: ``"game"`` (:func:`explain_game`), ``"side"`` (an image side at
+order 1: one image masked, the other end fixed) and ``"joint"`` (query regions x hit regions, order 2)."""
+
+KIND_ORDERS: Mapping[str, tuple[int, ...]] = MappingProxyType({"game": (1, 2), "side": (1,), "joint": (2,)})
+"""The orders each kind has."""
+
+_REGISTRY: dict[str, dict[str, type["Estimator"]]] = {kind: {} for kind in KINDS}
+_METHOD_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
 class Estimator:
     """Base of all estimators: sklearn-style constructor, ask/tell methods.
 
-    Subclasses set ``name`` (the method string) and ``orders`` (supported
-    orders), store their keyword hyper-parameters in ``__init__`` and implement
+    Subclasses set ``name`` (the method string), ``orders`` (supported
+    orders) and ``kinds`` (what they explain, :data:`KINDS`), store their
+    keyword hyper-parameters in ``__init__`` and implement
     :meth:`minimum_budget`, :meth:`_plan` and :meth:`_solve`.
+
+    Defining a subclass with its own ``name`` registers it (shapiq style):
+    :func:`~qdrant_explain.explainers.get_estimator`, ``explain_game`` and the
+    vocabulary's ``list_methods`` find it, wherever the class is defined. Pass
+    ``register=False`` in the class statement to opt out (abstract bases)::
+
+        class MyShapley(Estimator):
+            name, orders = "my-shapley", (1,)
+            ...
+
+    What a subclass claims is declared too, and the registry contract test
+    (``tests/explainers/test_registry_contract.py``) checks it on every
+    registered estimator: ``exact_orders`` (orders at which a full budget gives
+    the exact values), ``efficient_orders`` (orders at which the values, plus
+    the pairs at order 2, always sum to v(N) - v(empty)) and ``stochastic``
+    (the plan depends on the seed).
 
     Args:
         order: explanation order; must be one of ``orders``.
@@ -62,9 +92,23 @@ class Estimator:
 
     name: ClassVar[str] = "estimator"
     orders: ClassVar[tuple[int, ...]] = (1,)
+    kinds: ClassVar[tuple[str, ...]] = ("game", "side")
+    exact_orders: ClassVar[tuple[int, ...]] = ()
+    efficient_orders: ClassVar[tuple[int, ...]] = ()
+    stochastic: ClassVar[bool] = False
+
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if register and "name" in cls.__dict__:
+            register_estimator(cls)
 
     def __init__(self, *, order: int = 1) -> None:
         self.order = order
+
+    @classmethod
+    def fits(cls, n_players: int | tuple[int, int], *, score: str | None = None) -> bool:
+        """Whether the method can run on ``n_players`` at all (size limits, e.g. exact enumeration)."""
+        return True
 
     # ----------------------------------------------------------------- budgets
     def minimum_budget(self, n_players: int) -> int:
@@ -209,11 +253,84 @@ class Estimator:
         )
 
 
+def register_estimator(cls: type[Estimator]) -> type[Estimator]:
+    """Add an estimator class to the registry (defining a subclass with a ``name`` calls this).
+
+    Args:
+        cls: an :class:`Estimator` subclass with ``name`` (kebab-case, not
+            ``"auto"``), ``orders`` (a non-empty tuple of 1 and/or 2) and
+            ``kinds`` (a non-empty tuple from :data:`KINDS`).
+
+    Returns:
+        ``cls`` (so it can be used as a decorator).
+
+    Raises:
+        TypeError: ``cls`` is not an Estimator subclass.
+        ValueError: a bad ``name``, ``orders`` or ``kinds``, or the name is
+            taken for one of its kinds by another class (a class redefined
+            with the same module and qualified name replaces its old self).
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Estimator)):
+        raise TypeError(f"register_estimator needs an Estimator subclass; got {cls!r}.")
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    name = cls.__dict__.get("name", cls.name)
+    if not isinstance(name, str) or not _METHOD_NAME.fullmatch(name) or name == "auto":
+        raise ValueError(
+            f"{where}.name must be a kebab-case method string such as 'my-shapley' (not 'auto'); got {name!r}."
+        )
+    orders, kinds = tuple(cls.orders), tuple(cls.kinds)
+    if not orders or any(o not in (1, 2) for o in orders):
+        raise ValueError(f"{where}.orders must be a non-empty tuple of 1 and/or 2; got {cls.orders!r}.")
+    if not kinds or any(k not in KINDS for k in kinds):
+        raise ValueError(f"{where}.kinds must be a non-empty tuple from {KINDS}; got {cls.kinds!r}.")
+    if not any(o in KIND_ORDERS[k] for k in kinds for o in orders):
+        raise ValueError(
+            f"{where}: no declared kind {kinds} has a declared order {orders} (orders per kind: "
+            f"{dict(KIND_ORDERS)})."
+        )
+    for kind in kinds:
+        old = _REGISTRY[kind].get(name)
+        if old is not None and old is not cls and f"{old.__module__}.{old.__qualname__}" != where:
+            raise ValueError(
+                f"method name {name!r} ({kind}) is taken by {old.__module__}.{old.__qualname__}; "
+                f"{where} must use another name (or unregister_estimator({name!r}) first)."
+            )
+    for kind in kinds:
+        _REGISTRY[kind][name] = cls
+    return cls
+
+
+def unregister_estimator(name: str, *, kind: str | None = None) -> None:
+    """Remove ``name`` from the registry (for ``kind`` only, or from every kind).
+
+    Raises:
+        ValueError: ``name`` is not registered (for ``kind``).
+    """
+    kinds = KINDS if kind is None else (check_kind(kind, caller="unregister_estimator"),)
+    found = [k for k in kinds if name in _REGISTRY[k]]
+    if not found:
+        raise ValueError(f"unregister_estimator: no estimator named {name!r} is registered for {kinds}.")
+    for k in found:
+        del _REGISTRY[k][name]
+
+
+def registered_estimators(kind: str) -> Mapping[str, type[Estimator]]:
+    """Read-only, live view of the registry for ``kind``: method name -> class, in registration order."""
+    return MappingProxyType(_REGISTRY[check_kind(kind, caller="registered_estimators")])
+
+
+def check_kind(kind: object, *, caller: str) -> str:
+    """Return ``kind`` if it is one of :data:`KINDS`, else raise ValueError."""
+    if kind not in KINDS:
+        raise ValueError(f"{caller} needs kind in {KINDS}; got kind={kind!r}.")
+    return str(kind)
+
+
 def _order_hint(order: object) -> str:
-    if order == 2:
-        return "For pair interactions use method='kernel-shapley-taylor', 'exact' or 'sbsm'."
-    if order == 1:
-        return "For order 1 use method='kernel-shap', 'permutation', 'exact', 'lime' or 'occlusion'."
+    if order in (1, 2):
+        names = [n for n, c in _REGISTRY["game"].items() if order in c.orders]
+        what = "pair interactions" if order == 2 else "order 1"
+        return f"For {what} use method in {names}."
     return "Use order=1 (attributions) or order=2 (pair interactions)."
 
 
@@ -246,4 +363,15 @@ def n_pairs(n_players: int) -> int:
     return comb(n_players, 2)
 
 
-__all__ = ["Plan", "Estimator", "check_n_players", "check_budget"]
+__all__ = [
+    "Plan",
+    "Estimator",
+    "KINDS",
+    "KIND_ORDERS",
+    "register_estimator",
+    "unregister_estimator",
+    "registered_estimators",
+    "check_kind",
+    "check_n_players",
+    "check_budget",
+]

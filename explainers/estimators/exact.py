@@ -23,9 +23,16 @@ class Exact(Estimator):
 
     name = "exact"
     orders = (1, 2)
+    exact_orders = (1, 2)
+    efficient_orders = (1, 2)
 
     def __init__(self, *, order: int = 1) -> None:
         self.order = order
+
+    @classmethod
+    def fits(cls, n_players: int | tuple[int, int], *, score: str | None = None) -> bool:
+        """Whether 2^n coalitions can be enumerated: n <= :data:`MAX_PLAYERS`."""
+        return int(n_players) <= MAX_PLAYERS
 
     def minimum_budget(self, n_players: int) -> int:
         """Every coalition: 2^n."""

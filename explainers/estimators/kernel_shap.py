@@ -189,6 +189,9 @@ class KernelSHAP(Estimator):
 
     name = "kernel-shap"
     orders = (1,)
+    exact_orders = (1,)
+    efficient_orders = (1,)
+    stochastic = True
 
     def __init__(
         self,

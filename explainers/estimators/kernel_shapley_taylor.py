@@ -93,6 +93,10 @@ class KernelShapleyTaylor(Estimator):
 
     name = "kernel-shapley-taylor"
     orders = (2,)
+    kinds = ("game",)
+    exact_orders = (2,)
+    efficient_orders = (2,)
+    stochastic = True
 
     def __init__(self, *, order: int = 2, paired: bool = False, allocation: str = "kernel") -> None:
         self.order = order

@@ -48,6 +48,7 @@ class LIME(Estimator):
 
     name = "lime"
     orders = (1,)
+    stochastic = True
 
     def __init__(self, *, order: int = 1, kernel_width: float = 0.25, alpha: float = 1.0) -> None:
         self.order = order

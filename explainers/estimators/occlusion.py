@@ -53,6 +53,7 @@ class SBSM(Estimator):
 
     name = "sbsm"
     orders = (2,)
+    kinds = ("game",)
 
     def __init__(self, *, order: int = 2) -> None:
         self.order = order

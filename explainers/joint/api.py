@@ -1,0 +1,137 @@
+"""The entry point of joint explanations: :func:`explain_joint`."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from typing import Callable
+
+import numpy as np
+
+from .._typing import CoalitionMatrix
+from ..api import get_estimator
+from ..estimators.base import registered_estimators
+from ..scores import check_score
+from ..side import SideEvaluator
+from ..vocabulary import resolve_method
+from .result import JointExplanation
+
+EmbedFn = Callable[[CoalitionMatrix], np.ndarray]
+
+
+def _wrap_side(embed: object, n: int, batch_size: int, progress: bool | None, name: str) -> SideEvaluator:
+    if isinstance(embed, SideEvaluator):
+        if embed.n_players != n:
+            raise ValueError(
+                f"explain_joint: the {name} side evaluator has {embed.n_players} players but n_{name}={n}."
+            )
+        return embed
+    if not callable(embed):
+        raise TypeError(
+            f"explain_joint: {name}_embed must be a callable mapping a (m, n_{name}) bool matrix to (m, d) "
+            f"embeddings, or a SideEvaluator; got {type(embed).__name__}."
+        )
+    return SideEvaluator(embed, n, batch_size=batch_size, progress=progress, name=name)
+
+
+def explain_joint(
+    query_embed: EmbedFn | SideEvaluator,
+    hit_embed: EmbedFn | SideEvaluator,
+    n_query: int,
+    n_hit: int,
+    score: str = "cosine",
+    method: str = "auto",
+    budget: int | None = None,
+    seed: int = 0,
+    *,
+    batch_size: int = 256,
+    progress: bool | None = None,
+    control_variate: bool = True,
+) -> JointExplanation:
+    """Order-2 Shapley-Taylor indices between query regions and hit regions, factorised.
+
+    Args:
+        query_embed: maps a (m, n_query) bool matrix (True = region kept) to (m, d)
+            embeddings; or a :class:`SideEvaluator` (its cache is shared, so one set
+            of masked-query encodes serves many hits).
+        hit_embed: the same for the hit, (m, n_hit) -> (m, d).
+        n_query: number of query players nq >= 1.
+        n_hit: number of hit players nh >= 1.
+        score: Qdrant metric: ``"cosine"``, ``"dot"``, ``"euclid"``, ``"manhattan"``.
+            The game value is Qdrant's raw score (distances: lower = closer).
+        method: one of ``list_methods(2, "joint")``: ``"exact"`` (2^nq + 2^nh
+            encoder passes), ``"stratified"`` (product-design sampler), any joint
+            estimator registered by subclassing :class:`~.base.JointEstimator`, or
+            ``"auto"``: the vocabulary's rule (exact when 2^nq + 2^nh <= the
+            budget, or <= 4096 without a budget, else ``"stratified"``).
+        budget: encoder passes (query + hit) allowed; None: 2048 for sampling
+            (:func:`~qdrant_explain.explainers.vocabulary.default_budget`).
+        seed: seed of the sampler.
+        batch_size: masks per encoder call (callables only).
+        progress: tqdm bar (None: automatic on a TTY for long runs).
+        control_variate: (passed to estimators that take it: ``"stratified"``)
+            stratified sampler with a bilinear score: subtract a
+            fitted model of each side's embeddings (:class:`SideModel`, chosen by
+            leave-one-out error; exact when every stratum is enumerated, lower
+            variance otherwise). False: plain stratum means.
+
+    Returns:
+        :class:`JointExplanation`.
+
+    Raises:
+        ValueError: bad sizes, unknown score or method, a budget below the
+            sampler's minimum (the message gives it), exact too large.
+        EmbeddingError: the embedding functions returned NaN/inf or bad shapes.
+
+    Example:
+        >>> import numpy as np
+        >>> wq, wh = np.random.default_rng(0).normal(size=(2, 4, 8))
+        >>> res = explain_joint(lambda m: m @ wq, lambda m: m @ wh, 4, 4, score="dot", method="exact")
+        >>> res.cross.shape, res.encoder_passes
+        ((4, 4), 32)
+    """
+    t0 = time.perf_counter()
+    metric = check_score(score)
+    nq, nh = int(n_query), int(n_hit)
+    if nq < 1 or nh < 1:
+        raise ValueError(f"explain_joint needs n_query >= 1 and n_hit >= 1; got {n_query} and {n_hit}.")
+    if budget is not None and int(budget) < 1:
+        raise ValueError(f"explain_joint needs budget >= 1 encoder passes; got {budget}.")
+    try:
+        name, planned = resolve_method(
+            method, order=2, kind="joint", n_players=(nq, nh), budget=None if budget is None else int(budget),
+            score=metric,
+        )
+    except ValueError as err:
+        raise ValueError(f"explain_joint(method=...): {err}") from None
+    est = get_estimator(name, order=2, kind="joint", **_options(name, control_variate=control_variate))
+    qside = _wrap_side(query_embed, nq, batch_size, progress, "query")
+    hside = _wrap_side(hit_embed, nh, batch_size, progress, "hit")
+    q0, h0 = qside.encoder_passes, hside.encoder_passes
+    parts = est.estimate(qside, hside, score=metric, budget=planned, rng=np.random.default_rng(seed))
+    meta = dict(parts.pop("meta", {}))
+    if est.stochastic:
+        meta = {"seed": int(seed), **meta}
+    qp, hp = qside.encoder_passes - q0, hside.encoder_passes - h0
+    meta["encoder_seconds"] = float(qside.encoder_seconds + hside.encoder_seconds)
+    return JointExplanation(
+        score=metric,
+        method=est.name,
+        encoder_passes=int(qp + hp),
+        query_passes=int(qp),
+        hit_passes=int(hp),
+        seconds=time.perf_counter() - t0,
+        meta=meta,
+        **parts,
+    )
+
+
+def _options(name: str, **candidates: object) -> dict:
+    """The ``candidates`` the joint estimator ``name`` accepts (``control_variate`` for ``"stratified"``)."""
+    cls = registered_estimators("joint")[name]
+    params = inspect.signature(cls.__init__).parameters
+    return {k: v for k, v in candidates.items() if k in params}
+
+
+
+__all__ = ["explain_joint"]

@@ -1,0 +1,276 @@
+"""The one vocabulary of qdrant-explain: method names, what ``auto`` means, baselines, players, budgets.
+
+Every entry point (``explain_game``, ``explain_joint``, ``explain_pair``,
+``SearchExplainer``, the CLI) and the README take their words from here, so
+they cannot drift apart:
+
+- :func:`list_methods` gives the method names for an order and a kind of game,
+  read from the estimator registry (an estimator defined anywhere, by
+  subclassing :class:`~qdrant_explain.explainers.estimators.base.Estimator`,
+  appears here at once);
+- :func:`resolve_method` is the one ``auto`` rule;
+- :func:`default_budget` is the budget used when none is given;
+- :data:`BASELINES`, :data:`DEFAULT_PLAYERS` and :data:`BUDGET_MEANING` say what
+  the other words mean.
+
+Kinds: ``"game"`` (any coalition game, :func:`explain_game`, orders 1 and 2),
+``"side"`` (one image side of a pair at order 1: its regions masked, the
+other end fixed) and ``"joint"`` (an image pair at order 2: query regions x
+hit regions, evaluated factorised).
+
+Example:
+    >>> resolve_method("auto", order=1, kind="side", n_players=11, budget=None)
+    ('exact', None)
+    >>> resolve_method("auto", order=1, kind="side", n_players=13, budget=None)
+    ('kernel-shap', 1024)
+    >>> resolve_method("auto", order=2, kind="joint", n_players=(16, 16), budget=600)
+    ('stratified', 600)
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Mapping
+
+from .estimators.base import KIND_ORDERS, KINDS, Estimator, check_budget, check_kind, registered_estimators
+
+AUTO_EXACT_COST = 4096
+"""``auto`` without a budget is exact when exact costs at most this (2^n for a game or an image side,
+2^nq + 2^nh for a joint pair): up to 12 players for a game or a side."""
+
+EXACT_METHOD = "exact"
+"""The name of the exact method, in every kind."""
+
+SAMPLERS: Mapping[tuple[str, int], str] = MappingProxyType({
+    ("game", 1): "kernel-shap",
+    ("game", 2): "kernel-shapley-taylor",
+    ("side", 1): "kernel-shap",
+    ("joint", 2): "stratified",
+})
+"""(kind, order) -> the sampler ``auto`` picks when exact does not fit."""
+
+DEFAULT_SIDE_BUDGET = 1024
+"""Image side (order 1) without a budget: encoder passes per explained side (2^n when smaller)."""
+
+DEFAULT_JOINT_BUDGET = 2048
+"""Joint pair (order 2) without a budget: encoder passes, query and hit together."""
+
+BASELINES: Mapping[str, str] = MappingProxyType({
+    "blur": "Gaussian blur of the image itself (sigma = 8% of the longer model-space side, at least 1 px): "
+            "removes the regions' detail, keeps the colour layout (the default)",
+    "blur:SIGMA": "Gaussian blur with sigma SIGMA pixels in model space (a finite number > 0)",
+    "mean": "the mean colour of the image itself, everywhere",
+    "gray": "mid grey (128, 128, 128), the same for every image and encoder; "
+            "the same as 'grey' and 'constant:128,128,128'",
+    "grey": "the same as 'gray': mid grey (128, 128, 128)",
+    "constant": "open_clip's normalisation mean (123, 117, 104), which CLIP's preprocessing maps to zero",
+    "constant:R,G,B": "one colour everywhere, three integers 0..255 (e.g. 'constant:0,0,0' for black)",
+})
+"""Baseline name -> what replaces a removed region. ``make_baseline`` accepts every name."""
+
+DEFAULT_PLAYERS: Mapping[int, str] = MappingProxyType({1: "slic:50", 2: "slic:16"})
+"""Player spec used when none is given, by order."""
+
+BUDGET_MEANING = (
+    "For image games the budget counts encoder passes (distinct masked images encoded): per explained "
+    "side at order 1, query and hit together at order 2; for explain_game it counts distinct coalitions "
+    "evaluated."
+)
+"""What ``budget`` counts, in one sentence (for help texts and the README)."""
+
+
+def list_methods(order: int, kind: str = "game") -> tuple[str, ...]:
+    """The method names accepted for ``kind`` at ``order``, ``"auto"`` first, then by name.
+
+    Args:
+        order: 1 or 2 (``"side"`` has order 1 only, ``"joint"`` order 2 only).
+        kind: ``"game"``, ``"side"`` or ``"joint"``.
+
+    Returns:
+        ``("auto", ...)``: every registered estimator of that kind and order.
+
+    Raises:
+        ValueError: unknown kind, or an order the kind does not have.
+
+    Example:
+        >>> list_methods(2, "joint")[:3]
+        ('auto', 'exact', 'stratified')
+    """
+    kind = check_kind(kind, caller="list_methods")
+    _check_kind_order(order, kind, caller="list_methods")
+    names = sorted(name for name, cls in registered_estimators(kind).items() if order in cls.orders)
+    return ("auto", *names)
+
+
+def estimator_class(method: str, *, order: int, kind: str) -> type[Estimator]:
+    """The registered class of ``method`` for ``kind``, checked to support ``order``.
+
+    Raises:
+        ValueError: unknown method (the message lists :func:`list_methods`) or an
+            order the method or the kind does not support.
+    """
+    kind = check_kind(kind, caller="estimator_class")
+    cls = registered_estimators(kind).get(method) if isinstance(method, str) else None
+    if cls is None:
+        orders = (order,) if order in KIND_ORDERS[kind] else KIND_ORDERS[kind]
+        choices = sorted({m for o in orders for m in list_methods(o, kind)}, key=lambda m: (m != "auto", m))
+        raise ValueError(
+            f"Unknown method={method!r} for kind={kind!r}; choose one of {choices}."
+        )
+    if order not in cls.orders:
+        supported = ", ".join(str(o) for o in cls.orders)
+        others = [m for m in list_methods(order, kind)[1:]] if order in KIND_ORDERS[kind] else []
+        hint = f"At order {order} use method in {others}." if others else "Use order=1 or order=2."
+        raise ValueError(f"method={method!r} supports order in ({supported}); got order={order!r}. {hint}")
+    _check_kind_order(order, kind, caller=f"method={method!r}")
+    return cls
+
+
+def resolve_method(
+    method: str,
+    *,
+    order: int,
+    kind: str,
+    n_players: int | tuple[int, int],
+    budget: int | None,
+    score: str | None = None,
+) -> tuple[str, int | None]:
+    """The one ``auto`` rule (and the check of any other method name).
+
+    ``"auto"`` is exact when its cost (2^n for a game or an image side,
+    2^nq + 2^nh for a joint pair) is at most the budget, where no budget means
+    :data:`AUTO_EXACT_COST`, and the players fit the exact method's limits;
+    else the kind's sampler (:data:`SAMPLERS`) with ``budget`` or
+    :func:`default_budget`.
+
+    Args:
+        method: ``"auto"`` or one of :func:`list_methods` ``(order, kind)``.
+        order: 1 or 2.
+        kind: ``"game"``, ``"side"`` or ``"joint"``.
+        n_players: n (game, side) or ``(n_query, n_hit)`` (joint).
+        budget: evaluations (games) or encoder passes (images), or None.
+        score: the Qdrant metric of a joint pair (exact needs nq + nh <= 24 for
+            ``euclid``/``manhattan``); None: no metric limit.
+
+    Returns:
+        ``(method, budget)``: the concrete method and the budget to plan with:
+        None for ``"auto"`` resolved to exact, the given budget for an explicit
+        ``"exact"``, else ``budget`` or :func:`default_budget`.
+
+    Raises:
+        ValueError: unknown kind or method (listing :func:`list_methods`), an
+            unsupported order, bad ``n_players`` or ``budget``.
+
+    Example:
+        >>> resolve_method("auto", order=1, kind="game", n_players=12, budget=None)
+        ('exact', None)
+        >>> resolve_method("auto", order=1, kind="game", n_players=12, budget=4095)
+        ('kernel-shap', 4095)
+    """
+    kind = check_kind(kind, caller="resolve_method")
+    sizes = _check_players(n_players, kind)
+    if budget is not None:
+        budget = check_budget(budget)
+    if method == "auto":
+        _check_kind_order(order, kind, caller="method='auto'")
+        limit = AUTO_EXACT_COST if budget is None else budget
+        exact = registered_estimators(kind).get(EXACT_METHOD)
+        if exact is not None and exact_cost(sizes) <= limit and exact.fits(sizes, score=score):
+            return EXACT_METHOD, None
+        method = SAMPLERS[(kind, order)]
+    estimator_class(method, order=order, kind=kind)
+    if method == EXACT_METHOD or budget is not None:
+        return method, budget
+    return method, default_budget(order, kind, sizes, method=method)
+
+
+def default_budget(order: int, kind: str, n_players: int | tuple[int, int], *, method: str | None = None) -> int:
+    """The budget used when none is given.
+
+    Args:
+        order: 1 or 2.
+        kind: ``"game"``, ``"side"`` or ``"joint"``.
+        n_players: n, or ``(n_query, n_hit)`` for a joint pair.
+        method: the method (None or ``"auto"``: the kind's sampler, what ``auto``
+            plans with when exact does not fit; ``"exact"``: the exact cost).
+
+    Returns:
+        Games: the estimator's own default (Kernel SHAP: min(2^n, 2n + 2048)).
+        Image sides: min(2^n, 1024) encoder passes per side. Joint pairs: 2048
+        encoder passes. Never below the method's minimum budget.
+
+    Raises:
+        ValueError: as :func:`resolve_method`.
+
+    Example:
+        >>> default_budget(1, "side", 50), default_budget(2, "joint", (16, 16))
+        (1024, 2048)
+    """
+    kind = check_kind(kind, caller="default_budget")
+    sizes = _check_players(n_players, kind)
+    if method is None or method == "auto":
+        _check_kind_order(order, kind, caller="default_budget")
+        method = SAMPLERS[(kind, order)]
+    cls = estimator_class(method, order=order, kind=kind)
+    if method == EXACT_METHOD:
+        return exact_cost(sizes)
+    est = cls(order=order)
+    if kind == "game":
+        est.check_order(sizes)
+        return int(est.default_budget(sizes))
+    if kind == "side":
+        est.check_order(sizes)
+        return int(max(min(2**sizes, DEFAULT_SIDE_BUDGET), est.minimum_budget(sizes)))
+    return int(max(DEFAULT_JOINT_BUDGET, est.minimum_budget(sizes)))
+
+
+def exact_cost(n_players: int | tuple[int, int]) -> int:
+    """What exact costs: 2^n evaluations for n players, 2^nq + 2^nh encoder passes for a pair."""
+    if isinstance(n_players, tuple):
+        return 2 ** n_players[0] + 2 ** n_players[1]
+    return 2**n_players
+
+
+def _check_kind_order(order: object, kind: str, *, caller: str) -> None:
+    if order not in KIND_ORDERS[kind]:
+        have = " and ".join(str(o) for o in KIND_ORDERS[kind])
+        hint = {
+            "side": " Use kind='joint' for order-2 image pairs (query regions x hit regions).",
+            "joint": " Use kind='side' for order-1 image explanations.",
+        }.get(kind, " Use order=1 (attributions) or order=2 (pair interactions).")
+        raise ValueError(f"{caller}: kind={kind!r} has order {have}; got order={order!r}.{hint}")
+
+
+def _check_players(n_players: object, kind: str) -> int | tuple[int, int]:
+    def one(n: object, what: str) -> int:
+        import numpy as np
+
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{what} must be an integer >= 1; got {n!r}.")
+        return int(n)
+
+    if kind == "joint":
+        if not (isinstance(n_players, (tuple, list)) and len(n_players) == 2):
+            raise ValueError(
+                f"kind='joint' needs n_players=(n_query, n_hit); got {n_players!r}. Pass both side sizes."
+            )
+        return one(n_players[0], "n_query"), one(n_players[1], "n_hit")
+    return one(n_players, "n_players")
+
+
+__all__ = [
+    "AUTO_EXACT_COST",
+    "BASELINES",
+    "BUDGET_MEANING",
+    "DEFAULT_JOINT_BUDGET",
+    "DEFAULT_PLAYERS",
+    "DEFAULT_SIDE_BUDGET",
+    "EXACT_METHOD",
+    "KINDS",
+    "SAMPLERS",
+    "default_budget",
+    "estimator_class",
+    "exact_cost",
+    "list_methods",
+    "resolve_method",
+]
