@@ -56,8 +56,21 @@ def _is_point_id(x: Any) -> bool:
 
 
 RESOLVE_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, LookupError)
-"""Errors of one item (an image that cannot be loaded or resolved, a missing point) that
-``errors="record"`` turns into a finding instead of stopping the run."""
+"""Errors of one item (an image that cannot be loaded or resolved, a missing point, a 1x1 image)
+that ``errors="record"`` turns into a finding instead of stopping the run; see :func:`_systemic`."""
+
+
+def _systemic(exc: BaseException) -> bool:
+    """Errors that no other item would escape (server, credentials, wrong encoder): never recorded."""
+    from qdrant_explain.connectors.errors import (
+        DimensionMismatchError,
+        EncoderMismatchError,
+        QdrantAuthError,
+        QdrantConnectionError,
+    )
+
+    return isinstance(exc, (TypeError, QdrantConnectionError, QdrantAuthError, DimensionMismatchError,
+                            EncoderMismatchError, MemoryError))
 
 
 class SearchExplainer:
@@ -297,7 +310,7 @@ class SearchExplainer:
                     point = self._point(point, need_image=True)
                 resolved.append(point)
             except RESOLVE_ERRORS as exc:
-                if errors == "raise" or isinstance(exc, TypeError):
+                if errors == "raise" or _systemic(exc):
                     raise
                 failed[i] = " ".join(str(exc).split()) or type(exc).__name__
                 resolved.append(h if isinstance(h, Hit) else Hit(id=getattr(h, "id", h), score=None, payload={}))
@@ -438,7 +451,7 @@ class SearchExplainer:
                 searches.append(found)
                 findings.extend(recorded)
             except RESOLVE_ERRORS as exc:
-                if isinstance(exc, TypeError):
+                if _systemic(exc):
                     raise
                 findings.append({"query": label, "hit": None, "error": " ".join(str(exc).split()) or type(exc).__name__})
         summary = summarise(searches)

@@ -413,11 +413,8 @@ class GamePlan:
     note: str | None = None
 
 
-def _exact_cost(kind: str, n: int | tuple[int, int]) -> int:
-    return 2**n[0] + 2**n[1] if kind == "joint" else 2**int(n)
-
-
-def resolve_plan(method: str, *, order: int, kind: str, n_players: int | tuple[int, int], budget: int | None) -> GamePlan:
+def resolve_plan(method: str, *, order: int, kind: str, n_players: int | tuple[int, int], budget: int | None,
+                 metric: str | None = None) -> GamePlan:
     """The one ``auto`` rule (vocabulary) plus the cap at the exact cost.
 
     A budget at or above the exact cost plans the exact cost (a sampler then
@@ -426,15 +423,16 @@ def resolve_plan(method: str, *, order: int, kind: str, n_players: int | tuple[i
     Raises:
         ValueError: unknown method for the order (the message lists the allowed ones).
     """
-    from qdrant_explain.explainers.vocabulary import resolve_method
+    from qdrant_explain.explainers.vocabulary import exact_cost, resolve_method
 
-    cost = _exact_cost(kind, n_players)
+    cost = exact_cost(n_players)
     note = None
     if budget is not None and int(budget) > cost:
         note = (f"budget {int(budget)} capped at the exact cost {cost} encoder passes "
                 f"({'2^nq + 2^nh' if kind == 'joint' else '2^n'} for {n_players} players)")
         budget = cost
-    name, planned = resolve_method(method, order=order, kind=kind, n_players=n_players, budget=budget)
+    name, planned = resolve_method(method, order=order, kind=kind, n_players=n_players, budget=budget,
+                                   score=metric if kind == "joint" else None)
     if planned is not None and int(planned) > cost:
         planned = cost
     passes = cost if name == "exact" else int(planned)
@@ -671,7 +669,8 @@ def _order2(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
     for i, h in enumerate(hits):
         t0 = time.perf_counter()
         q_before, q_sec = q.passes, q.encoder_seconds
-        plan = resolve_plan(method, order=2, kind="joint", n_players=(q.n_players, h.n_players), budget=budget)
+        plan = resolve_plan(method, order=2, kind="joint", n_players=(q.n_players, h.n_players), budget=budget,
+                            metric=metric)
         check_fits(plan, dim or 1, 1)
         _announce(say, f"joint {i + 1} ({q.n_players} + {h.n_players} players)", plan, _throughput(q))
         joint = explain_joint(q.evaluator, h.evaluator, q.n_players, h.n_players, score=metric, method=plan.method,
