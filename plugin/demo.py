@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pathlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -178,15 +178,16 @@ def run_demo(out: str | pathlib.Path = "qe-demo", *, encoder: str | None = None,
     joint = ex.explain_hits(photos.query, hits.hits[:EXPLAIN_JOINT], order=2, **ORDER2)
     say(f"order 2 (joint, exact): {len(joint.explanations)} hits, {joint.encoder_passes} encoder passes, "
         f"{time.perf_counter() - t2:.1f} s")
-    rest = hits.hits[EXPLAIN_FIRST:]
-    for h in rest:
+    rest = []
+    for h in hits.hits[EXPLAIN_FIRST:]:
         try:
-            h.image = ex._hit(h).image
+            h = ex._hit(h)
         except ValueError:
             pass
-    first.hits = first.hits + rest
-    first.explanations = first.explanations + [None] * len(rest)
-    joint.query_name = first.query_name = photos.query.name
+        rest.append(h)
+    first = replace(first, hits=first.hits + tuple(rest), explanations=first.explanations + (None,) * len(rest),
+                    query_name=photos.query.name)
+    joint = replace(joint, query_name=photos.query.name)
     html_text = render_report(
         title="qdrant-explain demo: why these photos came back",
         subtitle=f"collection {DEMO_COLLECTION} · encoder {ex.encoder_name} · {len(photos.files)} photos · "
@@ -204,8 +205,7 @@ def run_demo(out: str | pathlib.Path = "qe-demo", *, encoder: str | None = None,
 
 
 def _titled(s, heading: str):
-    s.heading = heading  # read by the report renderer
-    return s
+    return replace(s, heading=heading)  # the report's heading for these hits
 
 
 __all__ = ["DEMO_COLLECTION", "DemoPhotos", "run_demo", "write_demo_photos"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import pathlib
 import time
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -134,8 +135,7 @@ class SearchExplainer:
         if isinstance(hit, Hit) and hit.vector is not None and hit.image is not None:
             return hit
         if isinstance(hit, Hit) or hasattr(hit, "payload") and hasattr(hit, "id"):
-            h = Hit(id=hit.id, score=_finite(getattr(hit, "score", None)), payload=dict(hit.payload or {}),
-                    vector=getattr(hit, "vector", None), image=getattr(hit, "image", None))
+            h = Hit.from_connector(hit)
         elif _is_point_id(hit):
             got = self.collection.retrieve([hit], with_vectors=True, with_payload=True)[0]
             h = Hit(id=got.id, score=None, payload=dict(got.payload or {}), vector=got.vector)
@@ -145,13 +145,11 @@ class SearchExplainer:
                 f"got {type(hit).__name__}."
             )
         if h.vector is None:
-            h.vector = self.collection.retrieve([h.id], with_vectors=True, with_payload=False)[0].vector
+            h = replace(h, vector=self.collection.retrieve([h.id], with_vectors=True, with_payload=False)[0].vector)
         if h.image is None:
-            from qdrant_explain.connectors.qdrant import Hit as _ConnectorHit
             from qdrant_explain.explainers.encoder import to_rgb_array
 
-            image = self.collection.resolve_image(_ConnectorHit(h.id, float("nan"), h.payload, h.vector))
-            h.image = to_rgb_array(image, name=f"hit {h.id}")
+            h = replace(h, image=to_rgb_array(self.collection.resolve_image(h), name=f"hit {h.id}"))
         return h
 
     def _qdrant_score(self, query_vector: np.ndarray, point_id: Any) -> float:
@@ -182,11 +180,9 @@ class SearchExplainer:
         rgb, name = _as_rgb(query, "query")
         qvec = self._encode(rgb)
         found = self.collection.search(qvec, limit=limit, query_filter=filter, with_vectors=True, with_payload=True)
-        hits = [Hit(id=h.id, score=float(h.score), payload=dict(h.payload or {}), vector=h.vector) for h in found]
-        res = SearchResults(query_image=rgb, hits=hits, query_name=name, encoder=self.encoder_name,
-                            collection=self.collection.info.name)
-        res.query_vector = qvec  # type: ignore[attr-defined]
-        return res
+        hits = [Hit.from_connector(h) for h in found]
+        return SearchResults(query_image=rgb, hits=hits, query_name=name, encoder=self.encoder_name,
+                             collection=self.collection.info.name, query_vector=qvec)
 
     def explain(self, query: Any, hit: Any, *, order: int = 1, method: str | None = None, players: Any = None,
                 baseline: Any = None, budget: int | None = None, side: str = "both",
@@ -244,10 +240,10 @@ class SearchExplainer:
             else:
                 resolved.append(self._hit(h))
         qvec = None
-        for h in resolved:
+        for i, h in enumerate(resolved):
             if h.id is not None and h.score is None:
                 qvec = self._encode(rgb) if qvec is None else qvec
-                h.score = self._qdrant_score(qvec, h.id)
+                resolved[i] = replace(h, score=self._qdrant_score(qvec, h.id))
         embeddings = [h.vector for h in resolved]
         results = _explain_hits(
             rgb, [h.image for h in resolved], self.encoder, order=order,
@@ -259,17 +255,16 @@ class SearchExplainer:
             hit_embeddings=None if all(e is None for e in embeddings) else embeddings,
             batch_size=self.batch_size, progress=self.progress, side=side,
         )
-        for h, r in zip(resolved, results):
-            r.score = h.score
-            r.hit_id = h.id
-            r.hit_payload = h.payload
-            r.query_name = name
-            if check_vectors and h.vector is not None and h.image is not None:
-                r.vector_check = self.vector_check(h)
+        results = [replace(r, score=h.score, hit_id=h.id, hit_payload=h.payload, query_name=name,
+                           vector_check=self.vector_check(h) if check_vectors and h.vector is not None
+                           and h.image is not None else r.vector_check)
+                   for h, r in zip(resolved, results)]
         seconds = time.perf_counter() - t0
         return SearchResults(query_image=rgb, hits=resolved, explanations=list(results), query_name=name,
                              encoder=self.encoder_name, collection=self.collection.info.name,
-                             encoder_passes=int(sum(r.encoder_passes for r in results)), seconds=seconds)
+                             encoder_passes=int(sum(r.encoder_passes for r in results)), seconds=seconds,
+                             method=results[0].method if results else None, budget=results[0].budget if results else None,
+                             seed=self.seed if seed is None else seed)
 
     def vector_check(self, hit: Any) -> dict:
         """Compare a hit's stored vector with a fresh encode of its image.
@@ -323,14 +318,14 @@ class SearchExplainer:
         expl = explain_game(game, n, method=method, order=1, budget=None if method == "exact" else b_used, seed=seed,
                             batch_size=4096, progress=False)
         qvec = side.embed(np.ones((1, n), dtype=bool))[0]
-        for h in (a, b):
-            if h.score is None:
-                h.score = self._qdrant_score(qvec, h.id)
+        a, b = (h if h.score is not None else replace(h, score=self._qdrant_score(qvec, h.id)) for h in (a, b))
         return Comparison(query_image=rgb, query_labels=pl.original_labels, query_values=expl.values, hit_a=a, hit_b=b,
                           base_value=expl.base_value, full_value=expl.full_value, method=expl.method,
                           encoder=self.encoder_name, seed=seed, encoder_passes=side.encoder_passes,
                           seconds=time.perf_counter() - t0, budget=None if method == "exact" else b_used,
-                          query_name=name, query_heatmap=pl.paint(expl.values))
+                          query_name=name, query_heatmap=pl.paint(expl.values), metric=self.distance,
+                          query_players=pl, explanation=expl, baseline=_baseline_label(self._baseline(baseline)),
+                          estimated=bool(expl.estimated))
 
     def audit(self, queries: Sequence[Any], *, limit: int = 5, players: Any = "slic:24", budget: int | None = 128,
               method: str | None = None, seed: int | None = None, progress: Any = None) -> AuditReport:
@@ -358,7 +353,14 @@ class SearchExplainer:
         summary = summarise(searches)
         summary.update(encoder=self.encoder_name, collection=self.collection.info.name,
                        seconds=round(time.perf_counter() - t0, 2))
-        return AuditReport(searches=searches, summary=summary)
+        return AuditReport(searches=searches, summary=summary, collection=self.collection.info.name,
+                           method=method if method is not None else self.method, budget=budget,
+                           encoder_passes=summary.get("encoder_passes"), seconds=summary["seconds"],
+                           encoder=self.encoder_name, seed=self.seed if seed is None else seed)
+
+
+def _baseline_label(baseline: Any) -> str:
+    return baseline if isinstance(baseline, str) else ("callable" if callable(baseline) else "array")
 
 
 def _is_image(x: Any) -> bool:

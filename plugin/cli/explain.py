@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from dataclasses import replace
 
 import click
 
@@ -73,9 +74,8 @@ def explain_images(query_image, hit_image, collection, db, url, api_key, encoder
         options["baseline"] = "constant:128,128,128"
     result = explain_pair(load_image(query_image), load_image(hit_image), encoder, score=metric, progress=progress,
                           **options)
-    result.query_name = pathlib.Path(query_image).name
-    result.hit_payload = {"image": pathlib.Path(hit_image).name}
-    return result
+    return replace(result, query_name=pathlib.Path(query_image).name,
+                   hit_payload={"image": pathlib.Path(hit_image).name})
 
 
 def summary_line(result) -> str:
