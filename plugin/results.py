@@ -278,6 +278,23 @@ def _players_from(d: Mapping | None, name: str) -> Players | None:
                    label_values=np.asarray(d["label_values"], dtype=np.int64), spec=str(d["spec"]))
 
 
+def _joint_json(j: JointExplanation | None) -> dict | None:
+    """The joint result's dict with its metric under ``metric`` (``score`` means Qdrant's score in our JSON)."""
+    if j is None:
+        return None
+    d = j.to_dict()
+    d["metric"] = d.pop("score")
+    return d
+
+
+def _joint_from(d: Mapping | None) -> JointExplanation | None:
+    if d is None:
+        return None
+    d = dict(d)
+    d["score"] = d.pop("metric")
+    return JointExplanation.from_dict(d)
+
+
 def _read_json(source: Any) -> Any:
     """Parsed JSON of ``source``: JSON text (str/bytes), a file (``pathlib.Path`` / os.PathLike) or an already-parsed object."""
     if isinstance(source, os.PathLike):
@@ -601,7 +618,8 @@ class PairExplanation(Result):
         estimated: False when exact.
         query_name: a label for the query (file name), for reports.
         query_heatmap / hit_heatmap: (H, W) float pixel heatmaps; painted from labels and
-            values when not given. NaN where the model saw nothing.
+            values when not given (a given one is kept: ``replace(e, query_values=v,
+            query_heatmap=None)`` repaints). NaN where the model saw nothing.
         vector_check: when the stored vector was compared with a fresh encode of the hit
             image: ``{"cosine": c, "disagrees": bool, ...}``.
         query_players / hit_players: the :class:`~qdrant_explain.explainers.players.Players`
@@ -782,7 +800,7 @@ class PairExplanation(Result):
             "extra": self.extra,
             "query_players": _players_json(self.query_players, arrays),
             "hit_players": _players_json(self.hit_players, arrays),
-            "joint": None if self.joint is None else self.joint.to_dict(),
+            "joint": _joint_json(self.joint),
             "query_explanation": None if self.query_explanation is None else self.query_explanation.to_dict(),
             "hit_explanation": None if self.hit_explanation is None else self.hit_explanation.to_dict(),
         }
@@ -816,7 +834,7 @@ class PairExplanation(Result):
             vector_check=data.get("vector_check"),
             query_players=_players_from(data.get("query_players"), "query_players"),
             hit_players=_players_from(data.get("hit_players"), "hit_players"),
-            joint=None if joint is None else JointExplanation.from_dict(joint),
+            joint=_joint_from(joint),
             query_explanation=None if qe is None else Explanation.from_dict(qe),
             hit_explanation=None if he is None else Explanation.from_dict(he),
             encoder_seconds=data.get("encoder_seconds") or 0.0,

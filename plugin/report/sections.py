@@ -151,8 +151,10 @@ class PairCard(Card):
         head = [f'<span class="rank">{"#" + str(self.rank) if self.rank is not None else "Hit"}</span>']
         if e.hit_id is not None:
             head.append(f"<span>id <code>{esc(e.hit_id)}</code></span>")
-        score = e.score if e.score is not None else e.full_value
-        head.append(f'<span class="score">score {num(score)}</span>')
+        if e.score is not None:  # Qdrant's score; a raw image pair has none, so show what was explained
+            head.append(f'<span class="score">score {num(e.score)}</span>')
+        else:
+            head.append(f'<span class="score">{esc(e.metric)} {num(e.full_value)}</span>')
         meta = (f"order {e.order} · {esc(e.method)} · players q={esc(e.n_query_players)} h={esc(e.n_hit_players)} · "
                 f"budget {esc(e.budget if e.budget is not None else 'auto')} · {esc(e.encoder_passes)} encoder passes · "
                 f"{num(e.seconds, 2)} s · base {num(e.base_value)} → full {num(e.full_value)}")

@@ -273,3 +273,54 @@ def test_every_type_writes_png_and_html(tmp_path):
             assert r.save_png(tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         html = r.to_html(tmp_path / f"{name}.html")
         assert html.count("<html") == 1 and (tmp_path / f"{name}.html").read_text(encoding="utf-8") == html
+
+
+def test_a_new_result_type_brings_its_own_report_layout():
+    """The renderer draws sections; a result type it has never seen renders without editing it."""
+    from qdrant_explain.report import render_report, render_result
+    from qdrant_explain.report.sections import CardsSection, HitCard, Layout
+
+    @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
+    class Shortlist(Result):
+        hits: tuple = ()
+
+        def report_sections(self):
+            return (CardsSection(heading="Shortlist", cards=tuple(HitCard(hit=h, rank=i + 1) for i, h in enumerate(self.hits))),)
+
+        def report_layout(self):
+            return Layout(title="my shortlist", sections=self.report_sections())
+
+    s = Shortlist(hits=(Hit(id=1, score=0.5, payload={"path": "<one>.png"}), Hit(id=2, score=0.25)))
+    html = render_result(s)
+    assert "<title>my shortlist</title>" in html and "Shortlist" in html and "&lt;one&gt;.png" in html
+    assert "Shortlist" in render_report(title="t", results=[s])
+    with pytest.raises(TypeError, match="report_layout"):
+        render_result(object())
+    with pytest.raises(TypeError, match="report_sections"):
+        render_report(title="t", explanations=[object()])
+
+
+def test_report_does_not_import_the_results():
+    """No report <-> results import circle: the renderer works on sections only."""
+    import subprocess
+    import sys
+
+    code = ("import sys, qdrant_explain.report, qdrant_explain.report.sections; "
+            "print('qdrant_explain.results' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_render_report_shows_a_query_once_and_groups_cards():
+    from qdrant_explain.report import render_report
+
+    a, b = synthetic_pair(2, seed=1), synthetic_pair(1, seed=2)
+    html = render_report(title="t", query_image=a.query_image, query_name="q.png", explanations=[a, b])
+    assert html.count("<h2>Query") == 1 and html.count("<h2>Explanations") == 1
+    assert html.count('class="card"') == 2 and html.count('class="joint"') == 1
+
+
+def test_raw_pair_card_does_not_call_the_metric_a_score():
+    e = dataclasses.replace(synthetic_pair(1), score=None, hit_id=None)
+    html = e.to_html()
+    assert "score " not in html.split("<main>")[1].split("</main>")[0] and "cosine 0.8000" in html
