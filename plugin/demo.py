@@ -201,8 +201,7 @@ def run_demo(out: str | pathlib.Path = "qe-demo", *, encoder: str | None = None,
 
 
 def _titled(s, heading: str):
-    s.heading = heading  # read by the report renderer
-    return s
+    return dataclasses.replace(s, heading=heading)  # the report's heading for these hits
 
 
 __all__ = ["DEMO_COLLECTION", "DemoPhotos", "run_demo", "write_demo_photos"]

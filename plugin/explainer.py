@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import pathlib
 import time
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -160,19 +161,17 @@ class SearchExplainer:
             )
         if vector is None:
             vector = self.collection.retrieve([hid], with_vectors=True, with_payload=False)[0].vector
+        point = Hit(id=hid, score=score, payload=payload, vector=vector, image=image)
         if image is None and need_image:
-            from qdrant_explain.connectors.qdrant import Hit as _ConnectorHit
             from qdrant_explain.explainers.encoder import to_rgb_array
 
-            resolved = self.collection.resolve_image(_ConnectorHit(hid, float("nan"), payload, vector))
-            image = to_rgb_array(resolved, name=f"hit {hid}")
-        return Hit(id=hid, score=score, payload=payload, vector=vector, image=image)
+            point = replace(point, image=to_rgb_array(self.collection.resolve_image(point), name=f"hit {hid}"))
+        return point
 
     def _with_score(self, hit: Hit, query_vector: np.ndarray) -> Hit:
         if hit.id is None or hit.score is not None:
             return hit
-        return Hit(id=hit.id, score=self._qdrant_score(query_vector, hit.id), payload=hit.payload, vector=hit.vector,
-                   image=hit.image)
+        return replace(hit, score=self._qdrant_score(query_vector, hit.id))
 
     def _qdrant_score(self, query_vector: np.ndarray, point_id: Any) -> float:
         """The score Qdrant itself gives ``point_id`` for ``query_vector`` (a search filtered to that id)."""
@@ -220,9 +219,9 @@ class SearchExplainer:
         rgb, name = _as_rgb(query, "query")
         qvec = self._encode(rgb)
         found = self.collection.search(qvec, limit=limit, query_filter=filter, with_vectors=True, with_payload=True)
-        hits = [Hit(id=h.id, score=float(h.score), payload=dict(h.payload or {}), vector=h.vector) for h in found]
+        hits = [Hit.from_connector(h) for h in found]
         return SearchResults(query_image=rgb, hits=hits, query_name=name, encoder=self.encoder_name,
-                             collection=self.collection.info.name)
+                             collection=self.collection.info.name, query_vector=qvec)
 
     def explain(self, query: Any, hit: Any, *, order: int = 1, method: str | None = None, players: Any = None,
                 baseline: Any = None, budget: int | None = None, side: str = "both",
@@ -313,7 +312,7 @@ class SearchExplainer:
                 if errors == "raise" or _systemic(exc):
                     raise
                 failed[i] = " ".join(str(exc).split()) or type(exc).__name__
-                resolved.append(h if isinstance(h, Hit) else Hit(id=getattr(h, "id", h), score=None, payload={}))
+                resolved.append(Hit.from_connector(h) if hasattr(h, "payload") else Hit(id=h, score=None, payload={}))
         usable = [i for i in range(len(resolved)) if i not in failed]
         explanations: list[PairExplanation | None] = [None] * len(resolved)
         if usable:
@@ -327,10 +326,12 @@ class SearchExplainer:
                 explanations[i] = pair_explanation(o, encoder=self.encoder_name, seed=opts["seed"],
                                                    baseline=opts["baseline"], metric=self.distance, query_name=name)
         findings = [{"query": name, "hit": resolved[i].id, "error": msg} for i, msg in failed.items()]
+        done = [e for e in explanations if e is not None]
         result = SearchResults(query_image=rgb, hits=resolved, explanations=explanations, query_name=name,
                                encoder=self.encoder_name, collection=self.collection.info.name,
-                               encoder_passes=int(sum(e.encoder_passes for e in explanations if e is not None)),
-                               seconds=time.perf_counter() - t0)
+                               encoder_passes=int(sum(e.encoder_passes for e in done)),
+                               seconds=time.perf_counter() - t0, method=done[0].method if done else None,
+                               budget=done[0].budget if done else None, seed=opts["seed"])
         return result, findings
 
     def resolve_images(self, hits: Iterable[Any]) -> tuple[list[Hit], list[dict]]:
@@ -346,7 +347,7 @@ class SearchExplainer:
                 out.append(self._point(h, need_image=True))
             except RESOLVE_ERRORS as exc:
                 findings.append({"hit": getattr(h, "id", h), "error": " ".join(str(exc).split())})
-                out.append(h if isinstance(h, Hit) else self._point(h, need_image=False))
+                out.append(Hit.from_connector(h) if hasattr(h, "payload") else self._point(h, need_image=False))
         return out, findings
 
     def vector_check(self, hit: Any) -> dict:
@@ -409,7 +410,9 @@ class SearchExplainer:
                           hit_a=a, hit_b=b, base_value=expl.base_value, full_value=expl.full_value,
                           method=expl.method, encoder=self.encoder_name, seed=opts["seed"],
                           encoder_passes=o.passes, seconds=time.perf_counter() - t0, budget=o.budget,
-                          query_name=name, query_heatmap=o.query.players.paint(expl.values))
+                          query_name=name, query_heatmap=o.query.players.paint(expl.values), metric=self.distance,
+                          query_players=o.query.players, explanation=expl,
+                          baseline=_baseline_label(opts["baseline"]), estimated=bool(expl.estimated))
 
     def audit(self, queries: Sequence[Any], *, limit: int = 5, players: Any = "slic:24", budget: int | None = 128,
               method: str | None = None, seed: int | None = None, progress: Any = None) -> AuditReport:
@@ -458,7 +461,14 @@ class SearchExplainer:
         summary.update(encoder=self.encoder_name, collection=self.collection.info.name,
                        seconds=round(time.perf_counter() - t0, 2), findings=findings,
                        finding_count=len(findings), queries_failed=sum(f["hit"] is None for f in findings))
-        return AuditReport(searches=searches, summary=summary)
+        return AuditReport(searches=searches, summary=summary, collection=self.collection.info.name,
+                           method=method if method is not None else self.method, budget=budget,
+                           encoder_passes=summary.get("encoder_passes"), seconds=summary["seconds"],
+                           encoder=self.encoder_name, seed=self.seed if seed is None else seed)
+
+
+def _baseline_label(baseline: Any) -> str:
+    return baseline if isinstance(baseline, str) else ("callable" if callable(baseline) else "array")
 
 
 def _label(query: Any, index: int) -> str:

@@ -32,130 +32,20 @@ positive attribution means "pushes the images apart".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from qdrant_explain.explainers.joint import JointExplanation
-from qdrant_explain.explainers.players import Players
-from qdrant_explain.explainers.result import Explanation
-from qdrant_explain.explainers.scores import check_score, higher_is_better
+from qdrant_explain.explainers.scores import check_score
 from qdrant_explain.explainers.vocabulary import DEFAULT_PLAYERS
 
 from .results import PairExplanation
 from .sides import ImageSide, SideOutcome, VectorSide, check_encoder, explain_sides, side_name
 
 
-@dataclass
-class ImagePairExplanation(PairExplanation):
-    """A :class:`~qdrant_explain.results.PairExplanation` made by :func:`explain_pair`, with lookups.
-
-    Extra attributes:
-        metric: Qdrant metric of the game (``"cosine"``, ``"dot"``, ``"euclid"``,
-            ``"manhattan"``); ``higher_is_better`` tells how to read signs.
-        query_players / hit_players: the :class:`Players` (model-space and
-            original label maps, original label values in player order).
-        joint: the :class:`JointExplanation` (order 2), else None.
-        query_explanation / hit_explanation: the side :class:`Explanation` (order 1).
-        encoder_seconds: wall time spent inside the encoder.
-    """
-
-    metric: str = "cosine"
-    query_players: Players | None = None
-    hit_players: Players | None = None
-    joint: JointExplanation | None = None
-    query_explanation: Explanation | None = None
-    hit_explanation: Explanation | None = None
-    encoder_seconds: float = 0.0
-
-    @property
-    def higher_is_better(self) -> bool:
-        """True for cosine/dot (positive = more similar), False for distances."""
-        return higher_is_better(self.metric)
-
-    # -- correspondences -----------------------------------------------------------------
-    def _weights(self, where: object, players: Players | None, side: str) -> np.ndarray:
-        if players is None:
-            raise ValueError(f"this explanation has no {side} players.")
-        n = players.n_players
-        if isinstance(where, (int, np.integer)):
-            if not 0 <= int(where) < n:
-                raise ValueError(f"{side} region must be a player index in 0..{n - 1}; got {where}.")
-            w = np.zeros(n)
-            w[int(where)] = 1.0
-            return w
-        arr = np.asarray(where)
-        lab = players.original_labels
-        if arr.shape == (2,) and np.issubdtype(arr.dtype, np.integer):
-            y, x = int(arr[0]), int(arr[1])
-            if not (0 <= y < lab.shape[0] and 0 <= x < lab.shape[1]):
-                raise ValueError(f"{side} pixel (y={y}, x={x}) is outside the {lab.shape} image.")
-            if lab[y, x] < 0:
-                raise ValueError(
-                    f"{side} pixel (y={y}, x={x}) lies in the part the centre crop removed; the model never saw it."
-                )
-            return self._weights(int(lab[y, x]), players, side)
-        if arr.shape == lab.shape and arr.dtype == bool:
-            counts = np.bincount(lab[lab >= 0], minlength=n).astype(np.float64)
-            inside = np.bincount(lab[arr & (lab >= 0)], minlength=n).astype(np.float64)
-            if inside.sum() == 0:
-                raise ValueError(f"the {side} region mask covers no pixel the model saw.")
-            return np.divide(inside, counts, out=np.zeros(n), where=counts > 0)
-        raise ValueError(
-            f"{side} region must be a player index, a (y, x) pixel in original coordinates or a bool mask of "
-            f"shape {lab.shape}; got {type(where).__name__} with shape {arr.shape}."
-        )
-
-    def _need_cross(self) -> np.ndarray:
-        if self.cross is None:
-            raise ValueError(
-                f"correspondence maps need an order-2 (joint) explanation; this one has order={self.order}. "
-                f"Call explain_pair(..., order=2)."
-            )
-        return self.cross
-
-    def hit_heatmap_for(self, query_region: object) -> np.ndarray:
-        """Heatmap over the hit (original pixels) of what matches a query pixel or region.
-
-        Args:
-            query_region: a query player index, a ``(y, x)`` pixel of the original
-                query, or an (H0, W0) bool mask (players weighted by the share of
-                their visible pixels inside it).
-
-        Returns:
-            (H1, W1) float: sum_i w_i cross[i, j] on hit region j; NaN where cropped.
-        """
-        cross = self._need_cross()
-        w = self._weights(query_region, self.query_players, "query")
-        return self.hit_players.paint(w @ cross)
-
-    def query_heatmap_for(self, hit_region: object) -> np.ndarray:
-        """Heatmap over the query of what matches a hit pixel or region (the reverse of :meth:`hit_heatmap_for`)."""
-        cross = self._need_cross()
-        w = self._weights(hit_region, self.hit_players, "hit")
-        return self.query_players.paint(cross @ w)
-
-    def hit_heatmap_for_query_region(self, region: int) -> np.ndarray:
-        """(H1, W1) heatmap over the hit for query player ``region`` (order 2)."""
-        return self.hit_heatmap_for(int(region))
-
-    def to_dict(self) -> dict:
-        """The base JSON fields plus ``metric``, label values and (order 2) the joint details."""
-        out = super().to_dict()
-        out["metric"] = self.metric
-        out["higher_is_better"] = self.higher_is_better
-        out["estimated"] = bool(self.estimated)
-        out["budget"] = None if self.budget is None else int(self.budget)
-        out["baseline"] = self.baseline
-        out["encoder_seconds"] = round(float(self.encoder_seconds), 4)
-        for side, pl in (("query", self.query_players), ("hit", self.hit_players)):
-            out[f"{side}_players"] = None if pl is None else {"spec": pl.spec, "label_values": pl.label_values.tolist()}
-        if self.joint is not None:
-            out["joint"] = self.joint.to_dict()
-        if self.vector_check is not None:
-            out["vector_check"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in self.vector_check.items()}
-        return out
+ImagePairExplanation = PairExplanation
+"""The result of :func:`explain_pair`: the one pair-explanation type of :mod:`qdrant_explain.results`
+(metric, players, joint and side explanations, ``hit_heatmap_for`` / ``query_heatmap_for`` live there)."""
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -320,7 +320,7 @@ def test_search_explain_goes_on_without_a_hit_image(indexed, stale_collection, t
     finally:
         (tmp_path / "gone.png").rename(stale_collection["photos"] / "img3.png")
     assert out.exit_code == 0, out.output
-    hits = json.loads((tmp_path / "hits.json").read_text())
+    hits = json.loads((tmp_path / "hits.json").read_text())["hits"]
     assert len(hits) == 8 and all("explanation" in h for h in hits)  # the query side needs no hit image
     assert "warning: hit" in out.stderr and (tmp_path / "hits.html").exists()
 

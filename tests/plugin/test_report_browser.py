@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
 from conftest import synthetic_pair
+from qdrant_explain.results import Hit
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -30,8 +32,8 @@ def _hit_pixels(page, k: int = 0) -> str:
 def test_report_hover_highlights_matches_and_screenshot(tmp_path, search_results):
     path = tmp_path / "report.html"
     evil = synthetic_pair(2, seed=3, payload={"title": "<img src=x onerror=alert(1)><script>alert(2)</script>"})
-    search_results.hits.append(type(search_results.hits[0])(id=9, score=0.6, payload=evil.hit_payload))
-    search_results.explanations.append(evil)
+    search_results = replace(search_results, hits=search_results.hits + (Hit(id=9, score=0.6, payload=evil.hit_payload),),
+                             explanations=search_results.explanations + (evil,))
     search_results.to_html(path)
 
     errors: list[str] = []
@@ -99,7 +101,7 @@ def test_real_joint_report_from_the_cli(tmp_path, indexed):
 
     runner = CliRunner()
     args = ["--collection", "photos", "--db", str(indexed["db"])]
-    hits = json.loads(runner.invoke(main, ["search", str(indexed["query"]), *args, "-k", "1", "--json", "-"]).stdout)
+    hits = json.loads(runner.invoke(main, ["search", str(indexed["query"]), *args, "-k", "1", "--json", "-"]).stdout)["hits"]
     html = tmp_path / "why.html"
     out = runner.invoke(main, ["explain", str(indexed["query"]), "--point-id", str(hits[0]["id"]), *args, "--order", "2",
                                "--players", "grid:3x3", "--html", str(html), "--quiet"])
