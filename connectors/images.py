@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import os
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -26,6 +28,25 @@ from .errors import ImageLoadError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 """File name endings that :func:`iter_image_files` and indexing pick up."""
+
+HEADER_BYTES = 64
+"""How many leading bytes :func:`check_image_header` reads before deciding a file is no image."""
+
+_SIGNATURES: dict[str, tuple[tuple[int, bytes], ...]] = {
+    "PNG": ((0, b"\x89PNG\r\n\x1a\n"),),
+    "JPEG": ((0, b"\xff\xd8\xff"),),
+    "GIF": ((0, b"GIF87a"), (0, b"GIF89a")),
+    "BMP": ((0, b"BM"),),
+    "TIFF": ((0, b"II*\x00"), (0, b"MM\x00*"), (0, b"II+\x00"), (0, b"MM\x00+")),
+    "WEBP": ((8, b"WEBP"),),
+}
+"""Magic bytes (offset, signature) of the formats behind :data:`IMAGE_EXTENSIONS`."""
+
+_EXTENSION_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
+                      ".gif": "GIF", ".tif": "TIFF", ".tiff": "TIFF"}
+
+HASH_CHUNK = 1 << 20
+"""Bytes per read when hashing a file (memory per file stays bounded)."""
 
 
 def load_image(source: str | os.PathLike | bytes, *, max_pixels: int | None = None, name: str | None = None) -> Image.Image:
@@ -98,7 +119,109 @@ def iter_image_files(folder: str | os.PathLike, *, recursive: bool = True, exten
     return sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in exts)
 
 
-def _decode(stream: io.BytesIO, label: str, max_pixels: int | None) -> Image.Image:
+def sniff_image_format(head: bytes) -> str | None:
+    """The format whose magic bytes ``head`` starts with (PNG, JPEG, GIF, BMP, TIFF, WEBP), else None.
+
+    Args:
+        head: the first bytes of a file (:data:`HEADER_BYTES` are enough).
+
+    Returns:
+        The PIL format name, or None when no known signature matches.
+    """
+    for fmt, signatures in _SIGNATURES.items():
+        for offset, magic in signatures:
+            if head[offset : offset + len(magic)] == magic and (fmt != "WEBP" or head[:4] == b"RIFF"):
+                return fmt
+    return None
+
+
+def check_image_header(stream: BinaryIO, *, label: str, max_pixels: int | None = None) -> tuple[str, int, int]:
+    """Check that an open binary file is an image, reading only its header; rewinds it.
+
+    The first :data:`HEADER_BYTES` bytes must carry the magic bytes of a known format (or, for
+    other formats, PIL's lazy open must recognise them); then PIL's lazy open reads the size
+    without decoding pixels, and the pixel limit is checked. A large file that is not an image
+    is never read past its first bytes.
+
+    Args:
+        stream: a seekable binary file opened at its start.
+        label: how errors refer to the file.
+        max_pixels: pixel limit (default ``PIL.Image.MAX_IMAGE_PIXELS``).
+
+    Returns:
+        (format, width, height) from the header.
+
+    Raises:
+        ImageLoadError: no image signature, a header PIL cannot read, or too many pixels.
+    """
+    head = stream.read(HEADER_BYTES)
+    stream.seek(0)
+    if not head:
+        raise ImageLoadError(f"{label} is empty (0 bytes).")
+    known = sniff_image_format(head)
+    if known is None and _EXTENSION_FORMATS.get(Path(label).suffix.lower()):
+        raise ImageLoadError(
+            f"{label} is not an image: its first bytes ({head[:8].hex(' ')}) match no image format "
+            f"({', '.join(_SIGNATURES)}).")
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else int(max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(stream) as img:  # lazy: header only
+                fmt, width, height = img.format, img.width, img.height
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(f"{label} is too large to load safely ({exc}). " + _BOMB_FIX) from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(
+            f"{label} is not an image PIL can read: unsupported format or corrupt header. "
+            f"Supported formats include {', '.join(_common_formats())}.") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageLoadError(f"{label} has a corrupt image header ({exc}).") from None
+    finally:
+        stream.seek(0)
+    if limit is not None and width * height > limit:
+        raise _bomb(label, width, height, limit)
+    return fmt, width, height
+
+
+def sha256_stream(stream: BinaryIO, *, chunk: int = HASH_CHUNK) -> str:
+    """SHA-256 hex digest of a binary file read in chunks (bounded memory); rewinds it.
+
+    Args:
+        stream: a seekable binary file opened at its start.
+        chunk: bytes per read.
+
+    Returns:
+        The hex digest of the whole content.
+    """
+    digest = hashlib.sha256()
+    while True:
+        block = stream.read(chunk)
+        if not block:
+            break
+        digest.update(block)
+    stream.seek(0)
+    return digest.hexdigest()
+
+
+def decode_image_stream(stream: BinaryIO, *, label: str, max_pixels: int | None = None) -> Image.Image:
+    """Decode an open binary image file into an upright RGB image (as :func:`load_image` does).
+
+    Args:
+        stream: a seekable binary file (or BytesIO) at the start of the image.
+        label: how errors refer to it.
+        max_pixels: pixel limit (default ``PIL.Image.MAX_IMAGE_PIXELS``).
+
+    Returns:
+        RGB :class:`PIL.Image.Image`, EXIF orientation applied, pixels loaded.
+
+    Raises:
+        ImageLoadError: unsupported format, corrupt or truncated data, or too many pixels.
+    """
+    return _decode(stream, label, max_pixels)
+
+
+def _decode(stream: BinaryIO, label: str, max_pixels: int | None) -> Image.Image:
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else int(max_pixels)
     try:
         with warnings.catch_warnings():
@@ -149,4 +272,5 @@ def _common_formats() -> list[str]:
     return sorted({"JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"} & set(Image.OPEN))
 
 
-__all__ = ["IMAGE_EXTENSIONS", "decode_base64_image", "encode_base64_image", "iter_image_files", "load_image"]
+__all__ = ["HEADER_BYTES", "IMAGE_EXTENSIONS", "check_image_header", "decode_base64_image", "decode_image_stream",
+           "encode_base64_image", "iter_image_files", "load_image", "sha256_stream", "sniff_image_format"]

@@ -118,33 +118,55 @@ class Encoder(Protocol):
         ...
 
 
+BYTES_HINT = "pass a path, PIL image or array (decode bytes with PIL.Image.open(io.BytesIO(b)))"
+"""What to do instead of passing encoded image bytes where pixels are expected."""
+
+
 def to_rgb_array(image: object, *, name: str = "image") -> np.ndarray:
     """Return an (H, W, 3) uint8 RGB array from a PIL image or an array.
 
     Greyscale, RGBA (alpha composited on white), palette, CMYK and 16-bit
-    inputs are converted; anything else raises ValueError naming ``name``.
+    inputs are converted. Integer arrays above 255 are rescaled to 0..255;
+    float arrays are read as 0..1 when their maximum is <= 1, else as 0..255.
+
+    Args:
+        image: a PIL image, or an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) array of
+            unsigned/signed integers (>= 0) or finite floats.
+        name: how errors refer to the image.
+
+    Returns:
+        (H, W, 3) uint8 C-contiguous array.
+
+    Raises:
+        TypeError: encoded bytes, a path, None, or an array of another kind (complex, object,
+            bool, strings, dates), with what to pass instead.
+        ValueError: wrong shape or channel count, no pixels, negative integers, NaN or inf.
     """
     if isinstance(image, Image.Image):
         return _pil_to_rgb(image, name)
+    _refuse_non_arrays(image, name)
     arr = np.asarray(image)
-    if arr.dtype == object or arr.ndim not in (2, 3):
+    _check_pixel_dtype(arr, name)
+    if arr.ndim not in (2, 3):
         raise ValueError(
             f"{name} must be a PIL image or an (H, W) / (H, W, 3|4) array; got shape {arr.shape} "
             f"and dtype {arr.dtype}."
         )
+    if arr.size == 0:
+        raise ValueError(f"{name} has no pixels (shape {arr.shape}).")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim == 3 and arr.shape[2] not in (3, 4):
         raise ValueError(f"{name} must have 1, 3 or 4 channels; got {arr.shape[2]}.")
+    if np.issubdtype(arr.dtype, np.signedinteger) and arr.min(initial=0) < 0:
+        raise ValueError(f"{name} has negative pixel values (min {arr.min()}); pixels are 0..255 (or 0..65535).")
     if arr.dtype == np.uint16 or (np.issubdtype(arr.dtype, np.integer) and arr.max(initial=0) > 255):
         arr = (arr.astype(np.float64) / max(float(arr.max(initial=1)), 1.0) * 255.0).round().astype(np.uint8)
     elif np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or inf pixel values.")
+            raise ValueError(f"{name} contains NaN or inf pixel values; replace them (e.g. np.nan_to_num) first.")
         scale = 255.0 if arr.max(initial=0.0) <= 1.0 else 1.0
         arr = np.clip(arr * scale, 0, 255).round().astype(np.uint8)
-    elif arr.dtype == bool:
-        arr = arr.astype(np.uint8) * 255
     else:
         arr = arr.astype(np.uint8)
     if arr.ndim == 2:
@@ -154,13 +176,39 @@ def to_rgb_array(image: object, *, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def _refuse_non_arrays(image: object, name: str) -> None:
+    """Encoded bytes, paths and None are not pixels: say what to pass instead."""
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{name} is {len(image)} bytes of encoded data, not pixels; {BYTES_HINT}.")
+    if isinstance(image, str) or hasattr(image, "__fspath__"):
+        raise TypeError(f"{name} is a path ({str(image)!r}), not pixels; load it first, e.g. with "
+                        "qdrant_explain.connectors.load_image(path), or pass a PIL image or array.")
+    if image is None:
+        raise TypeError(f"{name} is None; pass a PIL image or an (H, W, 3) uint8 array.")
+
+
+def _check_pixel_dtype(arr: np.ndarray, name: str) -> None:
+    """Only integer and float arrays hold pixels."""
+    kind = arr.dtype.kind
+    if kind in "ui" or kind == "f":
+        return
+    what = {"c": "complex numbers", "b": "booleans (a mask, not an image)", "O": "Python objects",
+            "U": "strings", "S": "bytes", "M": "dates", "m": "time spans", "V": "raw records"}.get(kind, str(arr.dtype))
+    fix = ("convert a mask with arr.astype(np.uint8) * 255" if kind == "b"
+           else "use the real part or magnitude (np.abs) as a float array" if kind == "c"
+           else BYTES_HINT if kind == "S" and arr.ndim == 0
+           else "pass an integer (0..255) or float (0..1) array")
+    raise TypeError(f"{name} is an array of {what} (dtype {arr.dtype}, shape {arr.shape}); pixels must be "
+                    f"integers or floats: {fix}.")
+
+
 def _pil_to_rgb(image: Image.Image, name: str) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     elif image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        return to_rgb_array(np.asarray(image), name=name)
+        return to_rgb_array(np.clip(np.asarray(image), 0, None), name=name)
     return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
 
@@ -209,4 +257,4 @@ def prepare_image(
     return PreparedImage(pixels=pixels, geometry=geometry)
 
 
-__all__ = ["CROPPED", "Encoder", "Geometry", "PreparedImage", "UInt8Batch", "prepare_image", "to_rgb_array"]
+__all__ = ["BYTES_HINT", "CROPPED", "Encoder", "Geometry", "PreparedImage", "UInt8Batch", "prepare_image", "to_rgb_array"]

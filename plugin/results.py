@@ -384,6 +384,10 @@ class Result:
     def to_json(self, path: str | os.PathLike | None = None, *, indent: int | None = 2, arrays: bool = True) -> str:
         """JSON text: the documented fields (README "--json fields"), then the encoded arrays; written to ``path`` when given.
 
+        The text is always valid UTF-8: undecodable bytes of file names are written escaped
+        (``"caf\\xff.png"``). The file is written atomically (temp file + rename), so a failed
+        write leaves any previous file intact.
+
         Args:
             path: file to write (``"-"`` is not special here; the CLI handles stdout).
             indent: JSON indentation (None for one line).
@@ -393,9 +397,11 @@ class Result:
         Returns:
             The JSON text.
         """
-        text = json.dumps(_jsonable(self.to_dict(arrays=arrays)), indent=indent, ensure_ascii=False, allow_nan=False)
+        from ._io import to_json_text, write_atomic
+
+        text = to_json_text(_jsonable(self.to_dict(arrays=arrays)), indent=indent, allow_nan=False)
         if path is not None:
-            pathlib.Path(path).write_text(text + "\n", encoding="utf-8")
+            write_atomic(path, text + "\n")
         return text
 
     @classmethod
@@ -424,11 +430,13 @@ class Result:
         Returns:
             The HTML text.
         """
+        from ._io import escape_surrogates, write_atomic
+
         from .report import render_result
 
-        html_text = render_result(self, title=title)
+        html_text = escape_surrogates(render_result(self, title=title))
         if path is not None:
-            pathlib.Path(path).write_text(html_text, encoding="utf-8")
+            write_atomic(path, html_text)
         return html_text
 
     def save_png(self, path: str | os.PathLike, *, max_side: int = 384) -> pathlib.Path:
@@ -444,8 +452,10 @@ class Result:
         Raises:
             ValueError: the result holds no image to draw (e.g. read from a lean JSON).
         """
+        from ._io import write_atomic
+
         p = pathlib.Path(path)
-        p.write_bytes(_images.png_bytes(self._png(max_side)))
+        write_atomic(p, _images.png_bytes(self._png(max_side)))
         return p
 
     def _png(self, max_side: int) -> np.ndarray:  # pragma: no cover - every subclass defines it

@@ -146,27 +146,85 @@ def explain_options(fn: Callable) -> Callable:
     return fn
 
 
+def _output_target(option: str, *, allow_stdout: bool) -> Callable:
+    """A click callback validating an output file option at parse time (before any computation)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        from qdrant_explain._io import OutputPathError, check_output_path
+
+        try:
+            checked = check_output_path(value, option=option, allow_stdout=allow_stdout)
+        except OutputPathError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+        return None if checked is None else str(checked)
+
+    return callback
+
+
+def _output_folder(option: str) -> Callable:
+    """A click callback validating an output folder option at parse time (created when writing)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> pathlib.Path | None:
+        from qdrant_explain._io import OutputPathError, check_output_dir
+
+        try:
+            return check_output_dir(value, option=option)
+        except OutputPathError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+    return callback
+
+
+def json_option(fn: Callable) -> Callable:
+    """Add ``--json OUT`` (``-`` = stdout), validated before the command runs."""
+    return click.option("--json", "json_out", metavar="OUT", default=None,
+                        callback=_output_target("--json", allow_stdout=True),
+                        help="Write the result as JSON to OUT ('-' = stdout); fields in README.")(fn)
+
+
+def png_option(fn: Callable) -> Callable:
+    """Add ``--png OUT`` (a file; not stdout), validated before the command runs."""
+    return click.option("--png", "png_out", metavar="OUT", default=None, callback=_output_target("--png", allow_stdout=False),
+                        help="Write a PNG figure (heatmaps over the images) to OUT.")(fn)
+
+
+def html_option(fn: Callable) -> Callable:
+    """Add ``--html OUT`` (a file; not stdout), validated before the command runs."""
+    return click.option("--html", "html_out", metavar="OUT", default=None,
+                        callback=_output_target("--html", allow_stdout=False),
+                        help="Write a self-contained HTML report to OUT.")(fn)
+
+
+def out_dir_option(default: str, help: str) -> Callable:
+    """Add ``--out DIR`` (a folder, created when writing), validated before the command runs."""
+    return click.option("--out", "out_dir", metavar="DIR", default=default, show_default=True,
+                        callback=_output_folder("--out"), help=help)
+
+
 def output_options(fn: Callable) -> Callable:
-    """Add ``--json OUT``, ``--png OUT``, ``--html OUT``."""
-    fn = click.option("--html", "html_out", metavar="OUT", type=click.Path(dir_okay=False), default=None,
-                      help="Write a self-contained HTML report to OUT.")(fn)
-    fn = click.option("--png", "png_out", metavar="OUT", type=click.Path(dir_okay=False), default=None,
-                      help="Write a PNG figure (heatmaps over the images) to OUT.")(fn)
-    fn = click.option("--json", "json_out", metavar="OUT", default=None,
-                      help="Write the result as JSON to OUT ('-' = stdout); fields in README.")(fn)
-    return fn
+    """Add ``--json OUT``, ``--png OUT``, ``--html OUT``.
+
+    Every target is checked when the options are parsed, before any computation: its folder must
+    exist and be writable and it must not be a folder; only ``--json -`` means stdout. A bad
+    target is a usage error (exit code 2) naming the option.
+    """
+    return json_option(png_option(html_option(fn)))
 
 
 def write_outputs(result: Any, json_out: str | None, png_out: str | None, html_out: str | None, console: "Console") -> None:
-    """Write the requested ``--json`` / ``--png`` / ``--html`` outputs of a result."""
+    """Write the requested ``--json`` / ``--png`` / ``--html`` outputs of a result (atomically; names escaped)."""
+    from qdrant_explain._io import safe_text
+
     if json_out:
         write_text_output(json_out, result.to_json())
+        if json_out != "-":
+            console.info(f"wrote {safe_text(json_out)}")
     if png_out:
         result.save_png(png_out)
-        console.info(f"wrote {png_out}")
+        console.info(f"wrote {safe_text(png_out)}")
     if html_out:
         result.to_html(html_out)
-        console.info(f"wrote {html_out}")
+        console.info(f"wrote {safe_text(html_out)}")
 
 
 def check_method(method: str, order: int) -> None:
@@ -228,11 +286,18 @@ def user_errors(debug: bool = False) -> Iterator[None]:
         message = " ".join(str(exc).split()) or type(exc).__name__
         if isinstance(exc, OSError) and getattr(exc, "filename", None) and str(exc.filename) not in message:
             message = f"{message}: {exc.filename}"
-        raise click.ClickException(message) from None
+        raise click.ClickException(_safe(message)) from None
     except Exception as exc:  # anything else is still a one-line error without --debug
         if debug:
             raise
-        raise click.ClickException(f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
+        raise click.ClickException(_safe(f"{type(exc).__name__}: {' '.join(str(exc).split())}")) from None
+
+
+def _safe(message: str) -> str:
+    """A message with file names in it, made terminal-safe (escape sequences shown escaped)."""
+    from qdrant_explain._io import safe_text
+
+    return safe_text(message)
 
 
 def command_errors(fn: Callable) -> Callable:
@@ -247,14 +312,24 @@ def command_errors(fn: Callable) -> Callable:
 
 
 def write_text_output(target: str, text: str) -> None:
-    """Write ``text`` to a file, or to stdout when ``target`` is ``-``."""
+    """Write ``text`` (plus a final newline) to a file atomically, or to stdout as UTF-8 when ``target`` is ``-``.
+
+    Lone surrogates (undecodable bytes of file names) are written escaped, so the output is always
+    valid UTF-8, whatever the terminal's locale.
+    """
+    from qdrant_explain._io import escape_surrogates, write_atomic
+
+    data = escape_surrogates(text if text.endswith("\n") else text + "\n")
     if target == "-":
-        click.echo(text)
+        sys.stdout.flush()
+        binary = getattr(sys.stdout, "buffer", None)
+        if binary is None:  # a text-only stdout (e.g. replaced by a caller): it encodes itself
+            sys.stdout.write(data)
+        else:
+            binary.write(data.encode("utf-8"))
+            binary.flush()
     else:
-        path = pathlib.Path(target)
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        write_atomic(target, data)
 
 
 def show_progress(quiet: bool) -> bool | None:
@@ -271,8 +346,12 @@ __all__ = [
     "METHODS_ORDER1",
     "METHODS_ORDER2",
     "check_method",
+    "html_option",
+    "json_option",
     "open_explainer",
+    "out_dir_option",
     "output_options",
+    "png_option",
     "write_outputs",
     "Console",
     "collection_options",

@@ -6,15 +6,16 @@ import pathlib
 
 import click
 
-from ._common import collection_options, command_errors, open_explainer, run_options
+from qdrant_explain._io import safe_text
+
+from ._common import collection_options, command_errors, open_explainer, out_dir_option, run_options
 
 
 @click.command()
 @click.argument("queries_folder", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
 @collection_options
 @click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Hits per query.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=pathlib.Path), default="qe-audit",
-              show_default=True, help="Folder for report.html and audit.json.")
+@out_dir_option("qe-audit", "Folder for report.html and audit.json (created if missing).")
 @run_options
 @command_errors
 def audit(queries_folder, collection, db, url, api_key, encoder_spec, k, out_dir, quiet, debug):
@@ -30,7 +31,7 @@ def audit(queries_folder, collection, db, url, api_key, encoder_spec, k, out_dir
 
     queries = iter_image_files(queries_folder)
     if not queries:
-        raise click.ClickException(f"No images found in {str(queries_folder)!r}.")
+        raise click.ClickException(f"No images found in {safe_text(queries_folder)!r}.")
     ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=False)
     bar = None
     if not quiet:
@@ -57,10 +58,10 @@ def audit(queries_folder, collection, db, url, api_key, encoder_spec, k, out_dir
     area = "n/a" if s["border_area"] is None else f"{100 * s['border_area']:.0f}%"
     for f in s.get("findings", ()):
         where = f"query {f['query']}" + ("" if f.get("hit") is None else f", hit {f['hit']}")
-        click.echo(f"warning: {where}: {f['error']}", err=True)
+        click.echo(f"warning: {safe_text(where)}: {safe_text(f['error'])}", err=True)
     click.echo(f"{s['queries']} queries, {s['hits']} hits: {share} of the score from the border band "
                f"({area} of the pixels); {s['vector_mismatch_count']} stored vector(s) disagree with a fresh encode; "
                f"{s.get('finding_count', 0)} item(s) could not be explained")
-    click.echo(f"report: {html_path}")
+    click.echo(f"report: {safe_text(html_path)}")
     if s["queries"] == 0:
         raise click.ClickException(f"none of the {len(queries)} queries could be explained (see the warnings above).")

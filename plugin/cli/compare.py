@@ -6,6 +6,8 @@ import pathlib
 
 import click
 
+from qdrant_explain._io import safe_text
+
 from ._common import (
     Console,
     check_method,
@@ -36,7 +38,7 @@ def compare(query_image, id_a, id_b, collection, db, url, api_key, encoder_spec,
     check_method(method, 1)
     console = Console(quiet)
     ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=show_progress(quiet))
-    console.info(f"comparing {id_a} and {id_b} ({method}) ...")
+    console.info(f"comparing {safe_text(id_a)} and {safe_text(id_b)} ({method}) ...")
     result = ex.compare(query_image, id_a, id_b, method=method, players=players, baseline=baseline, budget=budget,
                         seed=seed, log=console.info)
     write_outputs(result, json_out, png_out, html_out, console)

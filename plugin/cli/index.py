@@ -6,6 +6,8 @@ import pathlib
 
 import click
 
+from qdrant_explain._io import safe_text
+
 from ._common import Console, collection_options, command_errors, connection_kwargs, run_options
 
 DEFAULT_ENCODER = "efficientnet-lite0"
@@ -26,13 +28,18 @@ def recorded_encoder(collection: str, conn: dict) -> str | None:
 @click.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
 @collection_options
+@click.option("--prune", is_flag=True,
+              help="Delete points whose file is gone or whose content changed (they are listed either way).")
+@click.option("--strict", is_flag=True, help="Exit with code 1 at the end when any file failed (default: 0).")
 @run_options
 @command_errors
-def index(folder, collection, db, url, api_key, encoder_spec, quiet, debug):
-    """Encode every image under FOLDER into collection NAME (re-running adds only new files).
+def index(folder, collection, db, url, api_key, encoder_spec, prune, strict, quiet, debug):
+    """Encode every image under FOLDER into collection NAME, and reconcile it with the folder.
 
-    Point ids come from the file contents, so files already indexed are skipped.
-    The encoder is recorded with the collection; later commands reuse it.
+    Point ids come from the file contents: files already indexed are skipped, renamed
+    files keep their point with the new path, and points of changed or deleted files are
+    listed (deleted with --prune). A file that cannot be indexed is listed with its
+    reason and the rest is indexed; --strict makes that exit code 1.
     """
     from qdrant_explain.connectors import index_folder
 
@@ -40,10 +47,31 @@ def index(folder, collection, db, url, api_key, encoder_spec, quiet, debug):
     if "path" in conn:
         pathlib.Path(conn["path"]).mkdir(parents=True, exist_ok=True)
     spec = encoder_spec or recorded_encoder(collection, conn) or DEFAULT_ENCODER
-    report = index_folder(folder, collection, encoder=spec, progress=not quiet, **conn)
+    report = index_folder(folder, collection, encoder=spec, progress=not quiet, prune=prune, **conn)
     where = conn.get("url") or conn.get("path")
-    click.echo(f"{report.added} added, {report.skipped} already indexed, {len(report.failed)} failed "
-               f"({report.total} images) -> collection {collection!r} at {where}")
-    console = Console(quiet)
+    click.echo(summary_line(report, collection, where))
+    for line in detail_lines(report, prune=prune):
+        Console(quiet).info(line)
     for rel, reason in report.failed:
-        console.info(f"skipped {rel}: {reason}")
+        click.echo(f"failed: {safe_text(rel)}: {safe_text(reason)}", err=True)
+    if strict and report.failed:
+        raise click.ClickException(f"{len(report.failed)} file(s) failed (--strict).")
+
+
+def summary_line(report, collection: str, where: str | None) -> str:
+    """One line of counts: added, already indexed, failed, then moved, stale and pruned."""
+    return (f"{report.added} added, {report.skipped} already indexed, {len(report.failed)} failed "
+            f"({report.total} images), {len(report.moved)} moved, {len(report.stale)} stale "
+            f"({len(report.changed)} changed, {len(report.gone)} gone), {report.pruned} pruned "
+            f"-> collection {safe_text(collection)!r} at {safe_text(where)}")
+
+
+def detail_lines(report, *, prune: bool) -> list[str]:
+    """What changed, one line per file (names escaped), plus the --prune hint."""
+    lines = [f"moved: {safe_text(old)} -> {safe_text(new)}" for old, new in report.moved]
+    verb = "pruned" if prune else "stale"
+    lines += [f"{verb} (content changed): {safe_text(rel)}" for rel in report.changed]
+    lines += [f"{verb} (file gone): {safe_text(rel)}" for rel in report.gone]
+    if report.stale and not prune:
+        lines.append(f"{len(report.stale)} stale point(s) kept; re-run with --prune to delete them.")
+    return lines

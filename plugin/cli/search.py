@@ -7,11 +7,15 @@ import pathlib
 
 import click
 
+from qdrant_explain._io import safe_text
+
 from ._common import (
     METHODS_ORDER1,
     Console,
     collection_options,
     command_errors,
+    html_option,
+    json_option,
     open_explainer,
     run_options,
     show_progress,
@@ -23,9 +27,8 @@ from ._common import (
 @click.argument("query_image", type=click.Path(dir_okay=False, path_type=pathlib.Path))
 @collection_options
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of hits.")
-@click.option("--json", "json_out", metavar="OUT", default=None, help="Write the hits as JSON to OUT ('-' = stdout).")
-@click.option("--html", "html_out", metavar="OUT", type=click.Path(dir_okay=False), default=None,
-              help="Write a self-contained HTML report to OUT.")
+@json_option
+@html_option
 @click.option("--explain", "explain_method", type=click.Choice(METHODS_ORDER1), default=None, metavar="METHOD",
               help=f"Also explain every hit on the query side with METHOD ({', '.join(METHODS_ORDER1)}); "
                    "the masked-query encodes are shared across hits.")
@@ -52,13 +55,13 @@ def search(query_image, collection, db, url, api_key, encoder_spec, k, json_out,
         findings += unresolved
         results = dataclasses.replace(results, hits=hits)
     for f in findings:
-        click.echo(f"warning: hit {f['hit']}: {f['error']}", err=True)
+        click.echo(f"warning: hit {safe_text(f['hit'])}: {safe_text(f['error'])}", err=True)
     if json_out:
         write_text_output(json_out, results.to_json())
     if html_out:
         results.to_html(html_out)
-        console.info(f"wrote {html_out}")
+        console.info(f"wrote {safe_text(html_out)}")
     if json_out != "-":
         for rank, h in enumerate(results.hits, 1):
             label = h.payload.get("path") or h.payload.get("name") or ""
-            click.echo(f"{rank:>3}  {h.score:.6f}  {h.id}  {label}")
+            click.echo(f"{rank:>3}  {h.score:.6f}  {safe_text(h.id)}  {safe_text(label)}")
