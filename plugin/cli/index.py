@@ -17,15 +17,20 @@ def recorded_encoder(collection: str, conn: dict) -> str | None:
 
     if "path" in conn and not pathlib.Path(conn["path"]).exists():
         return None
+    from qdrant_explain.connectors import check_trusted_spec
+
     try:
-        return open_collection(collection, **conn).info.encoder
+        spec = open_collection(collection, **conn).info.encoder
     except CollectionNotFoundError:
         return None
+    if spec:
+        check_trusted_spec(spec, source=f"collection {collection!r}")  # never import what a collection names
+    return spec
 
 
 @click.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
-@collection_options
+@collection_options(images=False)
 @run_options
 @command_errors
 def index(folder, collection, db, url, api_key, encoder_spec, quiet, debug):
