@@ -117,21 +117,28 @@ class SearchExplainer:
 
     @classmethod
     def open(cls, name: str, *, path: str | None = None, url: str | None = None, api_key: str | None = None,
-             encoder: Any = None, **options: Any) -> "SearchExplainer":
+             encoder: Any = None, backend: str = "client", vector_name: str | None = None, image_root: Any = None,
+             allow_urls: bool = False, insecure: bool = False, client: Any = None, resolver: Any = None,
+             **options: Any) -> "SearchExplainer":
         """Open collection ``name`` (embedded at ``path`` or a server at ``url``) read-only and wrap it.
 
         Args:
             name: collection name.
             path: embedded Qdrant folder (or ``":memory:"``).
             url: server URL; ``api_key`` its key.
-            encoder: Encoder or spec; None uses the one recorded with the collection.
+            encoder: Encoder or spec; None uses the one recorded with the collection
+                (only a trusted built-in family; see docs/security.md).
+            backend, vector_name, image_root, allow_urls, insecure, client, resolver: as in
+                :func:`qdrant_explain.connectors.open_collection`.
             **options: :class:`SearchExplainer` defaults (players, baseline, method, budget, seed, ...).
         """
         from qdrant_explain.connectors import open_collection
 
         if path is not None and path != ":memory:":
             path = str(pathlib.Path(path).expanduser())
-        col = open_collection(name, path=path, url=url, api_key=api_key)
+        col = open_collection(name, path=path, url=url, api_key=api_key, backend=backend, vector_name=vector_name,
+                              image_root=image_root, allow_urls=allow_urls, insecure=insecure, client=client,
+                              resolver=resolver)
         return cls(col, encoder, **options)
 
     # ------------------------------------------------------------------------- helpers

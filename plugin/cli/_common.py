@@ -1,6 +1,12 @@
 """Options and error handling shared by every ``qdrant-explain`` command (one place).
 
-- :func:`collection_options`: ``--collection``, ``--db`` / ``--url`` / ``--api-key``, ``--encoder``.
+- :func:`collection_options`: ``--collection``, ``--db`` / ``--url`` / ``--api-key``, ``--encoder``,
+  ``--backend``, ``--vector-name``, ``--insecure``, and (commands that resolve hit images)
+  ``--image-root``, ``--allow-urls``. The options added after the first release reach
+  :func:`connection_kwargs` / :func:`open_explainer` through the click context, so a
+  command's signature does not change when one is added.
+- :func:`console_warnings`: Python warnings (SLIC's, ours) become one line on stderr
+  without file paths, and nothing with ``--quiet``.
 - :func:`run_options`: ``--quiet`` and ``--debug``.
 - :func:`explain_options`: ``--order``, ``--method``, ``--players``, ``--baseline``, ``--budget``, ``--seed``.
 - :func:`user_errors`: a user error (bad file, unknown collection or point, wrong encoder...)
@@ -12,16 +18,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import pathlib
 import re
 import sys
+import warnings
 from typing import Any, Callable, Iterator
 
 import click
 
-HOME_ENV = "QDRANT_EXPLAIN_HOME"
-"""Environment variable that moves the user directory (default ``~/.qdrant-explain``)."""
+from qdrant_explain.connectors.roots import HOME_ENV
+from qdrant_explain.connectors.roots import home_dir as _home_dir
 
 from qdrant_explain.explainers import vocabulary as _vocabulary
 
@@ -43,8 +49,7 @@ MIN_BUDGET = 2
 
 def home_dir() -> pathlib.Path:
     """``$QDRANT_EXPLAIN_HOME`` or ``~/.qdrant-explain``."""
-    env = os.environ.get(HOME_ENV)
-    return pathlib.Path(env).expanduser() if env else pathlib.Path("~/.qdrant-explain").expanduser()
+    return _home_dir()
 
 
 def default_db() -> pathlib.Path:
@@ -109,24 +114,78 @@ def run_options(fn: Callable) -> Callable:
     return fn
 
 
-def connection_options(fn: Callable) -> Callable:
-    """Add ``--db``, ``--url``, ``--api-key`` and ``--encoder``."""
+_CONTEXT_KEY = "qdrant_explain.connection"
+
+BACKEND_NAMES = ("client", "edge")
+"""Built-in ``--backend`` values; a backend registered with ``register_backend`` is accepted too."""
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Store an option that is not a parameter of the command function in the click context."""
+    ctx.meta.setdefault(_CONTEXT_KEY, {})[param.name] = value
+    return value
+
+
+def _check_backend(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return _remember(ctx, param, None)
+    from qdrant_explain.connectors import list_backends
+
+    known = list_backends()
+    if value not in known:
+        raise click.BadParameter(f"{value!r} is not a backend; use one of {', '.join(known)}.")
+    return _remember(ctx, param, value)
+
+
+def connection_options(fn: Callable | None = None, *, images: bool = True) -> Callable:
+    """Add ``--db``, ``--url``, ``--api-key``, ``--insecure``, ``--backend``, ``--vector-name``, ``--encoder``.
+
+    With ``images=True`` (commands that resolve hit images) also ``--image-root`` and
+    ``--allow-urls``. Usable as ``@connection_options`` or ``@connection_options(images=False)``.
+    """
+    if fn is None:
+        return functools.partial(connection_options, images=images)
+    if images:
+        fn = click.option("--allow-urls", is_flag=True, default=False, expose_value=False, callback=_remember,
+                          help="Fetch hit images from http(s) URLs in payloads (off: a collection cannot make "
+                               "this machine fetch URLs).")(fn)
+        fn = click.option("--image-root", type=click.Path(file_okay=False, path_type=pathlib.Path), default=None,
+                          metavar="DIR", expose_value=False, callback=_remember,
+                          help="Folder that payload image paths are confined to. Default: the FOLDER that "
+                               "'index' recorded on this machine (never the collection's metadata).")(fn)
+    fn = click.option("--vector-name", default=None, metavar="NAME", expose_value=False, callback=_remember,
+                      help="Named vector to use (collections with several, or built by another tool).")(fn)
+    fn = click.option("--backend", default=None, metavar="NAME", expose_value=False, callback=_check_backend,
+                      help="Storage backend: client (qdrant-client: --db or --url; default) or edge "
+                           "(Qdrant Edge shards in --db).")(fn)
     fn = click.option("--encoder", "encoder_spec", metavar="SPEC", default=None,
                       help="Encoder spec (efficientnet-lite0, clip:MODEL@TAG, module:function). "
-                           "Default: the one recorded with the collection, else efficientnet-lite0.")(fn)
+                           "Default: the one recorded with the collection if it is a built-in family, "
+                           "else efficientnet-lite0.")(fn)
+    fn = click.option("--insecure", is_flag=True, default=False, expose_value=False, callback=_remember,
+                      help="Allow sending --api-key over plain http:// to another machine.")(fn)
     fn = click.option("--api-key", envvar="QDRANT_API_KEY", default=None, metavar="KEY",
                       help="Qdrant API key for --url (env QDRANT_API_KEY).")(fn)
     fn = click.option("--url", default=None, metavar="URL", help="Qdrant server URL instead of the embedded --db.")(fn)
     fn = click.option("--db", type=click.Path(file_okay=False, path_type=pathlib.Path), default=None, metavar="PATH",
-                      help=f"Embedded Qdrant folder. Default: ${HOME_ENV}/db, else ~/.qdrant-explain/db.")(fn)
+                      help=f"Embedded Qdrant folder (or Edge shards with --backend edge). Default: ${HOME_ENV}/db, "
+                           "else ~/.qdrant-explain/db.")(fn)
     return fn
 
 
-def collection_options(fn: Callable) -> Callable:
-    """Add ``--collection`` plus :func:`connection_options`."""
-    fn = connection_options(fn)
+def collection_options(fn: Callable | None = None, *, images: bool = True) -> Callable:
+    """Add ``--collection`` plus :func:`connection_options` (``images`` as there)."""
+    if fn is None:
+        return functools.partial(collection_options, images=images)
+    fn = connection_options(fn, images=images)
     fn = click.option("--collection", required=True, metavar="NAME", help="Qdrant collection name.")(fn)
     return fn
+
+
+def context_options() -> dict[str, Any]:
+    """The connection options stored in the current click context (empty outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    return dict(ctx.meta.get(_CONTEXT_KEY, {})) if ctx is not None else {}
 
 
 def explain_options(fn: Callable) -> Callable:
@@ -237,26 +296,49 @@ def check_method(method: str, order: int) -> None:
 
 def open_explainer(collection: str, db: pathlib.Path | None, url: str | None, api_key: str | None,
                    encoder_spec: str | None, *, progress: bool | None = None) -> Any:
-    """A :class:`~qdrant_explain.SearchExplainer` for the CLI options (encoder: --encoder or the recorded one)."""
-    from qdrant_explain.connectors import CollectionNotFoundError
+    """A :class:`~qdrant_explain.SearchExplainer` for the CLI options (encoder: --encoder or the recorded one).
+
+    ``--backend``, ``--vector-name``, ``--image-root``, ``--allow-urls`` and ``--insecure``
+    come from the click context (see :func:`connection_kwargs`).
+    """
     from qdrant_explain.explainer import SearchExplainer
 
     conn = connection_kwargs(db, url, api_key)
-    if "path" in conn and not pathlib.Path(conn["path"]).is_dir():
-        raise CollectionNotFoundError(
-            f"Collection {collection!r} not found: there is no Qdrant database at {conn['path']!r}. "
-            "Create it with 'qdrant-explain index FOLDER --collection NAME' or pass --db/--url.")
-    ex = SearchExplainer.open(collection, encoder=encoder_spec, progress=progress, **conn)
-    return ex
+    extra = context_options()
+    if extra.get("image_root") is not None:
+        conn["image_root"] = str(extra["image_root"])
+    if extra.get("allow_urls"):
+        conn["allow_urls"] = True
+    return SearchExplainer.open(collection, encoder=encoder_spec, progress=progress, **conn)
 
 
 def connection_kwargs(db: pathlib.Path | None, url: str | None, api_key: str | None) -> dict[str, Any]:
-    """Keywords for :func:`qdrant_explain.connectors.open_collection`: ``path=`` or ``url=``/``api_key=``."""
+    """Keywords for :func:`qdrant_explain.connectors.open_collection` / ``index_folder``.
+
+    ``path=`` or ``url=``/``api_key=``, plus ``backend=`` and ``vector_name=`` when given.
+    An API key over plain http to another machine is refused here unless ``--insecure``;
+    with it, the checked client is passed as ``client=`` (``index_folder`` takes no
+    ``insecure`` keyword).
+    """
+    extra = context_options()
     if db is not None and url is not None:
         raise click.UsageError("Give either --db PATH (embedded Qdrant) or --url URL (server), not both.")
+    conn: dict[str, Any]
     if url is not None:
-        return {"url": url, "api_key": api_key}
-    return {"path": str(db if db is not None else default_db())}
+        conn = {"url": url, "api_key": api_key}
+        if extra.get("insecure") and api_key:
+            from qdrant_explain.connectors.client import connect
+            from qdrant_explain.connectors.collection import OpenRequest
+
+            client, _ = connect(OpenRequest(name="", url=url, api_key=api_key, insecure=True))
+            conn = {"client": client}
+    else:
+        conn = {"path": str(db if db is not None else default_db())}
+    if extra.get("backend"):
+        conn["backend"] = extra["backend"]
+    if extra.get("vector_name"):
+        conn["vector_name"] = extra["vector_name"]
+    return conn
 
 
 class Console:
@@ -301,14 +383,43 @@ def _safe(message: str) -> str:
 
 
 def command_errors(fn: Callable) -> Callable:
-    """Decorator: run the command body inside :func:`user_errors` (reads the ``debug`` keyword)."""
+    """Decorator: run the command body inside :func:`user_errors` and :func:`console_warnings`.
+
+    Reads the ``debug`` and ``quiet`` keywords.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with user_errors(kwargs.get("debug", False)):
-            return fn(*args, **kwargs)
+        with console_warnings(kwargs.get("quiet", False), debug=kwargs.get("debug", False)):
+            with user_errors(kwargs.get("debug", False)):
+                return fn(*args, **kwargs)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def console_warnings(quiet: bool, *, debug: bool = False) -> Iterator[None]:
+    """Show Python warnings as ``warning: MESSAGE`` on stderr, once each, without file paths; none when quiet.
+
+    Library warnings (SLIC's "Applying ...", ours about an insecure connection) would
+    otherwise print the internal source path and line of whoever raised them.
+    With ``debug`` they keep Python's format.
+    """
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' signature
+        text = " ".join(str(message).split())
+        if quiet or text in seen:
+            return
+        seen.add(text)
+        if debug:
+            click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
+        else:
+            click.echo(f"warning: {text}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def write_text_output(target: str, text: str) -> None:
@@ -345,7 +456,10 @@ __all__ = [
     "METHODS",
     "METHODS_ORDER1",
     "METHODS_ORDER2",
+    "BACKEND_NAMES",
     "check_method",
+    "console_warnings",
+    "context_options",
     "html_option",
     "json_option",
     "open_explainer",

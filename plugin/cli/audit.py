@@ -58,7 +58,8 @@ def audit(queries_folder, collection, db, url, api_key, encoder_spec, k, out_dir
     area = "n/a" if s["border_area"] is None else f"{100 * s['border_area']:.0f}%"
     for f in s.get("findings", ()):
         where = f"query {f['query']}" + ("" if f.get("hit") is None else f", hit {f['hit']}")
-        click.echo(f"warning: {safe_text(where)}: {safe_text(f['error'])}", err=True)
+        if not quiet:
+            click.echo(f"warning: {safe_text(where)}: {safe_text(f['error'])}", err=True)
     click.echo(f"{s['queries']} queries, {s['hits']} hits: {share} of the score from the border band "
                f"({area} of the pixels); {s['vector_mismatch_count']} stored vector(s) disagree with a fresh encode; "
                f"{s.get('finding_count', 0)} item(s) could not be explained")

@@ -6,6 +6,8 @@ import pathlib
 
 import click
 
+from qdrant_explain._io import safe_text
+
 from ._common import (
     Console,
     check_method,
@@ -60,7 +62,7 @@ def explain(query_image, point_id, collection, hit_image, order, method, players
         result = explain_images(query_image, hit_image, collection, db, url, api_key, encoder_spec, progress=progress,
                                 **options)
     for line in warnings_of(result):
-        click.echo(f"warning: {line}", err=True)
+        console.info(f"warning: {safe_text(line)}")
     write_outputs(result, json_out, png_out, html_out, console)
     if json_out != "-":
         click.echo(summary_line(result))

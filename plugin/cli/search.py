@@ -55,7 +55,7 @@ def search(query_image, collection, db, url, api_key, encoder_spec, k, json_out,
         findings += unresolved
         results = dataclasses.replace(results, hits=hits)
     for f in findings:
-        click.echo(f"warning: hit {safe_text(f['hit'])}: {safe_text(f['error'])}", err=True)
+        console.info(f"warning: hit {safe_text(f['hit'])}: {safe_text(f['error'])}")
     if json_out:
         write_text_output(json_out, results.to_json())
     if html_out:
