@@ -185,7 +185,7 @@ def _first_id(query, db, name):
 
     out = run("search", query, "--collection", name, "--db", db, "-k", 1, "--json", "-", "--quiet")
     assert out.exit_code == 0, out.output
-    return json.loads(out.stdout)[0]["id"]
+    return json.loads(out.stdout)["hits"][0]["id"]
 
 
 def test_payload_urls_are_refused_unless_allow_urls(tmp_path, query):

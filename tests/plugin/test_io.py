@@ -208,11 +208,13 @@ def test_result_writers_are_atomic(pair1, tmp_path, monkeypatch):
 
 
 def test_result_json_and_html_with_non_utf8_names(search_results, tmp_path):
-    search_results.query_name = NON_UTF8
-    search_results.hits[0].payload = {"path": NON_UTF8}
+    import dataclasses
+
+    hits = (dataclasses.replace(search_results.hits[0], payload={"path": NON_UTF8}), *search_results.hits[1:])
+    search_results = dataclasses.replace(search_results, query_name=NON_UTF8, hits=hits)  # results are frozen
     search_results.to_json(tmp_path / "r.json")
     search_results.to_html(tmp_path / "r.html")
     data = json.loads((tmp_path / "r.json").read_bytes().decode("utf-8"))
-    assert data[0]["payload"]["path"] == "caf\\xff.png"
+    assert data["hits"][0]["payload"]["path"] == "caf\\xff.png"
     html = (tmp_path / "r.html").read_bytes().decode("utf-8")
     assert "caf\\xff.png" in html
