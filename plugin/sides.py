@@ -545,6 +545,11 @@ def explain_sides(
             if not getattr(h, "can_mask", False):
                 raise ValueError("order=2 masks both images: pass hit_image (a stored vector alone is not enough); "
                                  f"got a {type(h).__name__}.")
+    if order == 1 and side == "hit":
+        for i, h in enumerate(hits):
+            if not getattr(h, "can_mask", False):
+                raise ValueError(f"side='hit' masks the hit, but hit {i} is a {type(h).__name__} (a fixed vector); "
+                                 "give its image, or explain the query side (side='query').")
     if wants_query and not getattr(query, "can_mask", False):
         raise ValueError(f"the query side cannot be masked (a {type(query).__name__}); explain the hit side (side='hit').")
     q = query.prepare(maskable=wants_query, check_vector=False, **kw)
@@ -646,6 +651,7 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
             _announce(say, f"hit side {i + 1} ({h.n_players} players)", h_plan, _throughput(h))
             h_expl = _solve(h.evaluator, h_plan, q.fixed[None], np.ones((1, 1)), metric, seed)[0]
         plan = q_plan if q_expl[i] is not None else h_plan
+        first = q_expl[i] if q_expl[i] is not None else h_expl
         notes = tuple(n for n in ((q_plan.note if q_expl[i] is not None and q_plan else None),
                                   (h_plan.note if h_plan else None)) if n)
         if h.vector_check is not None and not h.vector_check.agrees:
@@ -653,8 +659,7 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
         hp = h.passes
         shared = q_passes if i == 0 else 0
         outcomes.append(SideOutcome(
-            query=q, hit=h, order=1, method=(q_expl[i] or h_expl).method if (q_expl[i] or h_expl) else plan.method,
-            budget=None if plan is None else plan.budget, passes=int(shared + hp), query_passes=int(shared),
+            query=q, hit=h, order=1, method=first.method, budget=plan.budget, passes=int(shared + hp), query_passes=int(shared),
             hit_passes=int(hp), encoder_seconds=float((q_seconds if i == 0 else 0.0) + h.encoder_seconds),
             seconds=(time.perf_counter() - t_hit) + ((t_hit - t0) if i == 0 else 0.0),
             query_explanation=q_expl[i], hit_explanation=h_expl, notes=notes))

@@ -53,8 +53,13 @@ def explain(query_image, point_id, collection, hit_image, order, method, players
     progress = show_progress(quiet)
     console = Console(quiet)
     console.info(f"explaining (order {order}, {method}) ...")
-    options = dict(order=order, method=method, players=players, baseline=baseline, budget=budget, seed=seed,
-                   log=console.info)
+    said: list[str] = []
+
+    def log(line: str) -> None:  # the plan, before encoding
+        said.append(line)
+        console.info(safe_text(line))
+
+    options = dict(order=order, method=method, players=players, baseline=baseline, budget=budget, seed=seed, log=log)
     if point_id is not None:
         ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=progress)
         result = ex.explain(query_image, point_id, **options)
@@ -62,7 +67,8 @@ def explain(query_image, point_id, collection, hit_image, order, method, players
         result = explain_images(query_image, hit_image, collection, db, url, api_key, encoder_spec, progress=progress,
                                 **options)
     for line in warnings_of(result):
-        console.info(f"warning: {safe_text(line)}")
+        if line not in said:  # a capped budget was said with the plan already
+            console.info(f"warning: {safe_text(line)}")
     write_outputs(result, json_out, png_out, html_out, console)
     if json_out != "-":
         click.echo(summary_line(result))

@@ -344,3 +344,10 @@ def test_encoder_spec_string_is_loaded_like_search_explainer(indexed, enc):
     np.testing.assert_allclose(by_spec.query_values, by_object.query_values)
     with pytest.raises(TypeError, match=r"load_encoder\(spec\)"):
         explain_pair(indexed["query"], img, 42)
+
+
+def test_encoded_image_bytes_go_through_the_one_loader(rotated_jpeg, enc):
+    """PNG/JPEG bytes are read by load_image (orientation applied), not mistaken for a path."""
+    path, upright = rotated_jpeg
+    res = explain_pair(path.read_bytes(), upright, enc, players="grid:2x2")
+    np.testing.assert_array_equal(res.query_image, upright)
