@@ -12,8 +12,11 @@ they also profit from deduplication; their joint evaluations are reported too):
 - ``stratified`` (ours): product design, every query mask x every hit mask.
 - ``kernel-shapley-taylor``: the core's Kernel Shapley-Taylor on i.i.d. joint coalitions.
 - shapiq 1.4 ``SHAPIQ``, ``SVARMIQ``, ``PermutationSamplingSTII`` (index STII, order 2).
+- ``product-kst`` (with ``--product-kst``): the stratified masks solved by constrained Kernel
+  Shapley-Taylor regression, a benchmark-only joint estimator (``benchmarks/_product_kst.py``, which
+  registers it by subclassing; the package does not know it).
 
-Run:  nice -n 10 python benchmarks/joint.py [--quick] [--json out.json]
+Run:  nice -n 10 python benchmarks/joint.py [--quick] [--sizes 8] [--product-kst] [--json out.json]
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import warnings
 
 import numpy as np
 
+import _product_kst  # noqa: F401  (registers the joint estimator "product-kst"; benchmarks/ is on sys.path)
 from qdrant_explain.explainers import JointGame, SideEvaluator, explain_game, explain_joint
 
 warnings.filterwarnings("ignore")
@@ -91,6 +95,8 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="write all rows to this JSON file")
     ap.add_argument("--report", default=None, help="only print the tables of a JSON file written before")
     ap.add_argument("--sizes", default="8,16", help="comma-separated nq = nh values to run (8 and/or 16)")
+    ap.add_argument("--product-kst", action="store_true",
+                    help="also run the benchmark-only joint estimator product-kst at our budgets")
     args = ap.parse_args()
     if args.report:
         with open(args.report) as fh_:
@@ -144,6 +150,13 @@ def main() -> None:
                     rows.append(dict(n=n, game=g, method="stratified (ours)", budget=b, seed=seed,
                                      passes=res.encoder_passes, evaluations=res.n_evaluations, mse=mse,
                                      rel_mse=mse / scale, seconds=time.time() - t0))
+                    if args.product_kst:
+                        t0 = time.time()
+                        res = explain_joint(fq, fh, n, n, method="product-kst", budget=b, seed=seed)
+                        mse = float(((res.cross - truth.cross) ** 2).mean())
+                        rows.append(dict(n=n, game=g, method="product-kst", budget=b, seed=seed,
+                                         passes=res.encoder_passes, evaluations=res.n_evaluations, mse=mse,
+                                         rel_mse=mse / scale, seconds=time.time() - t0))
                 for peer, budgets in cfg["peers"].items():
                     for b in budgets:
                         t0 = time.time()

@@ -22,8 +22,11 @@ from .players import Players, make_players
 from .masking import make_baseline, masked_batch
 from .side import EmbeddingError, ImageSide, SideEvaluator
 from .games import HitGame, JointGame, QueryGame, RelativeGame
-from .joint import JointExplanation, explain_joint
+from .joint import JointEstimator, JointExact, JointExplanation, StratifiedJoint, explain_joint
 from .api import default_budget, explain_game, get_estimator, list_estimators, plan_game, solve_game
+from . import vocabulary
+from .vocabulary import BASELINES, DEFAULT_PLAYERS, list_methods, resolve_method
+from .estimators.base import register_estimator, registered_estimators, unregister_estimator
 from .estimators import (
     LIME,
     SBSM,
@@ -67,6 +70,15 @@ __all__ = [
     "get_estimator",
     "list_estimators",
     "default_budget",
+    "register_estimator",
+    "unregister_estimator",
+    "registered_estimators",
+    # the vocabulary (qdrant_explain.explainers.vocabulary; its default_budget is by kind)
+    "vocabulary",
+    "list_methods",
+    "resolve_method",
+    "BASELINES",
+    "DEFAULT_PLAYERS",
     "Estimator",
     "Plan",
     "Exact",
@@ -94,5 +106,8 @@ __all__ = [
     "RelativeGame",
     "JointGame",
     "JointExplanation",
+    "JointEstimator",
+    "JointExact",
+    "StratifiedJoint",
     "explain_joint",
 ]

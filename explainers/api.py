@@ -147,7 +147,7 @@ def explain_game(
 
     Example:
         >>> res = explain_game(lambda Z: Z.sum(axis=1) ** 2.0, 6, method="kernel-shapley-taylor", order=2)
-        >>> round(res.interactions[0, 1], 6), res.n_evaluations
+        >>> round(float(res.interactions[0, 1]), 6), res.n_evaluations
         (2.0, 64)
     """
     if not callable(value_fn):

@@ -29,9 +29,6 @@ Example:
 
 from __future__ import annotations
 
-from types import MappingProxyType
-from typing import Mapping
-
 from .estimators.base import KIND_ORDERS, KINDS, Estimator, check_budget, check_kind, registered_estimators
 
 AUTO_EXACT_COST = 4096
@@ -41,12 +38,12 @@ AUTO_EXACT_COST = 4096
 EXACT_METHOD = "exact"
 """The name of the exact method, in every kind."""
 
-SAMPLERS: Mapping[tuple[str, int], str] = MappingProxyType({
+SAMPLERS: dict[tuple[str, int], str] = {
     ("game", 1): "kernel-shap",
     ("game", 2): "kernel-shapley-taylor",
     ("side", 1): "kernel-shap",
     ("joint", 2): "stratified",
-})
+}
 """(kind, order) -> the sampler ``auto`` picks when exact does not fit."""
 
 DEFAULT_SIDE_BUDGET = 1024
@@ -55,7 +52,7 @@ DEFAULT_SIDE_BUDGET = 1024
 DEFAULT_JOINT_BUDGET = 2048
 """Joint pair (order 2) without a budget: encoder passes, query and hit together."""
 
-BASELINES: Mapping[str, str] = MappingProxyType({
+BASELINES: dict[str, str] = {
     "blur": "Gaussian blur of the image itself (sigma = 8% of the longer model-space side, at least 1 px): "
             "removes the regions' detail, keeps the colour layout (the default)",
     "blur:SIGMA": "Gaussian blur with sigma SIGMA pixels in model space (a finite number > 0)",
@@ -65,10 +62,10 @@ BASELINES: Mapping[str, str] = MappingProxyType({
     "grey": "the same as 'gray': mid grey (128, 128, 128)",
     "constant": "open_clip's normalisation mean (123, 117, 104), which CLIP's preprocessing maps to zero",
     "constant:R,G,B": "one colour everywhere, three integers 0..255 (e.g. 'constant:0,0,0' for black)",
-})
+}
 """Baseline name -> what replaces a removed region. ``make_baseline`` accepts every name."""
 
-DEFAULT_PLAYERS: Mapping[int, str] = MappingProxyType({1: "slic:50", 2: "slic:16"})
+DEFAULT_PLAYERS: dict[int, str] = {1: "slic:50", 2: "slic:16"}
 """Player spec used when none is given, by order."""
 
 BUDGET_MEANING = (
@@ -119,8 +116,10 @@ def estimator_class(method: str, *, order: int, kind: str) -> type[Estimator]:
         )
     if order not in cls.orders:
         supported = ", ".join(str(o) for o in cls.orders)
-        others = [m for m in list_methods(order, kind)[1:]] if order in KIND_ORDERS[kind] else []
-        hint = f"At order {order} use method in {others}." if others else "Use order=1 or order=2."
+        if order in KIND_ORDERS[kind]:
+            hint = f"At order {order} use method in {list(list_methods(order, kind)[1:])}."
+        else:
+            hint = _kind_order_text(kind)
         raise ValueError(f"method={method!r} supports order in ({supported}); got order={order!r}. {hint}")
     _check_kind_order(order, kind, caller=f"method={method!r}")
     return cls
@@ -233,12 +232,16 @@ def exact_cost(n_players: int | tuple[int, int]) -> int:
 
 def _check_kind_order(order: object, kind: str, *, caller: str) -> None:
     if order not in KIND_ORDERS[kind]:
-        have = " and ".join(str(o) for o in KIND_ORDERS[kind])
-        hint = {
-            "side": " Use kind='joint' for order-2 image pairs (query regions x hit regions).",
-            "joint": " Use kind='side' for order-1 image explanations.",
-        }.get(kind, " Use order=1 (attributions) or order=2 (pair interactions).")
-        raise ValueError(f"{caller}: kind={kind!r} has order {have}; got order={order!r}.{hint}")
+        raise ValueError(f"{caller}: got order={order!r}. {_kind_order_text(kind)}")
+
+
+def _kind_order_text(kind: str) -> str:
+    have = " and ".join(str(o) for o in KIND_ORDERS[kind])
+    hint = {
+        "side": "Use kind='joint' for order-2 image pairs (query regions x hit regions).",
+        "joint": "Use kind='side' for order-1 image explanations.",
+    }.get(kind, "Use order=1 (attributions) or order=2 (pair interactions).")
+    return f"kind={kind!r} has order {have}; {hint}"
 
 
 def _check_players(n_players: object, kind: str) -> int | tuple[int, int]:

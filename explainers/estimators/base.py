@@ -212,7 +212,7 @@ class Estimator:
             supported = ", ".join(str(o) for o in self.orders)
             raise ValueError(
                 f"method={self.name!r} supports order in ({supported}); got order={self.order!r}. "
-                f"{_order_hint(self.order)}"
+                f"{_order_hint(self.order, self.kinds[0])}"
             )
         if n_players is not None and self.order == 2 and n_players < 2:
             raise ValueError(
@@ -326,11 +326,13 @@ def check_kind(kind: object, *, caller: str) -> str:
     return str(kind)
 
 
-def _order_hint(order: object) -> str:
-    if order in (1, 2):
-        names = [n for n, c in _REGISTRY["game"].items() if order in c.orders]
+def _order_hint(order: object, kind: str = "game") -> str:
+    if order in KIND_ORDERS.get(kind, ()):
+        names = [n for n, c in _REGISTRY[kind].items() if order in c.orders]
         what = "pair interactions" if order == 2 else "order 1"
         return f"For {what} use method in {names}."
+    if order in (1, 2):
+        return f"kind {kind!r} has order {' and '.join(str(o) for o in KIND_ORDERS.get(kind, ()))} only."
     return "Use order=1 (attributions) or order=2 (pair interactions)."
 
 

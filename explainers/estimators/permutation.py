@@ -59,7 +59,7 @@ class PermutationSampling(Estimator):
 
     name = "permutation"
     orders = (1, 2)
-    efficient_orders = (1,)
+    efficient_orders = (1, 2)
     stochastic = True
 
     def __init__(self, *, order: int = 1, antithetic: bool = True, max_permutations: int | None = None) -> None:

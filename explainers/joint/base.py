@@ -107,4 +107,13 @@ class JointEstimator(Estimator, register=False):
         return self.plan(plan.n_players, plan.budget, np.random.default_rng())
 
 
-__all__ = ["JointEstimator"]
+def check_dims(eq: np.ndarray, eh: np.ndarray) -> None:
+    """Raise ValueError unless query and hit embeddings have the same dimension."""
+    if eq.shape[1] != eh.shape[1]:
+        raise ValueError(
+            f"explain_joint: query embeddings have dimension {eq.shape[1]} but hit embeddings {eh.shape[1]}; "
+            f"both sides must use the same encoder."
+        )
+
+
+__all__ = ["JointEstimator", "check_dims"]

@@ -10,13 +10,14 @@ from .._typing import FloatMatrix
 from ..coalitions import all_coalitions, coalition_sizes
 from ..exact import moebius_transform, shapley_values
 from ..scores import BILINEAR_SCORES, check_score, score_matrix
-from .base import JointEstimator
+from .base import JointEstimator, check_dims
 from .design import _prep
 
 MAX_EXACT_SIDE = 20
+"""Most players per side exact enumerates (2^20 masks)."""
 
-
-MAX_EXACT_JOINT_TABLE = 24  # nq + nh for non-bilinear scores (the 2^nq x 2^nh score table)
+MAX_EXACT_JOINT_TABLE = 24
+"""Most players nq + nh for exact with a non-bilinear score (it scores the 2^nq x 2^nh table)."""
 
 
 def _pair_weights(nq: int, nh: int) -> np.ndarray:
@@ -154,13 +155,4 @@ class JointExact(JointEstimator):
                     meta={"query_masks": 2**nq, "hit_masks": 2**nh})
 
 
-def check_dims(eq: np.ndarray, eh: np.ndarray) -> None:
-    """Raise ValueError unless query and hit embeddings have the same dimension."""
-    if eq.shape[1] != eh.shape[1]:
-        raise ValueError(
-            f"explain_joint: query embeddings have dimension {eq.shape[1]} but hit embeddings {eh.shape[1]}; "
-            f"both sides must use the same encoder."
-        )
-
-
-__all__ = ["JointExact", "MAX_EXACT_JOINT_TABLE", "MAX_EXACT_SIDE", "check_dims", "exact_joint_from_tables"]
+__all__ = ["JointExact", "MAX_EXACT_JOINT_TABLE", "MAX_EXACT_SIDE", "exact_joint_from_tables"]

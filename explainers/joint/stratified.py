@@ -6,7 +6,7 @@ import numpy as np
 
 from .._typing import FloatMatrix, FloatVector
 from ..scores import BILINEAR_SCORES, check_score, score_matrix
-from .base import JointEstimator
+from .base import JointEstimator, check_dims
 from .control_variate import side_deltas
 from .design import (
     _prep,
@@ -20,7 +20,6 @@ from .design import (
     stratified_minimum_budget,
     stratum_spread,
 )
-from .exact import check_dims
 
 
 def _stratum_sums(z: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

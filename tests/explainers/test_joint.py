@@ -178,22 +178,6 @@ def test_to_dict_round_trip():
     assert expl.interactions.shape == (6, 6) and abs(expl.efficiency_gap()) < 1e-9
 
 
-@pytest.fixture
-def product_kst():
-    """benchmarks/_product_kst.py, imported from its path (a joint estimator from outside the package); unregistered after."""
-    import importlib.util
-    from pathlib import Path
-
-    from qdrant_explain.explainers.estimators.base import unregister_estimator
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "_product_kst.py"
-    spec = importlib.util.spec_from_file_location("_product_kst", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    unregister_estimator("product-kst")
-
-
 def test_product_kst_full_design_is_exact(product_kst):
     """The benchmark-only "product-kst" registers from benchmarks/ and is exact on the full product design."""
     from qdrant_explain.explainers.scores import normalize_rows, score_matrix
