@@ -324,3 +324,16 @@ def test_raw_pair_card_does_not_call_the_metric_a_score():
     e = dataclasses.replace(synthetic_pair(1), score=None, hit_id=None)
     html = e.to_html()
     assert "score " not in html.split("<main>")[1].split("</main>")[0] and "cosine 0.8000" in html
+
+
+def test_figures_of_a_lean_result_say_what_is_missing(tmp_path):
+    from qdrant_explain.viz import save_correspondence, save_overlays
+
+    lean = PairExplanation.from_json(RESULTS["pair-synthetic-2"].to_json(arrays=False))
+    with pytest.raises(ValueError, match="arrays=False"):
+        save_overlays(lean, tmp_path / "o.png")
+    with pytest.raises(ValueError, match="arrays=False"):
+        save_correspondence(lean, tmp_path / "c.png")
+    full = PairExplanation.from_json(RESULTS["pair-synthetic-2"].to_json())
+    fig = save_overlays(full, tmp_path / "o.png")
+    assert "Qdrant score 0.8000" in fig.texts[0].get_text() and "cosine 0.8000" in fig.texts[0].get_text()
