@@ -470,9 +470,12 @@ def _need_image(image: np.ndarray | None, what: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- Hit
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class Hit(Result, _ConnectorHit):
     """One point returned by a search: the connectors' Hit plus its resolved image.
+
+    Built like the connectors' Hit (``Hit(id, score, payload, vector)``); ``image`` and the
+    provenance fields are keyword-only.
 
     Attributes:
         id: Qdrant point id (int or UUID string).
@@ -487,7 +490,7 @@ class Hit(Result, _ConnectorHit):
     score: float | None = None
     payload: Mapping = field(default_factory=dict)
     vector: np.ndarray | None = None
-    image: np.ndarray | None = None
+    image: np.ndarray | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         _set(self, "id", _point_id(self.id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from dataclasses import replace
 
 import click
 
@@ -41,13 +42,15 @@ def search(query_image, collection, db, url, api_key, encoder_spec, k, json_out,
     if json_out:
         write_text_output(json_out, results.to_json())
     if html_out:
+        shown = []
         for h in results.hits:
             if h.image is None:
                 try:
-                    h.image = ex._hit(h).image
+                    h = ex._hit(h)  # results are frozen: a copy with the image resolved
                 except ValueError:
                     pass
-        results.to_html(html_out)
+            shown.append(h)
+        replace(results, hits=tuple(shown)).to_html(html_out)
         Console(quiet).info(f"wrote {html_out}")
     if json_out != "-":
         for rank, h in enumerate(results.hits, 1):

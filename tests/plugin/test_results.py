@@ -192,6 +192,7 @@ def test_one_hit_type():
     lifted = Hit.from_connector(c)
     assert type(lifted) is Hit and lifted.id == UUID and lifted.score == 0.3 and lifted.payload == {"p": 1}
     assert Hit.from_connector(lifted) is lifted
+    assert Hit(UUID, 0.3, {"p": 1}, np.ones(2)) == lifted  # built like a connectors Hit
     s = SearchResults(query_image=_image(8, 8, 0), hits=[c])
     assert type(s.hits[0]) is Hit
 
