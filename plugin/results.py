@@ -34,7 +34,8 @@ None); every Hit the plugin hands out is a results Hit.
 **JSON.** ``to_json`` writes the documented fields of README ("--json fields") as plain JSON
 numbers and lists, then what is needed to rebuild the object exactly: images, label maps and
 heatmaps as compact encoded arrays (``{"dtype", "shape", "png"}`` for (H, W, 3) uint8 images,
-``{"dtype", "shape", "zlib"}`` for other arrays, base64), NaN kept. ``type(r).from_json(r.to_json())
+``{"dtype", "shape", "zlib"}`` for other arrays, base64), NaN kept, each distinct array once in
+the ``"arrays"`` table at the end and referenced as ``{"array": KEY}`` where it is used. ``type(r).from_json(r.to_json())
 == r`` for every type; :func:`load_result` reads any of them by its ``"result"`` field.
 ``to_json(arrays=False)`` leaves the encoded arrays out (a lean file for reading numbers;
 :meth:`~Result.from_json` then rebuilds the numbers without the pictures).
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -260,6 +262,65 @@ def decode_array(d: Mapping | None, *, name: str = "array") -> np.ndarray | None
     return arr.reshape(shape).copy()
 
 
+def _is_encoded(x: Any) -> bool:
+    return isinstance(x, dict) and "dtype" in x and "shape" in x and ("png" in x or "zlib" in x)
+
+
+def pool_arrays(obj: Any) -> Any:
+    """Move every encoded array of a JSON-safe result dict into one ``"arrays"`` table at its end.
+
+    Each distinct array is stored once (a query image shared by ten explanations, a hit image in
+    both the hit and its explanation) under a key derived from its content; its places hold
+    ``{"array": KEY}``. :func:`unpool_arrays` reverses it.
+
+    Args:
+        obj: the output of a result's ``to_dict`` after ``_jsonable``.
+
+    Returns:
+        A new dict (``obj`` itself when it holds no encoded array).
+    """
+    table: dict[str, dict] = {}
+
+    def walk(x: Any) -> Any:
+        if _is_encoded(x):
+            blob = x.get("png") or x.get("zlib")
+            key = hashlib.sha1(f"{x['dtype']}{x['shape']}{blob}".encode("ascii")).hexdigest()[:16]
+            table.setdefault(key, x)
+            return {"array": key}
+        if isinstance(x, dict):
+            return {k: walk(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [walk(v) for v in x]
+        return x
+
+    out = walk(obj)
+    if table and isinstance(out, dict):
+        out["arrays"] = table
+    return out
+
+
+def unpool_arrays(obj: Any) -> Any:
+    """Inverse of :func:`pool_arrays`: every ``{"array": KEY}`` replaced by its encoded array.
+
+    A one-key dict ``{"array": value}`` whose value is not a key of the table (e.g. inside a
+    payload) is left as it is.
+    """
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("arrays"), Mapping):
+        return obj
+    table = obj["arrays"]
+
+    def walk(x: Any) -> Any:
+        if isinstance(x, Mapping) and set(x) == {"array"} and isinstance(x["array"], str) and x["array"] in table:
+            return table[x["array"]]
+        if isinstance(x, Mapping):
+            return {k: walk(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [walk(v) for v in x]
+        return x
+
+    return walk({k: v for k, v in obj.items() if k != "arrays"})
+
+
 def _players_json(p: Players | None, arrays: bool) -> dict | None:
     if p is None:
         return None
@@ -393,7 +454,8 @@ class Result:
         Returns:
             The JSON text.
         """
-        text = json.dumps(_jsonable(self.to_dict(arrays=arrays)), indent=indent, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(pool_arrays(_jsonable(self.to_dict(arrays=arrays))), indent=indent, ensure_ascii=False,
+                          allow_nan=False)
         if path is not None:
             pathlib.Path(path).write_text(text + "\n", encoding="utf-8")
         return text
@@ -411,7 +473,7 @@ class Result:
         Raises:
             ValueError: the text does not parse, or holds another result type (the message names it).
         """
-        return cls.from_dict(_check_kind(_read_json(source), cls))
+        return cls.from_dict(_check_kind(unpool_arrays(_read_json(source)), cls))
 
     # -- pictures ----------------------------------------------------------------------
     def to_html(self, path: str | os.PathLike | None = None, *, title: str | None = None) -> str:
@@ -1175,7 +1237,7 @@ def load_result(source: Any) -> Result:
     Raises:
         ValueError: the JSON names no known result type.
     """
-    data = _read_json(source)
+    data = unpool_arrays(_read_json(source))
     kind = data.get("result") if isinstance(data, Mapping) else None
     if kind not in RESULT_TYPES:
         raise ValueError(f"load_result: the JSON's 'result' field must be one of {sorted(RESULT_TYPES)}; got {kind!r}.")
@@ -1183,4 +1245,5 @@ def load_result(source: Any) -> Result:
 
 
 __all__ = ["AuditReport", "Comparison", "FrozenDict", "Hit", "JSON_FORMAT", "PairExplanation", "RESULT_TYPES",
-           "Result", "SearchResults", "decode_array", "encode_array", "load_result", "same"]
+           "Result", "SearchResults", "decode_array", "encode_array", "load_result", "pool_arrays", "same",
+           "unpool_arrays"]

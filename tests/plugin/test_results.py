@@ -338,3 +338,26 @@ def test_figures_of_a_lean_result_say_what_is_missing(tmp_path):
     full = PairExplanation.from_json(RESULTS["pair-synthetic-2"].to_json())
     fig = save_overlays(full, tmp_path / "o.png")
     assert "Qdrant score 0.8000" in fig.texts[0].get_text() and "cosine 0.8000" in fig.texts[0].get_text()
+
+
+def test_shared_arrays_are_stored_once():
+    s = RESULTS["search"]  # the query image is in the search and in both explanations
+    data = json.loads(s.to_json())
+    assert data["query_image"] == data["hits"][0]["explanation"]["query_image"] == {"array": data["query_image"]["array"]}
+    pooled = [k for k, v in data["arrays"].items() if "png" in v]
+    assert len(pooled) == len({json.dumps(v, sort_keys=True) for v in data["arrays"].values() if "png" in v})
+    unpooled = json.loads(json.dumps(__import__("qdrant_explain.results", fromlist=["x"]).unpool_arrays(data)))
+    assert "arrays" not in unpooled and "png" in unpooled["query_image"]
+    assert len(s.to_json()) < len(json.dumps(unpooled, indent=2))
+
+
+def test_a_dangling_array_reference_is_refused():
+    data = json.loads(RESULTS["hit-int"].to_json())
+    data["arrays"] = {"other": {}}
+    with pytest.raises(ValueError, match="vector: expected an encoded array"):
+        Hit.from_json(json.dumps(data))
+
+
+def test_payloads_that_look_like_references_survive():
+    h = Hit(id=1, score=0.5, payload={"array": "abc", "x": {"array": [1, 2]}}, vector=np.ones(3))
+    assert Hit.from_json(h.to_json()) == h
