@@ -361,3 +361,9 @@ def test_a_dangling_array_reference_is_refused():
 def test_payloads_that_look_like_references_survive():
     h = Hit(id=1, score=0.5, payload={"array": "abc", "x": {"array": [1, 2]}}, vector=np.ones(3))
     assert Hit.from_json(h.to_json()) == h
+
+
+def test_from_json_decodes_a_shared_array_once():
+    back = SearchResults.from_json(RESULTS["search"].to_json())
+    a, b = back.explanations[0].query_image, back.explanations[1].query_image
+    assert np.array_equal(a, b) and np.shares_memory(a, b) and np.shares_memory(a, back.query_image)
