@@ -365,5 +365,6 @@ def test_payloads_that_look_like_references_survive():
 
 def test_from_json_decodes_a_shared_array_once():
     back = SearchResults.from_json(RESULTS["search"].to_json())
-    a, b = back.explanations[0].query_image, back.explanations[1].query_image
-    assert np.array_equal(a, b) and np.shares_memory(a, b) and np.shares_memory(a, back.query_image)
+    a = back.explanations[0].query_image  # the same picture as the search's query
+    assert np.array_equal(a, back.query_image) and np.shares_memory(a, back.query_image)
+    assert not np.shares_memory(back.explanations[1].query_image, back.query_image)  # another picture
