@@ -108,16 +108,28 @@ class FrozenDict(dict):
         return FrozenDict(copy.deepcopy(dict(self), memo))
 
 
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (the caller's array stays writable)."""
+    if not a.flags.writeable:
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
 def _freeze(value: Any) -> Any:
-    """Read-only form of one field value: arrays as read-only views, dicts as :class:`FrozenDict`, lists as tuples."""
+    """Read-only form of one field value: arrays as read-only views, dicts as :class:`FrozenDict`, and the arrays
+    of nested frozen dataclasses (players, side and joint explanations) as read-only views."""
     if isinstance(value, np.ndarray):
-        view = value.view()
-        view.flags.writeable = False
-        return view
+        return _readonly(value)
     if isinstance(value, FrozenDict):
         return value
     if isinstance(value, Mapping):
         return FrozenDict({k: _freeze_nested(v) for k, v in value.items()})
+    if dataclasses.is_dataclass(value) and not isinstance(value, (type, Result)):
+        views = {f.name: _readonly(getattr(value, f.name)) for f in dataclasses.fields(value)
+                 if f.init and isinstance(getattr(value, f.name), np.ndarray) and getattr(value, f.name).flags.writeable}
+        return dataclasses.replace(value, **views) if views else value
     return value
 
 

@@ -161,6 +161,10 @@ def test_results_are_frozen(name):
                 value["x"] = 1
         if f.name in ("hits", "explanations", "searches"):
             assert isinstance(value, tuple)
+        if f.name in ("query_players", "hit_players", "joint", "query_explanation", "hit_explanation") and value is not None:
+            for g in dataclasses.fields(value):
+                inner = getattr(value, g.name)
+                assert not isinstance(inner, np.ndarray) or not inner.flags.writeable, (f.name, g.name)
 
 
 def test_freezing_leaves_the_callers_arrays_writable():
