@@ -443,6 +443,8 @@ def _read_json(source: Any) -> Any:
 
 
 def _check_kind(data: Any, cls: type) -> Mapping:
+    if isinstance(data, list) and cls.__name__ == "SearchResults":
+        return {"hits": data}  # the list of hits `search --json` wrote before JSON_FORMAT 1
     if not isinstance(data, Mapping):
         raise ValueError(f"{cls.__name__}.from_json needs a JSON object; got {type(data).__name__}.")
     kind = data.get("result")

@@ -372,3 +372,14 @@ def test_from_json_decodes_a_shared_array_once():
     a = back.explanations[0].query_image  # the same picture as the search's query
     assert np.array_equal(a, back.query_image) and np.shares_memory(a, back.query_image)
     assert not np.shares_memory(back.explanations[1].query_image, back.query_image)  # another picture
+
+
+def test_json_of_the_previous_layout_reads_as_a_lean_result():
+    old_search = '[{"id": 7, "score": 0.8, "payload": {"path": "a.png"}}, {"id": "%s", "score": 0.7, "payload": {}}]' % UUID
+    s = SearchResults.from_json(old_search)
+    assert [h.id for h in s.hits] == [7, UUID] and s.query_image is None and s.explanations == ()
+    old_pair = {k: v for k, v in json.loads(RESULTS["pair-synthetic-2"].to_json(arrays=False)).items()
+                if k in {"method", "order", "encoder", "seed", "players", "query_values", "hit_values", "cross",
+                         "base_value", "full_value", "score", "encoder_passes", "seconds"}}
+    e = PairExplanation.from_json(json.dumps(old_pair))
+    assert np.array_equal(e.cross, RESULTS["pair-synthetic-2"].cross) and e.query_image is None and e.score == 0.8
