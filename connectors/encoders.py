@@ -50,7 +50,7 @@ EncoderFactory = Callable[..., Encoder]
 _REGISTRY: dict[str, EncoderFactory] = {}
 
 _BUILTIN_MODULES: tuple[str, ...] = (
-    "qdrant_explain.connectors.digits",  # registers "digits-cnn" when that module exists
+    "qdrant_explain.datasets.digits",  # registers "digits-cnn" (plugin/datasets/digits) when that package exists
 )
 _builtin_loaded = False
 
