@@ -121,7 +121,7 @@ class EncoderFamily:
 _REGISTRY: dict[str, EncoderFamily] = {}
 
 _BUILTIN_MODULES: tuple[str, ...] = (
-    "qdrant_explain.connectors.digits",  # registers "digits-cnn" when that module exists
+    "qdrant_explain.datasets.digits",  # registers "digits-cnn" (plugin/datasets/digits) when that package exists
 )
 _builtin_loaded = False
 

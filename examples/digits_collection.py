@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from qdrant_explain import explain_pair
-from qdrant_explain.connectors.digits import make_scenes
+from qdrant_explain.datasets.digits import make_scenes
 from qdrant_explain.connectors.encoders import load_encoder
 from qdrant_explain.connectors.qdrant import create_collection
 

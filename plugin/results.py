@@ -34,7 +34,8 @@ None); every Hit the plugin hands out is a results Hit.
 **JSON.** ``to_json`` writes the documented fields of README ("--json fields") as plain JSON
 numbers and lists, then what is needed to rebuild the object exactly: images, label maps and
 heatmaps as compact encoded arrays (``{"dtype", "shape", "png"}`` for (H, W, 3) uint8 images,
-``{"dtype", "shape", "zlib"}`` for other arrays, base64), NaN kept. ``type(r).from_json(r.to_json())
+``{"dtype", "shape", "zlib"}`` for other arrays, base64), NaN kept, each distinct array once in
+the ``"arrays"`` table at the end and referenced as ``{"array": KEY}`` where it is used. ``type(r).from_json(r.to_json())
 == r`` for every type; :func:`load_result` reads any of them by its ``"result"`` field.
 ``to_json(arrays=False)`` leaves the encoded arrays out (a lean file for reading numbers;
 :meth:`~Result.from_json` then rebuilds the numbers without the pictures).
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -62,6 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from PIL import Image
 
 from qdrant_explain.connectors.qdrant import Hit as _ConnectorHit
 from qdrant_explain.explainers.joint import JointExplanation
@@ -105,16 +108,28 @@ class FrozenDict(dict):
         return FrozenDict(copy.deepcopy(dict(self), memo))
 
 
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (the caller's array stays writable)."""
+    if not a.flags.writeable:
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
 def _freeze(value: Any) -> Any:
-    """Read-only form of one field value: arrays as read-only views, dicts as :class:`FrozenDict`, lists as tuples."""
+    """Read-only form of one field value: arrays as read-only views, dicts as :class:`FrozenDict`, and the arrays
+    of nested frozen dataclasses (players, side and joint explanations) as read-only views."""
     if isinstance(value, np.ndarray):
-        view = value.view()
-        view.flags.writeable = False
-        return view
+        return _readonly(value)
     if isinstance(value, FrozenDict):
         return value
     if isinstance(value, Mapping):
         return FrozenDict({k: _freeze_nested(v) for k, v in value.items()})
+    if dataclasses.is_dataclass(value) and not isinstance(value, (type, Result)):
+        views = {f.name: _readonly(getattr(value, f.name)) for f in dataclasses.fields(value)
+                 if f.init and isinstance(getattr(value, f.name), np.ndarray) and getattr(value, f.name).flags.writeable}
+        return dataclasses.replace(value, **views) if views else value
     return value
 
 
@@ -233,8 +248,10 @@ def encode_array(a: np.ndarray | None) -> dict | None:
     arr = np.ascontiguousarray(a)
     head = {"dtype": arr.dtype.str, "shape": list(arr.shape)}
     if arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] == 3 and arr.size:
-        return {**head, "png": base64.b64encode(_images.png_bytes(arr)).decode("ascii")}
-    return {**head, "zlib": base64.b64encode(zlib.compress(arr.tobytes(), 6)).decode("ascii")}
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="PNG", compress_level=1)  # lossless; level 1: fast, a little larger
+        return {**head, "png": base64.b64encode(buf.getvalue()).decode("ascii")}
+    return {**head, "zlib": base64.b64encode(zlib.compress(arr.tobytes(), 1)).decode("ascii")}
 
 
 def decode_array(d: Mapping | None, *, name: str = "array") -> np.ndarray | None:
@@ -245,12 +262,12 @@ def decode_array(d: Mapping | None, *, name: str = "array") -> np.ndarray | None
     """
     if d is None:
         return None
+    if isinstance(d, _Decoded):
+        return d.array()
     if not isinstance(d, Mapping) or "dtype" not in d or "shape" not in d or not ({"png", "zlib"} & set(d)):
         raise ValueError(f"{name}: expected an encoded array {{'dtype', 'shape', 'png' | 'zlib'}}; got {str(d)[:80]!r}.")
     dtype, shape = np.dtype(d["dtype"]), tuple(int(s) for s in d["shape"])
     if "png" in d:
-        from PIL import Image
-
         with Image.open(io.BytesIO(base64.b64decode(d["png"]))) as im:
             arr = np.asarray(im.convert("RGB"), dtype=dtype)
     else:
@@ -260,13 +277,126 @@ def decode_array(d: Mapping | None, *, name: str = "array") -> np.ndarray | None
     return arr.reshape(shape).copy()
 
 
+def _is_encoded(x: Any) -> bool:
+    return isinstance(x, dict) and "dtype" in x and "shape" in x and ("png" in x or "zlib" in x)
+
+
+def pool_arrays(obj: Any) -> Any:
+    """Move every encoded array of a JSON-safe result dict into one ``"arrays"`` table at its end.
+
+    Each distinct array is stored once (a query image shared by ten explanations, a hit image in
+    both the hit and its explanation) under a key derived from its content; its places hold
+    ``{"array": KEY}``. :func:`unpool_arrays` reverses it.
+
+    Args:
+        obj: the output of a result's ``to_dict`` after ``_jsonable``.
+
+    Returns:
+        A new dict (``obj`` itself when it holds no encoded array).
+    """
+    table: dict[str, dict] = {}
+
+    def walk(x: Any) -> Any:
+        if _is_encoded(x):
+            blob = x.get("png") or x.get("zlib")
+            key = hashlib.sha1(f"{x['dtype']}{x['shape']}{blob}".encode("ascii")).hexdigest()[:16]
+            table.setdefault(key, x)
+            return {"array": key}
+        if isinstance(x, dict):
+            return {k: walk(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [walk(v) for v in x]
+        return x
+
+    out = walk(obj)
+    if table and isinstance(out, dict):
+        out["arrays"] = table
+    return out
+
+
+class _Decoded:
+    """An encoded array of the ``arrays`` table, decoded on first use and then shared by every place that refers to it."""
+
+    __slots__ = ("encoded", "key", "_array")
+
+    def __init__(self, encoded: Mapping, key: str) -> None:
+        self.encoded, self.key, self._array = encoded, key, None
+
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            self._array = decode_array(self.encoded, name=f"arrays[{self.key!r}]")
+        return self._array
+
+
+def _resolve_arrays(obj: Any) -> Any:
+    """Like :func:`unpool_arrays`, but each table entry is decoded once (:class:`_Decoded`) and shared."""
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("arrays"), Mapping):
+        return obj
+    table = {k: _Decoded(v, k) for k, v in obj["arrays"].items()}
+    return _replace_refs({k: v for k, v in obj.items() if k != "arrays"}, table)
+
+
+def _replace_refs(x: Any, table: Mapping) -> Any:
+    if isinstance(x, Mapping) and set(x) == {"array"} and isinstance(x["array"], str) and x["array"] in table:
+        return table[x["array"]]
+    if isinstance(x, Mapping):
+        return {k: _replace_refs(v, table) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_replace_refs(v, table) for v in x]
+    return x
+
+
+def unpool_arrays(obj: Any) -> Any:
+    """Inverse of :func:`pool_arrays`: every ``{"array": KEY}`` replaced by its encoded array.
+
+    A one-key dict ``{"array": value}`` whose value is not a key of the table (e.g. inside a
+    payload) is left as it is.
+    """
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("arrays"), Mapping):
+        return obj
+    return _replace_refs({k: v for k, v in obj.items() if k != "arrays"}, obj["arrays"])
+
+
+class _Raw:
+    """An array to be written encoded (:func:`encode_array`), kept raw until the whole document is encoded."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    @classmethod
+    def of(cls, a: np.ndarray | None) -> "_Raw | None":
+        return None if a is None else cls(np.asarray(a))
+
+
+def _encode_tree(obj: Any) -> Any:
+    """JSON-safe copy of a :meth:`Result._fields` structure: every :class:`_Raw` encoded once per distinct buffer."""
+    memo: dict[tuple, dict] = {}
+
+    def walk(x: Any) -> Any:
+        if isinstance(x, _Raw):
+            a = np.ascontiguousarray(x.array)
+            key = (a.dtype.str, a.shape, hashlib.sha1(a.data).digest())
+            if key not in memo:  # the same data (a query image shared by several explanations): encode once
+                memo[key] = encode_array(a)
+            return memo[key]
+        if isinstance(x, Mapping):
+            return {str(k): walk(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [walk(v) for v in x]
+        return _jsonable(x)
+
+    return walk(obj)
+
+
 def _players_json(p: Players | None, arrays: bool) -> dict | None:
     if p is None:
         return None
     out: dict = {"spec": p.spec, "label_values": _jsonable(np.asarray(p.label_values))}
     if arrays:
-        out["labels"] = encode_array(np.asarray(p.labels))
-        out["original_labels"] = encode_array(np.asarray(p.original_labels))
+        out["labels"] = _Raw.of(p.labels)
+        out["original_labels"] = _Raw.of(p.original_labels)
     return out
 
 
@@ -313,6 +443,8 @@ def _read_json(source: Any) -> Any:
 
 
 def _check_kind(data: Any, cls: type) -> Mapping:
+    if isinstance(data, list) and cls.__name__ == "SearchResults":
+        return {"hits": data}  # the list of hits `search --json` wrote before JSON_FORMAT 1
     if not isinstance(data, Mapping):
         raise ValueError(f"{cls.__name__}.from_json needs a JSON object; got {type(data).__name__}.")
     kind = data.get("result")
@@ -372,9 +504,17 @@ class Result:
     def _provenance_from(data: Mapping) -> dict:
         return {k: data.get(k) for k in Result.PROVENANCE}
 
-    def to_dict(self, *, arrays: bool = True) -> dict:  # pragma: no cover - every subclass defines it
-        """JSON-safe dict of this result (see :meth:`to_json`)."""
+    def _fields(self, arrays: bool) -> dict:  # pragma: no cover - every subclass defines it
+        """The JSON structure with arrays still raw (:class:`_Raw`); :meth:`to_dict` encodes them."""
         raise NotImplementedError
+
+    def to_dict(self, *, arrays: bool = True) -> dict:
+        """JSON-safe dict of this result (see :meth:`to_json`): documented fields first, arrays encoded.
+
+        Args:
+            arrays: include the encoded images, label maps and heatmaps.
+        """
+        return _encode_tree(self._fields(arrays))
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "Result":  # pragma: no cover - every subclass defines it
@@ -399,7 +539,7 @@ class Result:
         """
         from ._io import to_json_text, write_atomic
 
-        text = to_json_text(_jsonable(self.to_dict(arrays=arrays)), indent=indent, allow_nan=False)
+        text = to_json_text(pool_arrays(self.to_dict(arrays=arrays)), indent=indent, allow_nan=False)
         if path is not None:
             write_atomic(path, text + "\n")
         return text
@@ -417,7 +557,7 @@ class Result:
         Raises:
             ValueError: the text does not parse, or holds another result type (the message names it).
         """
-        return cls.from_dict(_check_kind(_read_json(source), cls))
+        return cls.from_dict(_check_kind(_resolve_arrays(_read_json(source)), cls))
 
     # -- pictures ----------------------------------------------------------------------
     def to_html(self, path: str | os.PathLike | None = None, *, title: str | None = None) -> str:
@@ -480,9 +620,12 @@ def _need_image(image: np.ndarray | None, what: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- Hit
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class Hit(Result, _ConnectorHit):
     """One point returned by a search: the connectors' Hit plus its resolved image.
+
+    Built like the connectors' Hit (``Hit(id, score, payload, vector)``); ``image`` and the
+    provenance fields are keyword-only.
 
     Attributes:
         id: Qdrant point id (int or UUID string).
@@ -497,7 +640,7 @@ class Hit(Result, _ConnectorHit):
     score: float | None = None
     payload: Mapping = field(default_factory=dict)
     vector: np.ndarray | None = None
-    image: np.ndarray | None = None
+    image: np.ndarray | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         _set(self, "id", _point_id(self.id))
@@ -527,15 +670,15 @@ class Hit(Result, _ConnectorHit):
                    payload=dict(getattr(hit, "payload", None) or {}), vector=getattr(hit, "vector", None),
                    image=getattr(hit, "image", None) if image is None else image)
 
-    def to_dict(self, *, arrays: bool = True) -> dict:
+    def _fields(self, arrays: bool) -> dict:
         """``{"id", "score", "payload"}`` (documented), ``result``, provenance when set, then ``vector``/``image`` encoded."""
         out: dict = {"id": _point_id(self.id), "score": self.score, "payload": _jsonable(self.payload),
                      "result": type(self).__name__}
         out.update({k: v for k, v in self._provenance_json().items() if v is not None})
         if arrays and self.vector is not None:
-            out["vector"] = encode_array(self.vector)
+            out["vector"] = _Raw.of(self.vector)
         if arrays and self.image is not None:
-            out["image"] = encode_array(self.image)
+            out["image"] = _Raw.of(self.image)
         return out
 
     @classmethod
@@ -769,7 +912,7 @@ class PairExplanation(Result):
         return [(int(i), int(j), float(self.cross[i, j])) for i, j in zip(*np.unravel_index(flat, self.cross.shape))]
 
     # -- JSON --------------------------------------------------------------------------
-    def to_dict(self, *, arrays: bool = True) -> dict:
+    def _fields(self, arrays: bool) -> dict:
         """The documented JSON fields of an explanation, then the rest, then (``arrays``) the encoded arrays.
 
         Documented (README): ``method``, ``order``, ``encoder``, ``seed``, ``players``
@@ -816,7 +959,7 @@ class PairExplanation(Result):
         }
         if arrays:
             for name in ("query_image", "hit_image", "query_labels", "hit_labels", "query_heatmap", "hit_heatmap"):
-                out[name] = encode_array(getattr(self, name))
+                out[name] = _Raw.of(getattr(self, name))
         return out
 
     @classmethod
@@ -929,22 +1072,22 @@ class SearchResults(Result):
         """The explanation of hit ``i``, or None when that hit is not explained."""
         return self.explanations[i] if self.explanations else None
 
-    def to_dict(self, *, arrays: bool = True) -> dict:
+    def _fields(self, arrays: bool) -> dict:
         """``{"query", "collection", "encoder", provenance, "hits": [...]}``; each hit as :meth:`Hit.to_dict`
         plus ``"explanation"`` when explained; then (``arrays``) ``query_image`` and ``query_vector`` encoded."""
         hits = []
         for i, h in enumerate(self.hits):
-            d = h.to_dict(arrays=arrays)
+            d = h._fields(arrays)
             e = self.explanation_of(i)
             if e is not None:
-                d["explanation"] = e.to_dict(arrays=arrays)
+                d["explanation"] = e._fields(arrays)
             hits.append(d)
         out: dict = {"result": type(self).__name__, "format": JSON_FORMAT, "query": self.query_name,
                      "collection": self.collection, **self._provenance_json(), "heading": self.heading,
                      "explained": bool(self.explanations), "hits": hits}
         if arrays:
-            out["query_image"] = encode_array(self.query_image)
-            out["query_vector"] = encode_array(self.query_vector)
+            out["query_image"] = _Raw.of(self.query_image)
+            out["query_vector"] = _Raw.of(self.query_vector)
         return out
 
     @classmethod
@@ -1042,7 +1185,7 @@ class Comparison(Result):
         """True for cosine/dot, False for distances."""
         return _higher_is_better(self.metric)
 
-    def to_dict(self, *, arrays: bool = True) -> dict:
+    def _fields(self, arrays: bool) -> dict:
         """Documented: ``method``, ``encoder``, ``seed``, ``players``, ``a``, ``b`` (each ``{"id", "score"}``),
         ``query_values``, ``base_value``, ``full_value`` (= score A − score B), ``encoder_passes``, ``seconds``;
         then ``result``, ``format``, ``metric``, ``budget``, ``baseline``, ``estimated``, ``query_name``,
@@ -1066,14 +1209,14 @@ class Comparison(Result):
             "baseline": self.baseline,
             "estimated": bool(self.estimated),
             "query_name": self.query_name,
-            "hit_a": self.hit_a.to_dict(arrays=arrays),
-            "hit_b": self.hit_b.to_dict(arrays=arrays),
+            "hit_a": self.hit_a._fields(arrays),
+            "hit_b": self.hit_b._fields(arrays),
             "query_players": _players_json(self.query_players, arrays),
             "explanation": None if self.explanation is None else self.explanation.to_dict(),
         }
         if arrays:
             for name in ("query_image", "query_labels", "query_heatmap"):
-                out[name] = encode_array(getattr(self, name))
+                out[name] = _Raw.of(getattr(self, name))
         return out
 
     @classmethod
@@ -1140,9 +1283,9 @@ class AuditReport(Result):
         _set(self, "searches", tuple(self.searches))
         super().__post_init__()
 
-    def to_dict(self, *, arrays: bool = True) -> dict:
+    def _fields(self, arrays: bool) -> dict:
         """``summary`` plus ``queries`` (one :meth:`SearchResults.to_dict` each, with ``query`` and ``hits``), provenance."""
-        return {"summary": self.summary, "queries": [s.to_dict(arrays=arrays) for s in self.searches],
+        return {"summary": self.summary, "queries": [s._fields(arrays) for s in self.searches],
                 "result": type(self).__name__, "format": JSON_FORMAT, "collection": self.collection,
                 **self._provenance_json()}
 
@@ -1182,7 +1325,7 @@ def load_result(source: Any) -> Result:
     Raises:
         ValueError: the JSON names no known result type.
     """
-    data = _read_json(source)
+    data = _resolve_arrays(_read_json(source))
     kind = data.get("result") if isinstance(data, Mapping) else None
     if kind not in RESULT_TYPES:
         raise ValueError(f"load_result: the JSON's 'result' field must be one of {sorted(RESULT_TYPES)}; got {kind!r}.")
@@ -1190,4 +1333,5 @@ def load_result(source: Any) -> Result:
 
 
 __all__ = ["AuditReport", "Comparison", "FrozenDict", "Hit", "JSON_FORMAT", "PairExplanation", "RESULT_TYPES",
-           "Result", "SearchResults", "decode_array", "encode_array", "load_result", "same"]
+           "Result", "SearchResults", "decode_array", "encode_array", "load_result", "pool_arrays", "same",
+           "unpool_arrays"]

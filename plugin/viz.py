@@ -109,6 +109,9 @@ def save_overlays(result: Any, path: str | pathlib.Path, *, title: str | None = 
     Returns:
         The matplotlib ``Figure``.
     """
+    if result.query_image is None:
+        raise ValueError("save_overlays needs the explanation's images; this one has none (read from a JSON "
+                         "written with arrays=False?). Use a full to_json() or explain again.")
     panels = [("query", result.query_image, result.query_heatmap)]
     if result.hit_image is not None:
         panels.append(("hit", result.hit_image, result.hit_heatmap))
@@ -157,8 +160,9 @@ def save_correspondence(result: Any, path: str | pathlib.Path, *, top_k: int = 6
     from skimage.segmentation import find_boundaries
 
     cross = getattr(result, "cross", None)
-    if cross is None or result.hit_image is None:
-        raise ValueError("save_correspondence needs an order-2 explanation with a hit image (explain_pair(..., order=2)).")
+    if cross is None or result.hit_image is None or result.query_image is None:
+        raise ValueError("save_correspondence needs an order-2 explanation with both images (explain_pair(..., order=2); "
+                         "a JSON written with arrays=False has no images).")
     cross = np.asarray(cross)
     nq, nh = cross.shape
     s = _scale(result.query_heatmap, result.hit_heatmap)

@@ -9,13 +9,17 @@ explanations credit the shared digits (ranking) and link same-class digits
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from qdrant_explain.connectors import digits  # noqa: E402
+from qdrant_explain.datasets import digits  # noqa: E402
 from qdrant_explain.explainers import (  # noqa: E402
     HitGame,
     ImageSide,
@@ -25,6 +29,19 @@ from qdrant_explain.explainers import (  # noqa: E402
     make_baseline,
 )
 from qdrant_explain.explainers import metrics as M  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _load_protocol():
+    """The benchmark's protocol helpers (benchmarks/fidelity/protocol.py), loaded by path."""
+    spec = importlib.util.spec_from_file_location("fidelity_protocol", ROOT / "benchmarks" / "fidelity" / "protocol.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+P = _load_protocol()
 
 # (query classes, hit classes): shared and unshared digits on both sides
 CLASS_PAIRS = [
@@ -71,13 +88,6 @@ def _side(encoder, scene, name):
                      batch_size=512, progress=False, name=name)
 
 
-def _cells(scene, other):
-    cc = scene.cell_classes()
-    shared = [c for c in range(9) if cc[c] >= 0 and cc[c] in other.class_set]
-    unshared = [c for c in range(9) if cc[c] >= 0 and cc[c] not in other.class_set]
-    return shared, unshared
-
-
 def _explain(encoder, q, h):
     """Exact order-1 maps of both sides and the exact joint cross matrix, from one set of 2 x 512 encodes."""
     qs, hs = _side(encoder, q, "query"), _side(encoder, h, "hit")
@@ -112,14 +122,12 @@ def test_exact_maps_rank_shared_digits_first_and_link_same_classes(encoder, pair
     for q, h in pairs:
         vq, vh, joint = _explain(encoder, q, h)
         assert abs(joint.efficiency_gap()) < 1e-6
-        for values, (shared, unshared) in ((vq, _cells(q, h)), (vh, _cells(h, q))):
+        for values, (shared, unshared) in ((vq, P.truth(q, h)), (vh, P.truth(h, q))):
             a, b = M.ranking_pairs(values, shared, unshared)
             ok, total = ok + a, total + b
-        hit_cell = dict(zip(h.classes, h.cells))
-        for cls, cell in zip(q.classes, q.cells):
-            if cls in hit_cell:
-                corr_ok += M.correspondence_accuracy(joint.cross, {cell: hit_cell[cls]})
-                corr_n += 1
+        for cell, hit_cell in P.matches(q, h).items():
+            corr_ok += M.correspondence_accuracy(joint.cross, {cell: hit_cell})
+            corr_n += 1
     assert total >= 20 and corr_n >= 9
     # the issue's targets, on scenes of screened digits (labels no independent reader disputes)
     assert ok / total >= 0.99, f"shared-object ranking {ok}/{total}"
@@ -138,15 +146,15 @@ def test_random_weights_change_the_maps(encoder, pairs):
 
 
 def test_recognised_cells_reads_clean_digits_and_rejects_bad_split(encoder):
-    centroids = digits.class_centroids(encoder, per_class=40)
+    centroids = P.class_centroids(encoder, per_class=40)
     assert centroids.shape == (10, encoder.dim)
     np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1.0)
     scene = digits.make_scene(np.random.default_rng(3), k=3, classes=[0, 1, 7], split="train")
-    read = digits.recognised_cells(encoder, scene, centroids)
+    read = P.recognised_cells(encoder, scene, centroids)
     assert read.shape == (9,) and not read[[c for c in range(9) if c not in scene.cells]].any()
     assert read[list(scene.cells)].all()  # training digits: read as their class
     with pytest.raises(ValueError, match="split"):
-        digits.class_centroids(encoder, split="validation")
+        P.class_centroids(encoder, split="validation")
 
 
 def test_screening_drops_disputed_digits_only():
@@ -162,7 +170,7 @@ def test_screening_drops_disputed_digits_only():
     for cls in range(10):
         assert flagged[target == cls].mean() < 0.15
     # a screened scene never shows a flagged image; an unscreened one draws from all of them
-    bank, labels, which = digits._digit_bank(digits.DIGIT_SCALE)
+    bank, labels, which = digits.digit_bank(digits.DIGIT_SCALE)
     fives = np.flatnonzero((labels == 5) & (which == 1))
     bad = fives[flagged[fives]]
     assert bad.size
@@ -179,3 +187,57 @@ def test_screening_drops_disputed_digits_only():
             cos = ref @ x / (np.linalg.norm(ref, axis=1) * np.linalg.norm(x) + 1e-12)
             seen_bad |= bool(cos.max() > 0.9999)
         assert seen_bad == expect_bad
+
+
+def test_digits_cnn_loads_by_name_in_a_fresh_process():
+    """``load_encoder("digits-cnn")`` finds the datasets package without it being imported first."""
+    code = (
+        "import sys\n"
+        "from qdrant_explain.connectors.encoders import list_encoders, load_encoder\n"
+        "assert 'qdrant_explain.datasets.digits' not in sys.modules\n"
+        "enc = load_encoder('digits-cnn', threads=1)\n"
+        "print(enc.name, enc.input_size, 'digits-cnn' in list_encoders())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.split() == ["digits-cnn", "(96,", "96)", "True"]
+    assert "warn" not in out.stderr.lower()
+
+
+def test_the_dataset_lives_in_the_datasets_package_with_its_files():
+    import qdrant_explain.connectors as connectors
+
+    here = pathlib.Path(digits.__file__).parent
+    assert here == ROOT / "plugin" / "datasets" / "digits"
+    assert digits.WEIGHTS_PATH.parent == here and digits.WEIGHTS_PATH.is_file()
+    assert digits.AMBIGUOUS_PATH.parent == here and digits.AMBIGUOUS_PATH.is_file()
+    assert not (pathlib.Path(connectors.__file__).parent / "digits.py").exists()
+    assert not hasattr(digits, "class_centroids")  # protocol helpers live in benchmarks/fidelity/protocol.py
+
+
+def test_make_scene_checks_forced_classes():
+    rng = np.random.default_rng(0)
+    for bad in ([1, 2], [1, 1, 2], [1, 2, 10]):
+        with pytest.raises(ValueError, match=r"make_scene\(classes=...\) must list k=3 distinct classes"):
+            digits.make_scene(rng, k=3, classes=bad)
+    with pytest.raises(ValueError, match=r"make_scene\(split=...\) must be 'train' or 'test'; got 'val'"):
+        digits.make_scene(rng, k=1, split="val")
+    scene = digits.make_scene(rng, k=3, classes=(4, 0, 9))
+    assert scene.classes == (4, 0, 9) and sorted(scene.cell_classes()[list(scene.cells)]) == [0, 4, 9]
+
+
+def test_protocol_truth_and_matches_follow_the_classes():
+    rng = np.random.default_rng(7)
+    q = digits.make_scene(rng, k=3, classes=[1, 3, 5], split="test")
+    h = digits.make_scene(rng, k=3, classes=[3, 5, 7], split="test")
+    shared, unshared = P.truth(q, h)
+    cell_of = dict(zip(q.classes, q.cells))
+    assert sorted(shared) == sorted([cell_of[3], cell_of[5]]) and unshared == [cell_of[1]]
+    hit_cell = dict(zip(h.classes, h.cells))
+    assert P.matches(q, h) == {cell_of[3]: hit_cell[3], cell_of[5]: hit_cell[5]}
+
+
+def test_digit_bank_is_read_only():
+    bank, labels, which = digits.digit_bank(digits.DIGIT_SCALE)
+    assert bank.shape == (digits.N_DIGITS, 24, 24) and set(np.unique(which)) == {0, 1}
+    with pytest.raises(ValueError, match="read-only"):
+        labels[0] = 3

@@ -74,6 +74,12 @@ def test_built_wheel_installs_and_imports_elsewhere(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "qdrant_explain/explainers/exact.py" in names
     assert "qdrant_explain/connectors/__init__.py" in names
+    # the digits dataset ships with its data, in its own room (not in connectors/)
+    for data in ("digits_cnn.pt", "ambiguous.json"):
+        assert f"qdrant_explain/datasets/digits/{data}" in names
+    assert not [n for n in names if n.startswith(("qdrant_explain/connectors/digits", "qdrant_explain/connectors/weights"))]
+    shipped = zipfile.ZipFile(wheel).read("qdrant_explain/datasets/digits/digits_cnn.pt")
+    assert shipped == (ROOT / "plugin" / "datasets" / "digits" / "digits_cnn.pt").read_bytes()
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
@@ -90,3 +96,17 @@ def test_built_wheel_installs_and_imports_elsewhere(tmp_path):
         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
     )
     assert str(target) in out.stdout
+    code = (
+        "from qdrant_explain.connectors.encoders import load_encoder; from qdrant_explain.datasets import digits; "
+        "enc = load_encoder('digits-cnn', threads=1); print(enc.name, digits.WEIGHTS_PATH, digits.ambiguous_digits().sum())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+    )
+    name, weights, flagged = out.stdout.split()
+    assert name == "digits-cnn" and weights.startswith(str(target)) and int(flagged) > 0

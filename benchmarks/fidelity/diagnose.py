@@ -20,9 +20,10 @@ import pathlib
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import protocol as P  # noqa: E402
 import run as R  # noqa: E402
 
-from qdrant_explain.connectors import digits  # noqa: E402
+from qdrant_explain.datasets import digits  # noqa: E402
 from qdrant_explain.explainers import HitGame, QueryGame, explain_game  # noqa: E402
 from qdrant_explain.explainers import metrics as M  # noqa: E402
 
@@ -47,11 +48,11 @@ def main() -> None:
     database = digits.make_scenes(500, seed=args.database_seed, k=(2, 4), split="test", screened=screened)
     queries = digits.make_scenes(30, seed=args.query_seed, k=(3, 4), split="test", screened=screened)
     pairs = R.pick_pairs(enc, R.build_collection(enc, database), queries, database)
-    centroids = digits.class_centroids(enc)
+    centroids = P.class_centroids(enc)
     ok = total = model_agrees = ok_read = total_read = 0
     unread = []
     for q, h, _, _ in pairs:
-        read = digits.reads_every_digit(enc, (q, h), centroids)
+        read = P.reads_every_digit(enc, (q, h), centroids)
         if not read:
             unread.append((sorted(q.class_set), sorted(h.class_set)))
         eq, eh = enc.encode(np.stack([q.image, h.image]))
@@ -60,7 +61,7 @@ def main() -> None:
             s = R.side(memo, scene.image, labels, R.BASELINE, side_name)
             game = QueryGame(s, other, "cosine") if side_name == "query" else HitGame(s, other, "cosine")
             values = explain_game(game, 9, method="exact").values
-            shared, unshared = R.truth(scene, h if side_name == "query" else q)
+            shared, unshared = P.truth(scene, h if side_name == "query" else q)
             single = game(np.eye(9, dtype=bool))  # score of each cell alone
             a, b = M.ranking_pairs(values, shared, unshared)
             ok, total = ok + a, total + b

@@ -24,7 +24,7 @@ Part A (digit scenes, ground truth known; ``digits-cnn`` encoder):
     reader agrees with; ``--unscreened`` draws from every held-out digit.
   * ranking and correspondence are also given on the pairs whose digits the model
     itself reads as their class (each digit shown alone is nearest its class centroid,
-    ``digits.recognised_cells``; no explanation involved): on the others the class
+    ``protocol.recognised_cells``; no explanation involved): on the others the class
     label is not the model's ground truth (an ambiguous 8 x 8 nine that it embeds
     among the 4s), so a "miss" there is the model's error, not the explainer's.
   * sanity: Spearman between the exact maps of the trained and a randomly
@@ -51,7 +51,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from qdrant_explain.connectors import digits
+from protocol import class_centroids, matches, reads_every_digit, truth  # sibling module (benchmarks/fidelity/ is on sys.path)
+
+from qdrant_explain.datasets import digits
 from qdrant_explain.explainers import (
     HitGame,
     ImageSide,
@@ -163,19 +165,6 @@ def pick_pairs(encoder, client, queries: list[digits.Scene], database: list[digi
     return pairs
 
 
-def truth(scene: digits.Scene, other: digits.Scene):
-    """(shared cells, unshared digit cells) of ``scene`` w.r.t. ``other``."""
-    cc = scene.cell_classes()
-    shared = [c for c in range(cc.size) if cc[c] >= 0 and cc[c] in other.class_set]
-    unshared = [c for c in range(cc.size) if cc[c] >= 0 and cc[c] not in other.class_set]
-    return shared, unshared
-
-
-def matches(q: digits.Scene, h: digits.Scene) -> dict[int, int]:
-    hc = dict(zip(h.classes, h.cells))
-    return {cell: hc[cls] for cls, cell in zip(q.classes, q.cells) if cls in hc}
-
-
 FIRST_ORDER = ["exact", "kernel-shap", "permutation", "lime", "occlusion", "captum-kernelshap", "captum-lime", "random"]
 SECOND_ORDER = ["exact", "stratified", "kernel-shapley-taylor", "sbsm", "random"]
 BASELINE = "constant:0,0,0"
@@ -234,8 +223,8 @@ def run_digits(args) -> dict:
     print(f"digits: {len(pairs)} (query, hit) pairs with partial overlap from {len(queries)} queries; "
           f"hit ranks {np.bincount([p[2] for p in pairs]).tolist()}", flush=True)
 
-    centroids = digits.class_centroids(enc)
-    read = [digits.reads_every_digit(enc, (q, h), centroids)
+    centroids = class_centroids(enc)
+    read = [reads_every_digit(enc, (q, h), centroids)
             for q, h, _, _ in pairs]
     print(f"  {sum(read)} of {len(pairs)} pairs have every digit read as its class by the model", flush=True)
     acc = defaultdict(lambda: defaultdict(list))

@@ -1,7 +1,7 @@
 """Train the digits-scene CNN embedder (spec ``digits-cnn``) and report its retrieval quality.
 
 Scenes: 96 x 96 canvases on a 3 x 3 grid of 32 px cells, 1-4 sklearn digits of
-distinct classes, one per occupied cell (``qdrant_explain.connectors.digits``).
+distinct classes, one per occupied cell (``qdrant_explain.datasets.digits``).
 Training scenes use the train split of the digit images, evaluation scenes the
 held-out test split (digit images never seen in training), screened: the digits
 whose label independent classifiers dispute are left out (``digits.ambiguous_digits``;
@@ -62,7 +62,7 @@ import time
 import numpy as np
 import torch
 
-from qdrant_explain.connectors import digits
+from qdrant_explain.datasets import digits
 from qdrant_explain.explainers.metrics import retrieval_metrics
 
 

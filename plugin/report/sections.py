@@ -280,9 +280,11 @@ class ComparisonSection(Section):
                 thumb, _images.resize_nearest(c.query_heatmap, thumb.shape[:2]), scale=scale)
             figs.append(_fig(_images.data_uri(shown), "query: red favours A, blue favours B", alt="relative heatmap"))
         for tag, h in (("A", c.hit_a), ("B", c.hit_b)):
+            caption = f"{tag}: id {esc(h.id)}, score {num(h.score)}"
             if h.image is not None:
-                figs.append(_fig(_images.data_uri(_images.thumbnail(h.image, MAX_SIDE)),
-                                 f"{tag}: id {esc(h.id)}, score {num(h.score)}", alt=f"hit {tag}"))
+                figs.append(_fig(_images.data_uri(_images.thumbnail(h.image, MAX_SIDE)), caption, alt=f"hit {tag}"))
+            else:
+                figs.append(f"<figure><figcaption>{caption} (image not resolved)</figcaption></figure>")
         meta = (f"{esc(c.method)} · {len(c.query_values)} query regions · {esc(c.encoder_passes)} encoder passes · "
                 f"{num(c.seconds, 2)} s · score(A) − score(B) = {num(c.full_value)}")
         return ('<section><h2>Why A ranks above B</h2><div class="card"><div class="card-head">'

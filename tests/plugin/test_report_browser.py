@@ -125,3 +125,30 @@ def test_real_joint_report_from_the_cli(tmp_path, indexed):
             browser.close()
     assert errors == [], errors
     assert (tmp_path / "why.png").stat().st_size > 5_000
+
+
+def test_every_result_page_loads_without_errors(tmp_path):
+    """Each result type's own layout (hit, pair, search, comparison, audit) renders and runs its JS cleanly."""
+    from test_results import every_result
+
+    pages = {}
+    for name, result in every_result().items():
+        pages[name] = tmp_path / f"{name}.html"
+        result.to_html(pages[name])
+    errors: list[str] = []
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            for name, path in pages.items():
+                page.goto(path.as_uri())
+                page.wait_for_function("document.body.dataset.ready === '1'", timeout=15000)
+                assert page.locator("section").count() >= 1, name
+                joint_panels = page.locator(".joint").count()
+                assert joint_panels == (1 if name in ("pair-synthetic-2", "pair-real-2") else
+                                        {"search": 1, "audit": 2}.get(name, 0)), name
+        finally:
+            browser.close()
+    assert errors == [], errors

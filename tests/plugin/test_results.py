@@ -161,6 +161,10 @@ def test_results_are_frozen(name):
                 value["x"] = 1
         if f.name in ("hits", "explanations", "searches"):
             assert isinstance(value, tuple)
+        if f.name in ("query_players", "hit_players", "joint", "query_explanation", "hit_explanation") and value is not None:
+            for g in dataclasses.fields(value):
+                inner = getattr(value, g.name)
+                assert not isinstance(inner, np.ndarray) or not inner.flags.writeable, (f.name, g.name)
 
 
 def test_freezing_leaves_the_callers_arrays_writable():
@@ -192,6 +196,7 @@ def test_one_hit_type():
     lifted = Hit.from_connector(c)
     assert type(lifted) is Hit and lifted.id == UUID and lifted.score == 0.3 and lifted.payload == {"p": 1}
     assert Hit.from_connector(lifted) is lifted
+    assert Hit(UUID, 0.3, {"p": 1}, np.ones(2)) == lifted  # built like a connectors Hit
     s = SearchResults(query_image=_image(8, 8, 0), hits=[c])
     assert type(s.hits[0]) is Hit
 
@@ -324,3 +329,57 @@ def test_raw_pair_card_does_not_call_the_metric_a_score():
     e = dataclasses.replace(synthetic_pair(1), score=None, hit_id=None)
     html = e.to_html()
     assert "score " not in html.split("<main>")[1].split("</main>")[0] and "cosine 0.8000" in html
+
+
+def test_figures_of_a_lean_result_say_what_is_missing(tmp_path):
+    from qdrant_explain.viz import save_correspondence, save_overlays
+
+    lean = PairExplanation.from_json(RESULTS["pair-synthetic-2"].to_json(arrays=False))
+    with pytest.raises(ValueError, match="arrays=False"):
+        save_overlays(lean, tmp_path / "o.png")
+    with pytest.raises(ValueError, match="arrays=False"):
+        save_correspondence(lean, tmp_path / "c.png")
+    full = PairExplanation.from_json(RESULTS["pair-synthetic-2"].to_json())
+    fig = save_overlays(full, tmp_path / "o.png")
+    assert "Qdrant score 0.8000" in fig.texts[0].get_text() and "cosine 0.8000" in fig.texts[0].get_text()
+
+
+def test_shared_arrays_are_stored_once():
+    s = RESULTS["search"]  # the query image is in the search and in both explanations
+    data = json.loads(s.to_json())
+    assert data["query_image"] == data["hits"][0]["explanation"]["query_image"] == {"array": data["query_image"]["array"]}
+    pooled = [k for k, v in data["arrays"].items() if "png" in v]
+    assert len(pooled) == len({json.dumps(v, sort_keys=True) for v in data["arrays"].values() if "png" in v})
+    unpooled = json.loads(json.dumps(__import__("qdrant_explain.results", fromlist=["x"]).unpool_arrays(data)))
+    assert "arrays" not in unpooled and "png" in unpooled["query_image"]
+    assert len(s.to_json()) < len(json.dumps(unpooled, indent=2))
+
+
+def test_a_dangling_array_reference_is_refused():
+    data = json.loads(RESULTS["hit-int"].to_json())
+    data["arrays"] = {"other": {}}
+    with pytest.raises(ValueError, match="vector: expected an encoded array"):
+        Hit.from_json(json.dumps(data))
+
+
+def test_payloads_that_look_like_references_survive():
+    h = Hit(id=1, score=0.5, payload={"array": "abc", "x": {"array": [1, 2]}}, vector=np.ones(3))
+    assert Hit.from_json(h.to_json()) == h
+
+
+def test_from_json_decodes_a_shared_array_once():
+    back = SearchResults.from_json(RESULTS["search"].to_json())
+    a = back.explanations[0].query_image  # the same picture as the search's query
+    assert np.array_equal(a, back.query_image) and np.shares_memory(a, back.query_image)
+    assert not np.shares_memory(back.explanations[1].query_image, back.query_image)  # another picture
+
+
+def test_json_of_the_previous_layout_reads_as_a_lean_result():
+    old_search = '[{"id": 7, "score": 0.8, "payload": {"path": "a.png"}}, {"id": "%s", "score": 0.7, "payload": {}}]' % UUID
+    s = SearchResults.from_json(old_search)
+    assert [h.id for h in s.hits] == [7, UUID] and s.query_image is None and s.explanations == ()
+    old_pair = {k: v for k, v in json.loads(RESULTS["pair-synthetic-2"].to_json(arrays=False)).items()
+                if k in {"method", "order", "encoder", "seed", "players", "query_values", "hit_values", "cross",
+                         "base_value", "full_value", "score", "encoder_passes", "seconds"}}
+    e = PairExplanation.from_json(json.dumps(old_pair))
+    assert np.array_equal(e.cross, RESULTS["pair-synthetic-2"].cross) and e.query_image is None and e.score == 0.8

@@ -1,0 +1,82 @@
+"""Digit scenes with known ground truth, their screen, and a small CNN encoder trained on them.
+
+Three rooms:
+
+* :mod:`.scenes`: a *scene* is a black canvas cut into ``grid x grid`` cells with ``k``
+  sklearn 8 x 8 digits of distinct classes, one per occupied cell. Two scenes are
+  similar exactly as much as their classes overlap (:func:`overlap`, the Ochiai
+  coefficient), and the regions that *should* get the credit are the digits they share.
+* :mod:`.screen`: the few sklearn digits whose label independent classifiers dispute
+  (:func:`screen_digits`; the shipped result ``ambiguous.json``, :func:`ambiguous_digits`),
+  left out of scenes by default so that the labels defining the truth are ones a reader
+  would agree with.
+* :mod:`.cnn`: :class:`DigitsEncoder`, spec ``"digits-cnn"``, trained by
+  ``benchmarks/fidelity/train_digits.py`` so that cosine similarity tracks class overlap
+  (weights ``digits_cnn.pt`` beside it).
+
+Importing this package registers ``"digits-cnn"`` with
+:func:`qdrant_explain.connectors.encoders.register_encoder` (the factory imports torch
+only when called), and :func:`~qdrant_explain.connectors.encoders.load_encoder` imports
+it on the first lookup, so ``load_encoder("digits-cnn")`` and ``--encoder digits-cnn``
+work without importing it first.
+
+Example:
+    >>> import numpy as np
+    >>> from qdrant_explain.datasets.digits import load_digits_encoder, make_scenes
+    >>> enc = load_digits_encoder()
+    >>> scenes = make_scenes(4, seed=0, split="test")
+    >>> enc.encode(np.stack([s.image for s in scenes])).shape   # doctest: +SKIP
+    (4, 32)
+"""
+
+from __future__ import annotations
+
+from qdrant_explain.connectors.encoders import register_encoder
+
+from .cnn import SPEC, WEIGHTS_PATH, DigitsEncoder, build_network, load_digits_encoder, to_tensor
+from .scenes import (
+    CANVAS,
+    DIGIT_SCALE,
+    GRID,
+    N_CLASSES,
+    SPLITS,
+    Scene,
+    digit_bank,
+    digit_pool,
+    make_scene,
+    make_scenes,
+    multi_hot,
+    overlap,
+)
+from .screen import AMBIGUOUS_PATH, N_DIGITS, ambiguous_digits, screen_digits, write_ambiguous_digits
+
+register_encoder(SPEC, load_digits_encoder, overwrite=True)
+
+__all__ = [
+    # scenes
+    "CANVAS",
+    "DIGIT_SCALE",
+    "GRID",
+    "N_CLASSES",
+    "SPLITS",
+    "Scene",
+    "digit_bank",
+    "digit_pool",
+    "make_scene",
+    "make_scenes",
+    "multi_hot",
+    "overlap",
+    # screen
+    "AMBIGUOUS_PATH",
+    "N_DIGITS",
+    "ambiguous_digits",
+    "screen_digits",
+    "write_ambiguous_digits",
+    # the CNN
+    "SPEC",
+    "WEIGHTS_PATH",
+    "DigitsEncoder",
+    "build_network",
+    "load_digits_encoder",
+    "to_tensor",
+]
