@@ -278,6 +278,16 @@ def test_a_folder_that_is_not_a_database_is_refused_untouched(tmp_path):
         assert sorted(p.name for p in photos.iterdir()) == ["cat.png"]
 
 
+def test_an_edge_shard_is_not_created_inside_a_photo_folder(tmp_path):
+    pytest.importorskip("qdrant_edge")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (4, 4)).save(photos / "cat.png")
+    with pytest.raises(NotADatabaseError, match="not a folder of Qdrant Edge shards"):
+        create_collection("c", vector_size=2, path=str(photos), backend="edge")
+    assert sorted(p.name for p in photos.iterdir()) == ["cat.png"]
+
+
 def test_corrupt_meta_json_is_named(tmp_path):
     db = tmp_path / "db"
     db.mkdir()
