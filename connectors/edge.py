@@ -31,7 +31,7 @@ from .collection import (
     normalize_id,
     parse_metadata,
 )
-from .errors import CollectionNotFoundError, ConnectorError, CorruptStorageError
+from .errors import CollectionNotFoundError, ConnectorError, CorruptStorageError, NotADatabaseError
 
 SIDECAR_NAME = "qdrant_explain.json"
 """Edge sidecar file name, inside the shard directory."""
@@ -90,6 +90,7 @@ class EdgeCollection(CollectionBase):
         q = _edge()
         name = request.name
         directory = _shard_dir(name, request.path)
+        _check_shard_folder(directory.parent)
         if (directory / "edge_config.json").is_file():
             if not spec.exist_ok:
                 raise ValueError(f"Edge collection {name!r} already exists at {str(directory)!r}; pass exist_ok=True.")
@@ -207,6 +208,22 @@ class EdgeCollection(CollectionBase):
 def _check_embedded(request: OpenRequest) -> None:
     if request.url is not None or request.client is not None or request.api_key is not None:
         raise ValueError("backend='edge' is embedded: pass path=... (the folder of shards), not url/client/api_key.")
+
+
+def _check_shard_folder(folder: Path) -> None:
+    """Refuse to create a shard inside a folder that holds anything but Edge shards (e.g. photos)."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise NotADatabaseError(f"path={str(folder)!r} is a file, not a folder of Qdrant Edge shards (CLI: --db PATH).")
+    others = sorted(p.name for p in folder.iterdir() if not (p / "edge_config.json").is_file())
+    if others:
+        shown = ", ".join(repr(n) for n in others[:3]) + (" ..." if len(others) > 3 else "")
+        raise NotADatabaseError(
+            f"{str(folder)!r} is not a folder of Qdrant Edge shards (it holds {len(others)} other entries: {shown}); "
+            "refusing to create a shard there, nothing was written. Pass a new or empty folder, or the one that "
+            "holds your shards (CLI: --db PATH)."
+        )
 
 
 def _shard_dir(name: str, path: str | None) -> Path:

@@ -278,6 +278,16 @@ def test_a_folder_that_is_not_a_database_is_refused_untouched(tmp_path):
         assert sorted(p.name for p in photos.iterdir()) == ["cat.png"]
 
 
+def test_an_edge_shard_is_not_created_inside_a_photo_folder(tmp_path):
+    pytest.importorskip("qdrant_edge")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (4, 4)).save(photos / "cat.png")
+    with pytest.raises(NotADatabaseError, match="not a folder of Qdrant Edge shards"):
+        create_collection("c", vector_size=2, path=str(photos), backend="edge")
+    assert sorted(p.name for p in photos.iterdir()) == ["cat.png"]
+
+
 def test_corrupt_meta_json_is_named(tmp_path):
     db = tmp_path / "db"
     db.mkdir()
@@ -320,3 +330,38 @@ def test_edge_sidecar_corruption_is_reported(tmp_path):
     finally:
         col.close()
         close_shards()
+
+
+def test_a_third_party_backend_works_through_search_explainer_and_the_cli(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from qdrant_explain import SearchExplainer
+    from qdrant_explain._testing import SPEC, TinyEncoder
+    from qdrant_explain.cli import main
+
+    monkeypatch.setattr(qdrant_mod, "_BACKENDS", dict(qdrant_mod._BACKENDS))
+
+    class TinyNumpy(NumpyCollection):
+        def __init__(self, request, *, size):
+            super().__init__(request, size=size)
+            import dataclasses
+
+            self.info = dataclasses.replace(self.info, encoder=SPEC)
+
+    register_backend("numpy-tiny", lambda r: TinyNumpy(r, size=128),
+                     creator=lambda r, spec: TinyNumpy(r, size=spec.vector_size))
+    enc = TinyEncoder()
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(tmp_path / f"p{i}.png")
+    name = unique("tiny")
+    col = create_collection(name, vector_size=128, backend="numpy-tiny", image_root=str(tmp_path))
+    col.upsert([1, 2, 3], enc.encode(np.stack([enc.prepare(im).pixels for im in images])),
+               [{"path": f"p{i}.png"} for i in range(3)])
+    ex = SearchExplainer.open(name, backend="numpy-tiny")  # the recorded (trusted) test encoder
+    assert [h.id for h in ex.search(tmp_path / "p1.png", limit=2).hits][0] == 2
+    out = CliRunner().invoke(main, ["explain", str(tmp_path / "p1.png"), "--point-id", "2", "--collection", name,
+                                    "--backend", "numpy-tiny", "--players", "grid:2x2", "--quiet"])
+    assert out.exit_code == 0, out.output
+    assert "full value" in out.stdout
