@@ -246,7 +246,7 @@ def explain_hits(
             sides.append(VectorSide(stored, name="hit"))
         else:
             sides.append(ImageSide(image, encoder, players=h_spec, baseline=baseline, name="hit",
-                                   label=side_name(image), payload={"name": side_name(image)} if side_name(image) else None,
+                                   label=side_name(image), payload={"image": side_name(image)} if side_name(image) else None,
                                    vector=stored))
     outcomes = explain_sides(query, sides, order=order, method=method, budget=budget, metric=score, seed=seed,
                              side=side, batch_size=batch_size, progress=progress, check_vectors=False, log=log)

@@ -460,6 +460,11 @@ def check_fits(plan: GamePlan, dim: int, games: int, *, available: int | None = 
     Raises:
         MemoryError: with the estimate, what is available and what to do.
     """
+    from qdrant_explain.explainers.vocabulary import estimator_class
+
+    order = 2 if plan.kind == "joint" else 1
+    if plan.method == "exact" and not estimator_class("exact", order=order, kind=plan.kind).fits(plan.n_players):
+        return  # the exact estimator refuses it with its own limit (and a hint)
     avail = available_memory() if available is None else available
     n = sum(plan.n_players) if isinstance(plan.n_players, tuple) else int(plan.n_players)
     need = plan_memory(plan.passes, n, dim, games)

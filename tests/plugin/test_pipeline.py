@@ -351,3 +351,9 @@ def test_encoded_image_bytes_go_through_the_one_loader(rotated_jpeg, enc):
     path, upright = rotated_jpeg
     res = explain_pair(path.read_bytes(), upright, enc, players="grid:2x2")
     np.testing.assert_array_equal(res.query_image, upright)
+
+
+def test_exact_beyond_its_limit_keeps_the_estimators_message(indexed, enc):
+    img = np.asarray(Image.open(indexed["photos"] / "img1.png"))
+    with pytest.raises(ValueError, match="20"):
+        explain_pair(indexed["query"], img, enc, players="grid:5x5", method="exact", side="query")
