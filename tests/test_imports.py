@@ -19,7 +19,6 @@ import ast
 import pathlib
 from dataclasses import dataclass
 
-import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -332,12 +331,6 @@ def test_no_new_import_circles():
     assert not new, "new import circle(s):\n" + describe({m: graph[m] & set().union(*new) for m in set().union(*new)}, edges)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="import circles remain in files the connectors and results branches are rewriting: "
-    + "; ".join(" <-> ".join(sorted(c)) for c in KNOWN_CIRCLES)
-    + ". Remove this mark once they are gone (the test then passes).",
-)
 def test_no_import_circles():
     edges = import_edges()
     graph = module_graph(edges)
