@@ -331,6 +331,14 @@ class SummarySection(Section):
             out.append("</table>")
         else:
             out.append('<p class="hint">Every checked hit\'s stored vector matches a fresh encode of its image.</p>')
+        findings = summary.get("findings") or []
+        if findings:  # items the audit went on without (a query that cannot be read, a hit image not resolved)
+            out.append("<h2 style=\"margin-top:14px\">Could not be explained</h2><table><tr><th>query</th>"
+                       "<th>hit</th><th>reason</th></tr>")
+            for f in findings:
+                out.append(f"<tr><td>{esc(f.get('query'))}</td><td>{esc(f.get('hit'))}</td>"
+                           f"<td class=\"warn\">{esc(f.get('error'))}</td></tr>")
+            out.append("</table>")
         out.append("</section>")
         return "".join(out)
 

@@ -310,6 +310,8 @@ def test_audit_records_a_bad_query_and_a_missing_hit_image_and_goes_on(indexed, 
     assert any(f["query"] == "broken.png" and f["hit"] is None for f in errors)
     assert any(f["hit"] is not None for f in errors)  # the hit whose file is gone
     assert "broken.png" in out.stderr and "could not be explained" in out.stdout
+    report = (tmp_path / "a" / "report.html").read_text()
+    assert "Could not be explained" in report and "broken.png" in report
 
 
 def test_search_explain_goes_on_without_a_hit_image(indexed, stale_collection, tmp_path):
