@@ -441,7 +441,15 @@ def resolve_plan(method: str, *, order: int, kind: str, n_players: int | tuple[i
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available now (None when the platform does not say)."""
+    """Bytes of memory available now: Linux's ``MemAvailable`` (free plus reclaimable cache), else the
+    free physical pages; None when the platform does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):

@@ -359,3 +359,12 @@ def test_exact_beyond_its_limit_keeps_the_estimators_message(indexed, enc):
     img = np.asarray(Image.open(indexed["photos"] / "img1.png"))
     with pytest.raises(ValueError, match="20"):
         explain_pair(indexed["query"], img, enc, players="grid:5x5", method="exact", side="query")
+
+
+def test_memory_check_refuses_only_what_cannot_fit():
+    from qdrant_explain.sides import check_fits
+
+    huge = resolve_plan("kernel-shap", order=1, kind="side", n_players=50, budget=10**9)
+    with pytest.raises(MemoryError, match=r"1000000000 encoder passes .* GiB .* lower the budget"):
+        check_fits(huge, 512, 1, available=64 * 2**30)
+    check_fits(resolve_plan("auto", order=1, kind="side", n_players=9, budget=10**9), 512, 10, available=2**30)
