@@ -603,7 +603,11 @@ def _throughput(p: PreparedSide) -> float | None:
 
 
 def _announce(say: Callable[[str], None], what: str, plan: GamePlan, rate: float | None) -> None:
-    eta = "" if rate is None else f", about {plan.passes / rate:.0f} s at the measured {rate:.0f} images/s (at most)"
+    eta = ""
+    if rate is not None:
+        seconds = plan.passes / rate
+        eta = (f", {'under 1 s' if seconds < 1 else f'about {seconds:.0f} s'} at the {rate:.0f} images/s "
+               "measured on the whole image")
     say(f"{what}: {plan.method}, {plan.passes} encoder passes at most{eta}")
     if plan.note:
         say(plan.note)
@@ -648,7 +652,8 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
             weights[start : start + len(w), j] = w
         q_plan = resolve_plan(method, order=1, kind="side", n_players=q.n_players, budget=budget)
         check_fits(q_plan, dim or 1, len(columns))
-        _announce(say, f"query side ({q.n_players} players, {len(q_games)} game(s) share one plan)", q_plan, _throughput(q))
+        shared = f", {len(q_games)} games share one plan" if len(q_games) > 1 else ""
+        _announce(say, f"query side ({q.n_players} players{shared})", q_plan, _throughput(q))
         for i, e in zip(q_games, _solve(q.evaluator, q_plan, np.stack(columns), weights, metric, seed)):
             q_expl[i] = e
     q_passes, q_seconds = q.passes, q.encoder_seconds  # all of them, the full-image encode included

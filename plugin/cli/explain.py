@@ -100,6 +100,10 @@ def summary_line(result) -> str:
     stale = ""
     if result.vector_check is not None and result.vector_check.get("disagrees"):
         stale = " [warning: stored vector differs from a fresh encode of the image]"
+    extra = getattr(result, "extra", None) or {}
+    split = ""
+    if result.order == 1 and result.query_values is not None and result.hit_values is not None:
+        split = f" (query {extra.get('query_passes')}, hit {extra.get('hit_passes')}: the budget counts per side)"
     return (f"full value {result.full_value:.6f}{score}{stale}, base {result.base_value:.6f}; order {result.order}, "
             f"{result.method}, players q={result.n_query_players} h={result.n_hit_players}, "
-            f"{result.encoder_passes} encoder passes, {result.seconds:.1f} s")
+            f"{result.encoder_passes} encoder passes{split}, {result.seconds:.1f} s")
