@@ -230,6 +230,10 @@ def test_budget_counts_encoder_passes_per_side_and_is_honoured(indexed, enc):
     assert res.encoder_passes == res.extra["query_passes"] + res.extra["hit_passes"]
     joint = explain_pair(indexed["query"], img, enc, order=2, players="grid:3x3", method="stratified", budget=100)
     assert joint.encoder_passes <= 100  # order 2: query and hit together
+    out = run("explain", indexed["query"], "--image", indexed["photos"] / "img1.png", "--encoder", TINY,
+              "--players", "grid:3x3", "--method", "kernel-shap", "--budget", 10)
+    assert out.exit_code == 0, out.output
+    assert out.stderr.count("10 encoder passes at most") == 2 and "the budget counts per side" in out.stdout
     help_text = run("explain", "--help").output
     assert "per explained side at order 1" in " ".join(help_text.split())
 
