@@ -657,19 +657,13 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
         for i, e in zip(q_games, _solve(q.evaluator, q_plan, np.stack(columns), weights, metric, seed)):
             q_expl[i] = e
     q_passes, q_seconds = q.passes, q.encoder_seconds  # all of them, the full-image encode included
+    h_expl, h_plans = _hit_sides(q, hits, method, budget, metric, seed, side, say, dim)
     outcomes = []
     for i, h in enumerate(hits):
         t_hit = time.perf_counter()
-        h_expl, h_plan = None, None
-        if h.evaluator is not None and side in ("both", "hit"):
-            if q.fixed is None:
-                raise ValueError("the query has no vector to hold fixed.")
-            h_plan = resolve_plan(method, order=1, kind="side", n_players=h.n_players, budget=budget)
-            check_fits(h_plan, dim or 1, 1)
-            _announce(say, f"hit side {i + 1} ({h.n_players} players)", h_plan, _throughput(h))
-            h_expl = _solve(h.evaluator, h_plan, q.fixed[None], np.ones((1, 1)), metric, seed)[0]
+        h_plan = h_plans[i]
         plan = q_plan if q_expl[i] is not None else h_plan
-        first = q_expl[i] if q_expl[i] is not None else h_expl
+        first = q_expl[i] if q_expl[i] is not None else h_expl[i]
         notes = tuple(n for n in ((q_plan.note if q_expl[i] is not None and q_plan else None),
                                   (h_plan.note if h_plan else None)) if n)
         if h.vector_check is not None and not h.vector_check.agrees:
@@ -680,8 +674,45 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
             query=q, hit=h, order=1, method=first.method, budget=plan.budget, passes=int(shared + hp), query_passes=int(shared),
             hit_passes=int(hp), encoder_seconds=float((q_seconds if i == 0 else 0.0) + h.encoder_seconds),
             seconds=(time.perf_counter() - t_hit) + ((t_hit - t0) if i == 0 else 0.0),
-            query_explanation=q_expl[i], hit_explanation=h_expl, notes=notes))
+            query_explanation=q_expl[i], hit_explanation=h_expl[i], notes=notes))
     return outcomes
+
+
+def _hit_sides(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,
+               side: str, say: Callable[[str], None], dim: int | None) -> tuple[list[Any], list[GamePlan | None]]:
+    """Order-1 hit-side games: hits with the same number of players share one plan and one solve.
+
+    Each hit masks its own image against the fixed query vector; the plan (and so the coalitions)
+    depends only on the players, the method, the budget and the seed.
+    """
+    from qdrant_explain.explainers.api import plan_game, solve_game
+    from qdrant_explain.explainers.evaluation import unique_rows
+    from qdrant_explain.explainers.scores import score_matrix
+
+    k = len(hits)
+    explanations: list[Any] = [None] * k
+    plans: list[GamePlan | None] = [None] * k
+    if side not in ("both", "hit"):
+        return explanations, plans
+    groups: dict[int, list[int]] = {}
+    for i, h in enumerate(hits):
+        if h.evaluator is not None:
+            groups.setdefault(h.n_players, []).append(i)
+    if groups and q.fixed is None:
+        raise ValueError("the query has no vector to hold fixed.")
+    for n, members in groups.items():
+        plan = resolve_plan(method, order=1, kind="side", n_players=n, budget=budget)
+        check_fits(plan, dim or 1, len(members))
+        which = f"hit side {members[0] + 1}" if len(members) == 1 else f"hit sides {', '.join(str(i + 1) for i in members)}"
+        _announce(say, f"{which} ({n} players{', one plan' if len(members) > 1 else ''})", plan,
+                  _throughput(hits[members[0]]))
+        est, game_plan = plan_game(n, method=plan.method, order=1, budget=plan.budget, seed=seed)
+        distinct, inverse = unique_rows(game_plan.coalitions)
+        values = np.concatenate([score_matrix(hits[i].evaluator.embed(distinct), q.fixed[None], metric)
+                                 for i in members], axis=1)[inverse]  # (m, hits of this size)
+        for i, e in zip(members, solve_game(est, game_plan, values, seed=seed, requested_method=est.name)):
+            explanations[i], plans[i] = e, plan
+    return explanations, plans
 
 
 def _order2(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,

@@ -372,3 +372,16 @@ def test_memory_check_refuses_only_what_cannot_fit():
     with pytest.raises(MemoryError, match=r"1000000000 encoder passes .* GiB .* lower the budget"):
         check_fits(huge, 512, 1, available=64 * 2**30)
     check_fits(resolve_plan("auto", order=1, kind="side", n_players=9, budget=10**9), 512, 10, available=2**30)
+
+
+@pytest.mark.parametrize("method", ["kernel-shap", "permutation"])
+def test_hit_sides_of_equal_size_share_one_solve_and_equal_separate_ones(indexed, enc, method):
+    from qdrant_explain import explain_hits
+
+    imgs = [np.asarray(Image.open(indexed["photos"] / f"img{i}.png")) for i in (1, 2, 4)]
+    together = explain_hits(indexed["query"], imgs, enc, players="grid:3x3", method=method, budget=100)
+    for img, res in zip(imgs, together):
+        alone = explain_pair(indexed["query"], img, enc, players="grid:3x3", method=method, budget=100)
+        np.testing.assert_allclose(res.hit_values, alone.hit_values, atol=1e-10)
+        np.testing.assert_allclose(res.query_values, alone.query_values, atol=1e-10)
+        assert res.extra["hit_passes"] == alone.extra["hit_passes"] <= 100
