@@ -492,12 +492,4 @@ def _is_image(x: Any) -> bool:
     return isinstance(x, Image.Image)
 
 
-def _finite(x: Any) -> float | None:
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
-
-
 __all__ = ["SearchExplainer"]
