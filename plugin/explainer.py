@@ -156,8 +156,9 @@ class SearchExplainer:
         """A new :class:`Hit` with its stored vector (and its image when ``need_image``) from a Hit,
         a connectors Hit or a point id. Nothing is changed on the object passed in."""
         if isinstance(hit, Hit) or (hasattr(hit, "payload") and hasattr(hit, "id")):
-            hid, score = hit.id, _finite(getattr(hit, "score", None))
-            payload, vector, image = dict(hit.payload or {}), getattr(hit, "vector", None), getattr(hit, "image", None)
+            lifted = Hit.from_connector(hit)  # a NaN score (a retrieved point) becomes None
+            hid, score, payload = lifted.id, lifted.score, dict(lifted.payload or {})
+            vector, image = lifted.vector, lifted.image
         elif _is_point_id(hit):
             got = self.collection.retrieve([hit], with_vectors=True, with_payload=True)[0]
             hid, score, payload, vector, image = got.id, None, dict(got.payload or {}), got.vector, None
