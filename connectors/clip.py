@@ -11,6 +11,12 @@ let open_clip download it. When it cannot be fetched (offline, firewall, unknown
 file), :class:`WeightsUnavailableError` says how to point at a local checkpoint
 (``clip:MODEL@/path/to/open_clip_pytorch_model.bin``) instead of open_clip's
 minute of retries.
+
+This module is the ``clip:`` encoder family (also spelled ``open_clip:`` and
+``openclip:``): :func:`clip_from_spec` builds an encoder from a spec and
+:func:`is_trusted_clip_spec` says which specs may be loaded from collection
+metadata: a pretrained tag of open_clip's own registry or ``none``, not a local
+checkpoint path (a file chosen by whoever wrote the collection, unpickled by torch).
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ from urllib.parse import urlparse
 
 from PIL import Image
 
-from .encoders import TorchEncoder
 from .errors import EncoderSpecError, WeightsUnavailableError
+from .torch_base import TorchEncoder
 
 _INTERP = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST,
            "lanczos": Image.LANCZOS, "box": Image.BOX, "hamming": Image.HAMMING}
@@ -157,7 +163,7 @@ class OpenClipEncoder(TorchEncoder):
 
 
 def _looks_like_path(weights: str) -> bool:
-    return os.sep in weights or "/" in weights or weights.endswith((".pt", ".pth", ".bin", ".safetensors")) or weights.startswith("~")
+    return os.sep in weights or "/" in weights or "\\" in weights or weights.endswith((".pt", ".pth", ".bin", ".safetensors")) or weights.startswith("~")
 
 
 def _resolve_tag(model_name: str, tag: str, cache_dir: str | None, probe_timeout: float) -> tuple[str, str, dict]:
@@ -229,4 +235,40 @@ def _reachable(host: str, timeout: float) -> bool:
         return False
 
 
-__all__ = ["OpenClipEncoder"]
+CLIP_PREFIXES = ("clip:", "open_clip:", "openclip:")
+"""Spellings of the ``clip:`` family prefix."""
+
+
+def split_clip_spec(spec: str) -> tuple[str, str]:
+    """(model, weights) of ``clip:MODEL@WEIGHTS``.
+
+    Raises:
+        EncoderSpecError: not of that form.
+    """
+    lowered = spec.strip().lower()
+    prefix = next((p for p in CLIP_PREFIXES if lowered.startswith(p)), None)
+    model, sep, weights = spec.strip()[len(prefix or ""):].partition("@")
+    if prefix is None or not model or not sep or not weights:
+        raise EncoderSpecError(
+            f"Encoder spec {spec!r} needs a model and weights: 'clip:MODEL@TAG', "
+            f"'clip:MODEL@/path/to/ckpt.pt' or 'clip:MODEL@none'."
+        )
+    return model, weights
+
+
+def is_trusted_clip_spec(spec: str) -> bool:
+    """Whether a ``clip:`` spec may be loaded from collection metadata: a tag or ``none``, not a file path."""
+    try:
+        _, weights = split_clip_spec(spec)
+    except EncoderSpecError:
+        return False
+    return weights.lower() == "none" or not _looks_like_path(weights)
+
+
+def clip_from_spec(spec: str, **options: Any) -> OpenClipEncoder:
+    """Family factory of ``clip:MODEL@TAG`` / ``clip:MODEL@/path/ckpt.pt`` / ``clip:MODEL@none``."""
+    model, weights = split_clip_spec(spec)
+    return OpenClipEncoder(model, weights, **options)
+
+
+__all__ = ["CLIP_PREFIXES", "OpenClipEncoder", "clip_from_spec", "is_trusted_clip_spec", "split_clip_spec"]

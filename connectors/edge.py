@@ -19,9 +19,22 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CollectionNotFoundError, ConnectorError
-from .qdrant import METADATA_KEY, SIDECAR_NAME, CollectionInfo, Hit, _choose_vector, _CollectionBase, normalize_id
-from .resolve import ImageResolver, Resolver
+from .collection import (
+    METADATA_KEY,
+    CollectionBase,
+    CollectionInfo,
+    CreateSpec,
+    Hit,
+    OpenRequest,
+    check_distance,
+    choose_vector,
+    normalize_id,
+    parse_metadata,
+)
+from .errors import CollectionNotFoundError, ConnectorError, CorruptStorageError, NotADatabaseError
+
+SIDECAR_NAME = "qdrant_explain.json"
+"""Edge sidecar file name, inside the shard directory."""
 
 _SHARDS: dict[str, Any] = {}  # one open EdgeShard per directory and process
 
@@ -37,24 +50,30 @@ def _edge():
 _EDGE_DISTANCE_NAMES = {"cosine": "Cosine", "dot": "Dot", "euclid": "Euclid", "manhattan": "Manhattan"}
 
 
-class EdgeCollection(_CollectionBase):
-    """One Qdrant Edge shard as a collection."""
+class EdgeCollection(CollectionBase):
+    """One Qdrant Edge shard as a collection.
 
-    def __init__(self, shard: Any, directory: Path, name: str, *, vector_name: str | None, read_only: bool,
-                 image_root: str | None = None, allow_urls: bool = False, user_resolver: Resolver | None = None) -> None:
+    Args:
+        shard: the open ``qdrant_edge.EdgeShard``.
+        directory: the shard directory ``<path>/<name>``.
+        request: what was asked (name, vector name, read-only, image root, ...).
+    """
+
+    def __init__(self, shard: Any, directory: Path, request: OpenRequest) -> None:
         self.shard = shard
         self.directory = directory
-        self.read_only = bool(read_only)
-        self.info = self._read_info(name, vector_name)
-        root = image_root if image_root is not None else self.info.image_root
-        self.resolver = ImageResolver(root, allow_urls=allow_urls, resolver=user_resolver)
+        self.read_only = bool(request.read_only)
+        self.info = self._read_info(request.name, request.vector_name)
+        self._setup_resolver(request)
 
     # -- construction
 
     @classmethod
-    def open(cls, name: str, *, path: str | None, vector_name: str | None = None, read_only: bool = True,
-             image_root: str | None = None, allow_urls: bool = False, user_resolver: Resolver | None = None) -> "EdgeCollection":
-        directory = _shard_dir(name, path)
+    def open(cls, request: OpenRequest) -> "EdgeCollection":
+        """Open the shard ``<request.path>/<request.name>`` (backend opener of ``backend="edge"``)."""
+        _check_embedded(request)
+        name = request.name
+        directory = _shard_dir(name, request.path)
         if not (directory / "edge_config.json").is_file():
             parent = directory.parent
             names = sorted(p.name for p in parent.iterdir() if (p / "edge_config.json").is_file()) if parent.is_dir() else []
@@ -62,68 +81,81 @@ class EdgeCollection(_CollectionBase):
                 f"Edge collection {name!r} not found: {str(directory)!r} is not a Qdrant Edge shard. "
                 f"Shards in {str(parent)!r}: {names or 'none'}. Build it with index_folder(..., backend='edge')."
             )
-        return cls(_load_shard(directory), directory, name, vector_name=vector_name, read_only=read_only,
-                   image_root=image_root, allow_urls=allow_urls, user_resolver=user_resolver)
+        return cls(_load_shard(directory), directory, request)
 
     @classmethod
-    def create(cls, name: str, *, path: str | None, vector_size: int, distance: str, vector_name: str | None = None,
-               exist_ok: bool = True) -> "EdgeCollection":
+    def create(cls, request: OpenRequest, spec: CreateSpec) -> "EdgeCollection":
+        """Create the shard unless it exists (backend creator of ``backend="edge"``)."""
+        _check_embedded(request)
         q = _edge()
-        directory = _shard_dir(name, path)
+        name = request.name
+        directory = _shard_dir(name, request.path)
+        _check_shard_folder(directory.parent)
         if (directory / "edge_config.json").is_file():
-            if not exist_ok:
+            if not spec.exist_ok:
                 raise ValueError(f"Edge collection {name!r} already exists at {str(directory)!r}; pass exist_ok=True.")
-            return cls(_load_shard(directory), directory, name, vector_name=vector_name, read_only=False)
-        params = q.EdgeVectorParams(size=int(vector_size), distance=getattr(q.Distance, _EDGE_DISTANCE_NAMES[distance]))
-        config = q.EdgeConfig(vectors={vector_name: params} if vector_name else params)
+            return cls(_load_shard(directory), directory, request)
+        params = q.EdgeVectorParams(size=int(spec.vector_size), distance=getattr(q.Distance, _EDGE_DISTANCE_NAMES[spec.distance]))
+        config = q.EdgeConfig(vectors={spec.vector_name: params} if spec.vector_name else params)
         directory.parent.mkdir(parents=True, exist_ok=True)
         shard = q.EdgeShard.create(str(directory), config)
         _SHARDS[str(directory)] = shard
-        return cls(shard, directory, name, vector_name=vector_name, read_only=False)
+        return cls(shard, directory, request)  # create_collection records the encoder in the sidecar
 
     def _read_info(self, name: str, vector_name: str | None) -> CollectionInfo:
-        from .qdrant import check_distance
-
-        config = json.loads((self.directory / "edge_config.json").read_text())
-        table = {k: v for k, v in (config.get("vectors") or {}).items() if isinstance(v, dict) and "size" in v}
+        try:
+            config = json.loads((self.directory / "edge_config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise CorruptStorageError(
+                f"Qdrant Edge shard {str(self.directory)!r} is damaged: edge_config.json cannot be read ({exc})."
+            ) from None
+        vectors = config.get("vectors") if isinstance(config, dict) else None
+        table = {k: v for k, v in (vectors or {}).items() if isinstance(v, dict) and "size" in v}
         if not table:
             raise ConnectorError(f"Edge collection {name!r} has no dense vectors; qdrant-explain needs one.")
-        chosen = _choose_vector(name, table, vector_name)
-        meta = self._sidecar()
+        chosen = choose_vector(name, table, vector_name)
+        meta, problem = self._sidecar(name)
         return CollectionInfo(
             name=name, backend="edge", location=str(self.directory.parent), vector_size=int(table[chosen]["size"]),
             distance=check_distance(table[chosen]["distance"]), vector_name=chosen or None, vector_names=tuple(table),
-            encoder=meta.get("encoder"), encoder_dim=meta.get("dim"), image_root=meta.get("image_root"),
+            encoder=meta.get("encoder"), encoder_dim=meta.get("dim"), metadata_root=meta.get("image_root"),
+            metadata_problem=problem,
         )
 
-    def _sidecar(self) -> dict:
+    def _sidecar(self, name: str) -> tuple[dict, str | None]:
         f = self.directory / SIDECAR_NAME
         if not f.is_file():
-            return {}
+            return {}, None
         try:
-            return dict(json.loads(f.read_text()).get(METADATA_KEY) or {})
-        except (ValueError, AttributeError):
-            return {}
+            data = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return {}, f"its metadata file {str(f)!r} is corrupt ({exc})"
+        raw = data.get(METADATA_KEY) if isinstance(data, dict) else data
+        return parse_metadata(raw, name=name, where=f"metadata file {str(f)!r}")
 
     def record_metadata(self, **entries: Any) -> None:
-        """Write encoder / image root to the sidecar file (refused when read-only)."""
+        """Write the encoder spec (and the image-root hint) to the sidecar file (refused when read-only)."""
+        import dataclasses
+
         self._check_writable("recording metadata")
-        meta = self._sidecar()
+        meta, _ = self._sidecar(self.name)
         meta.update({k: v for k, v in entries.items() if v is not None})
         tmp = self.directory / (SIDECAR_NAME + ".tmp")
         tmp.write_text(json.dumps({METADATA_KEY: meta}, indent=2))
         tmp.replace(self.directory / SIDECAR_NAME)
-        self.info = self._read_info(self.name, self.info.vector_name)
+        fresh = self._read_info(self.name, self.info.vector_name)
+        self.info = dataclasses.replace(fresh, image_root=self.info.image_root)
 
     # -- reads
 
     def count(self) -> int:
+        """Number of points."""
         return int(self.shard.info().points_count)
 
-    def search(self, vector, *, limit=10, query_filter=None, with_vectors=True, with_payload=True, score_threshold=None):
+    def _search(self, vector, *, limit, query_filter, with_vectors, with_payload, score_threshold):
         q = _edge()
-        query = q.Query.Nearest(self._check_vector(vector), using=self.info.vector_name)
-        req = q.QueryRequest(limit=self._check_limit(limit), query=query, filter=to_edge_filter(query_filter),
+        query = q.Query.Nearest(vector, using=self.info.vector_name)
+        req = q.QueryRequest(limit=limit, query=query, filter=to_edge_filter(query_filter),
                              with_vector=bool(with_vectors), with_payload=bool(with_payload), score_threshold=score_threshold)
         try:
             points = self.shard.query(req)
@@ -132,6 +164,7 @@ class EdgeCollection(_CollectionBase):
         return [Hit(normalize_id(p.id), float(p.score), dict(p.payload or {}), self._pick(p.vector)) for p in points]
 
     def retrieve(self, ids, *, with_vectors=True, with_payload=True):
+        """Points by id, in the order asked (missing ids raise PointNotFoundError)."""
         asked = [normalize_id(i) for i in ids]
         if not asked:
             return []
@@ -141,6 +174,7 @@ class EdgeCollection(_CollectionBase):
         return [Hit(i, float("nan"), dict(by_id[i].payload or {}), self._pick(by_id[i].vector)) for i in asked]
 
     def existing_ids(self, ids):
+        """The subset of ``ids`` present in the shard."""
         asked = [normalize_id(i) for i in ids]
         if not asked:
             return set()
@@ -149,6 +183,7 @@ class EdgeCollection(_CollectionBase):
     # -- writes
 
     def upsert(self, ids, vectors, payloads):
+        """Insert or replace points and flush (refused when read-only)."""
         q = _edge()
         self._check_writable("upsert")
         vecs = np.asarray(vectors, dtype=np.float32)
@@ -160,6 +195,7 @@ class EdgeCollection(_CollectionBase):
         self.shard.flush()
 
     def close(self) -> None:
+        """Flush a writable shard (the shard stays open for the process)."""
         if not self.read_only:
             self.shard.flush()
 
@@ -167,6 +203,27 @@ class EdgeCollection(_CollectionBase):
         if isinstance(vector, dict) and not self.info.vector_name and "" not in vector and len(vector) == 1:
             vector = next(iter(vector.values()))
         return super()._pick(vector)
+
+
+def _check_embedded(request: OpenRequest) -> None:
+    if request.url is not None or request.client is not None or request.api_key is not None:
+        raise ValueError("backend='edge' is embedded: pass path=... (the folder of shards), not url/client/api_key.")
+
+
+def _check_shard_folder(folder: Path) -> None:
+    """Refuse to create a shard inside a folder that holds anything but Edge shards (e.g. photos)."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise NotADatabaseError(f"path={str(folder)!r} is a file, not a folder of Qdrant Edge shards (CLI: --db PATH).")
+    others = sorted(p.name for p in folder.iterdir() if not (p / "edge_config.json").is_file())
+    if others:
+        shown = ", ".join(repr(n) for n in others[:3]) + (" ..." if len(others) > 3 else "")
+        raise NotADatabaseError(
+            f"{str(folder)!r} is not a folder of Qdrant Edge shards (it holds {len(others)} other entries: {shown}); "
+            "refusing to create a shard there, nothing was written. Pass a new or empty folder, or the one that "
+            "holds your shards (CLI: --db PATH)."
+        )
 
 
 def _shard_dir(name: str, path: str | None) -> Path:
@@ -281,4 +338,4 @@ def _iso(v: Any) -> str | None:
     return v.isoformat() if hasattr(v, "isoformat") else str(v)
 
 
-__all__ = ["EdgeCollection", "close_shards", "to_edge_filter"]
+__all__ = ["SIDECAR_NAME", "EdgeCollection", "close_shards", "to_edge_filter"]

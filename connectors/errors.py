@@ -56,9 +56,44 @@ class ReadOnlyError(ConnectorError):
     """A write was attempted on a collection opened read-only (as explaining does)."""
 
 
+class UntrustedEncoderError(EncoderSpecError):
+    """A collection records an encoder spec that may not be loaded without the user's say-so.
+
+    Collection metadata is written by whoever can write to the collection; only
+    trusted built-in families are loaded from it. Pass the encoder explicitly
+    (``encoder=...``, CLI ``--encoder SPEC``) to use any other spec.
+    """
+
+
+class InsecureConnectionError(ConnectorError):
+    """An API key would be sent over plain HTTP to a host that is not this machine."""
+
+
+class NotADatabaseError(ConnectorError):
+    """A folder given as embedded Qdrant storage is not one (e.g. a folder of photos)."""
+
+
+class CorruptStorageError(ConnectorError):
+    """Embedded storage or collection metadata exists but cannot be read."""
+
+
+class EmptyCollectionError(ConnectorError):
+    """A search ran against a collection with no points."""
+
+
+class InsecureConnectionWarning(UserWarning):
+    """An API key is sent over plain HTTP (allowed for localhost, or with ``insecure=True``)."""
+
+
 __all__ = [
     "CollectionNotFoundError",
     "ConnectorError",
+    "CorruptStorageError",
+    "EmptyCollectionError",
+    "InsecureConnectionError",
+    "InsecureConnectionWarning",
+    "NotADatabaseError",
+    "UntrustedEncoderError",
     "DimensionMismatchError",
     "EncoderMismatchError",
     "EncoderSpecError",

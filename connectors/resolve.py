@@ -11,8 +11,10 @@ Payload keys looked at, in order (the first present wins):
 
 A user ``resolver(payload) -> PIL image | bytes | path | None`` runs first; ``None``
 falls through to the keys above. Paths are resolved (``..`` and symlinks
-followed) and must end inside ``root``: neither ``../secret.png`` nor a symlink
-pointing out of the root is loaded.
+followed) and must end inside ``root``: neither ``../secret.png``, ``/etc/passwd``
+nor a symlink pointing out of the root is loaded. The root itself comes from the
+user or from this machine's record of indexing (:mod:`.roots`), never from the
+collection.
 """
 
 from __future__ import annotations
@@ -46,11 +48,15 @@ class ImageResolver:
         url_timeout: seconds for a URL fetch.
         max_bytes: refuse URL downloads larger than this.
         max_pixels: decompression-bomb limit (default PIL's).
+        indexed_hint: the folder a collection's metadata *claims* it was indexed from;
+            only quoted in the "no image root" message, never used to read files.
     """
 
     def __init__(self, root: str | os.PathLike | None = None, *, allow_urls: bool = False, resolver: Resolver | None = None,
-                 url_timeout: float = 10.0, max_bytes: int = 50_000_000, max_pixels: int | None = None) -> None:
-        self.root = Path(root).resolve() if root is not None else None
+                 url_timeout: float = 10.0, max_bytes: int = 50_000_000, max_pixels: int | None = None,
+                 indexed_hint: str | None = None) -> None:
+        self.root = Path(root).expanduser().resolve() if root is not None else None
+        self.indexed_hint = indexed_hint
         self.allow_urls = bool(allow_urls)
         self.resolver = resolver
         self.url_timeout = float(url_timeout)
@@ -93,9 +99,11 @@ class ImageResolver:
     def confine(self, value: str | os.PathLike, *, label: str = "hit") -> Path:
         """Resolve a payload path under ``root``; refuse escapes through ``..`` or symlinks."""
         if self.root is None:
+            hint = (f" (the collection's metadata says {self.indexed_hint!r}; metadata is not trusted for this)"
+                    if self.indexed_hint else "")
             raise ImageResolveError(
-                f"{label} has an image path ({str(value)!r}) but no image root is configured; "
-                "pass image_root=... (CLI: --image-root) with the folder the collection was indexed from."
+                f"{label} has an image path ({str(value)!r}) but no image root is configured (none given, none recorded on this machine{hint}); "
+                "pass image_root=... (CLI: --image-root DIR) with the folder the collection was indexed from."
             )
         raw = Path(value)
         candidate = raw if raw.is_absolute() else self.root / raw

@@ -67,3 +67,24 @@ OTHER_SPEC = "qdrant_explain._testing:OtherTinyEncoder"
 
 
 __all__ = ["OTHER_SPEC", "SPEC", "OtherTinyEncoder", "TinyEncoder"]
+
+
+def _from_spec(spec: str, **options: object) -> TinyEncoder:
+    """Family factory of ``qdrant_explain._testing:NAME``: only the two test encoders, nothing imported."""
+    from qdrant_explain.connectors.errors import EncoderSpecError
+
+    classes = {"TinyEncoder": TinyEncoder, "OtherTinyEncoder": OtherTinyEncoder}
+    attr = spec.split(":", 1)[1]
+    if attr not in classes:
+        raise EncoderSpecError(f"Encoder spec {spec!r}: qdrant_explain._testing has {sorted(classes)}, not {attr!r}.")
+    return classes[attr](**options)
+
+
+def _register() -> None:
+    """The test encoders as a trusted family: loading them runs only this module's numpy code."""
+    from qdrant_explain.connectors.encoders import register_encoder_family
+
+    register_encoder_family("qdrant_explain._testing:", _from_spec, trusted=True, forms=(SPEC,), overwrite=True)
+
+
+_register()

@@ -11,6 +11,7 @@ Nothing is downloaded.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import time
 from dataclasses import dataclass, field
@@ -178,15 +179,11 @@ def run_demo(out: str | pathlib.Path = "qe-demo", *, encoder: str | None = None,
     joint = ex.explain_hits(photos.query, hits.hits[:EXPLAIN_JOINT], order=2, **ORDER2)
     say(f"order 2 (joint, exact): {len(joint.explanations)} hits, {joint.encoder_passes} encoder passes, "
         f"{time.perf_counter() - t2:.1f} s")
-    rest = hits.hits[EXPLAIN_FIRST:]
-    for h in rest:
-        try:
-            h.image = ex._hit(h).image
-        except ValueError:
-            pass
-    first.hits = first.hits + rest
-    first.explanations = first.explanations + [None] * len(rest)
-    joint.query_name = first.query_name = photos.query.name
+    rest, _unresolved = ex.resolve_images(hits.hits[EXPLAIN_FIRST:])  # shown in the report, not explained
+    first = dataclasses.replace(first, hits=list(first.hits) + rest,
+                                explanations=list(first.explanations) + [None] * len(rest),
+                                query_name=photos.query.name)
+    joint = dataclasses.replace(joint, query_name=photos.query.name)
     html_text = render_report(
         title="qdrant-explain demo: why these photos came back",
         subtitle=f"collection {DEMO_COLLECTION} · encoder {ex.encoder_name} · {len(photos.files)} photos · "
@@ -204,8 +201,7 @@ def run_demo(out: str | pathlib.Path = "qe-demo", *, encoder: str | None = None,
 
 
 def _titled(s, heading: str):
-    s.heading = heading  # read by the report renderer
-    return s
+    return dataclasses.replace(s, heading=heading)  # the report's heading for these hits
 
 
 __all__ = ["DEMO_COLLECTION", "DemoPhotos", "run_demo", "write_demo_photos"]

@@ -1,8 +1,10 @@
 """``SearchExplainer``: search a Qdrant collection by image and explain what it returns.
 
 Built from a collection connector and an encoder (the one recorded with the
-collection by default), it wraps :func:`qdrant_explain.pair.explain_hits` (multi-hit:
-one set of masked-query encodes for all hits) and the relative game, and returns
+collection by default), it turns queries and hits into sides and explains them
+through :func:`qdrant_explain.sides.explain_sides` (multi-hit: one set of
+masked-query encodes for all hits; the relative game: a hit that is the
+difference of two stored vectors), and returns
 the typed results of :mod:`qdrant_explain.results`.
 
 Example:
@@ -19,6 +21,7 @@ from __future__ import annotations
 import os
 import pathlib
 import time
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -29,13 +32,12 @@ SIDES = ("query", "hit", "both")
 
 
 def _as_rgb(image: Any, name: str) -> tuple[np.ndarray, str | None]:
-    """(H, W, 3) uint8 of a path / PIL image / array, plus a display name."""
-    from qdrant_explain.connectors.images import load_image
+    """(H, W, 3) uint8 of a path / bytes / PIL image / array (through the one loader), plus a display name."""
     from qdrant_explain.explainers.encoder import to_rgb_array
 
-    if isinstance(image, (str, os.PathLike)):
-        return to_rgb_array(load_image(image), name=name), pathlib.Path(image).name
-    return to_rgb_array(image, name=name), None
+    from .sides import load_side_image, side_name
+
+    return to_rgb_array(load_side_image(image, name), name=name), side_name(image)
 
 
 def _is_point_id(x: Any) -> bool:
@@ -54,6 +56,24 @@ def _is_point_id(x: Any) -> bool:
     return False
 
 
+RESOLVE_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, LookupError)
+"""Errors of one item (an image that cannot be loaded or resolved, a missing point, a 1x1 image)
+that ``errors="record"`` turns into a finding instead of stopping the run; see :func:`_systemic`."""
+
+
+def _systemic(exc: BaseException) -> bool:
+    """Errors that no other item would escape (server, credentials, wrong encoder): never recorded."""
+    from qdrant_explain.connectors.errors import (
+        DimensionMismatchError,
+        EncoderMismatchError,
+        QdrantAuthError,
+        QdrantConnectionError,
+    )
+
+    return isinstance(exc, (TypeError, QdrantConnectionError, QdrantAuthError, DimensionMismatchError,
+                            EncoderMismatchError, MemoryError))
+
+
 class SearchExplainer:
     """Search a collection by image and explain why each hit came back.
 
@@ -63,9 +83,9 @@ class SearchExplainer:
             collection (refused when the collection records another one).
         players: default player spec (``"slic:50"``, ``"grid:7x7"``); None: explain_pair's
             defaults (``slic:50`` at order 1, ``slic:16`` at order 2).
-        baseline: default baseline for removed regions (``"blur"``, ``"mean"``, ``"gray"``,
-            ``"constant:R,G,B"`` or a callable).
-        method: default estimator (``"auto"``: exact when it fits the budget).
+        baseline: default baseline for removed regions: a name of ``vocabulary.BASELINES``
+            (``"gray"`` is ``"constant:128,128,128"`` here as everywhere), an RGB tuple or a callable.
+        method: default estimator (``"auto"``: the vocabulary's one rule).
         budget: default encoder-pass budget (None: the method's default).
         seed: default seed.
         batch_size: masked images per encoder call.
@@ -97,21 +117,28 @@ class SearchExplainer:
 
     @classmethod
     def open(cls, name: str, *, path: str | None = None, url: str | None = None, api_key: str | None = None,
-             encoder: Any = None, **options: Any) -> "SearchExplainer":
+             encoder: Any = None, backend: str = "client", vector_name: str | None = None, image_root: Any = None,
+             allow_urls: bool = False, insecure: bool = False, client: Any = None, resolver: Any = None,
+             **options: Any) -> "SearchExplainer":
         """Open collection ``name`` (embedded at ``path`` or a server at ``url``) read-only and wrap it.
 
         Args:
             name: collection name.
             path: embedded Qdrant folder (or ``":memory:"``).
             url: server URL; ``api_key`` its key.
-            encoder: Encoder or spec; None uses the one recorded with the collection.
+            encoder: Encoder or spec; None uses the one recorded with the collection
+                (only a trusted built-in family; see docs/security.md).
+            backend, vector_name, image_root, allow_urls, insecure, client, resolver: as in
+                :func:`qdrant_explain.connectors.open_collection`.
             **options: :class:`SearchExplainer` defaults (players, baseline, method, budget, seed, ...).
         """
         from qdrant_explain.connectors import open_collection
 
         if path is not None and path != ":memory:":
             path = str(pathlib.Path(path).expanduser())
-        col = open_collection(name, path=path, url=url, api_key=api_key)
+        col = open_collection(name, path=path, url=url, api_key=api_key, backend=backend, vector_name=vector_name,
+                              image_root=image_root, allow_urls=allow_urls, insecure=insecure, client=client,
+                              resolver=resolver)
         return cls(col, encoder, **options)
 
     # ------------------------------------------------------------------------- helpers
@@ -125,34 +152,34 @@ class SearchExplainer:
         """The collection's distance (the game's score)."""
         return self.collection.info.distance
 
-    def _baseline(self, baseline: Any) -> Any:
-        b = self.baseline if baseline is None else baseline
-        return "constant:128,128,128" if isinstance(b, str) and b in ("gray", "grey") else b
-
-    def _hit(self, hit: Any) -> Hit:
-        """A :class:`Hit` (with stored vector and image) from a Hit, a connectors Hit or a point id."""
-        if isinstance(hit, Hit) and hit.vector is not None and hit.image is not None:
-            return hit
-        if isinstance(hit, Hit) or hasattr(hit, "payload") and hasattr(hit, "id"):
-            h = Hit(id=hit.id, score=_finite(getattr(hit, "score", None)), payload=dict(hit.payload or {}),
-                    vector=getattr(hit, "vector", None), image=getattr(hit, "image", None))
+    def _point(self, hit: Any, *, need_image: bool) -> Hit:
+        """A new :class:`Hit` with its stored vector (and its image when ``need_image``) from a Hit,
+        a connectors Hit or a point id. Nothing is changed on the object passed in."""
+        if isinstance(hit, Hit) or (hasattr(hit, "payload") and hasattr(hit, "id")):
+            lifted = Hit.from_connector(hit)  # a NaN score (a retrieved point) becomes None
+            hid, score, payload = lifted.id, lifted.score, dict(lifted.payload or {})
+            vector, image = lifted.vector, lifted.image
         elif _is_point_id(hit):
             got = self.collection.retrieve([hit], with_vectors=True, with_payload=True)[0]
-            h = Hit(id=got.id, score=None, payload=dict(got.payload or {}), vector=got.vector)
+            hid, score, payload, vector, image = got.id, None, dict(got.payload or {}), got.vector, None
         else:
             raise TypeError(
                 f"hit must be a Hit (from search), a point id (int or UUID string) or, for a raw pair, an image; "
                 f"got {type(hit).__name__}."
             )
-        if h.vector is None:
-            h.vector = self.collection.retrieve([h.id], with_vectors=True, with_payload=False)[0].vector
-        if h.image is None:
-            from qdrant_explain.connectors.qdrant import Hit as _ConnectorHit
+        if vector is None:
+            vector = self.collection.retrieve([hid], with_vectors=True, with_payload=False)[0].vector
+        point = Hit(id=hid, score=score, payload=payload, vector=vector, image=image)
+        if image is None and need_image:
             from qdrant_explain.explainers.encoder import to_rgb_array
 
-            image = self.collection.resolve_image(_ConnectorHit(h.id, float("nan"), h.payload, h.vector))
-            h.image = to_rgb_array(image, name=f"hit {h.id}")
-        return h
+            point = replace(point, image=to_rgb_array(self.collection.resolve_image(point), name=f"hit {hid}"))
+        return point
+
+    def _with_score(self, hit: Hit, query_vector: np.ndarray) -> Hit:
+        if hit.id is None or hit.score is not None:
+            return hit
+        return replace(hit, score=self._qdrant_score(query_vector, hit.id))
 
     def _qdrant_score(self, query_vector: np.ndarray, point_id: Any) -> float:
         """The score Qdrant itself gives ``point_id`` for ``query_vector`` (a search filtered to that id)."""
@@ -166,6 +193,24 @@ class SearchExplainer:
 
     def _encode(self, rgb: np.ndarray) -> np.ndarray:
         return np.asarray(self.encoder.encode(self.encoder.prepare(rgb).pixels[None]), dtype=np.float64)[0]
+
+    def _options(self, method: Any, players: Any, baseline: Any, budget: Any, seed: Any) -> dict:
+        """Per-call options over this explainer's defaults (no translation: the vocabulary's names mean one thing)."""
+        return {"method": self.method if method is None else method,
+                "players": self.players if players is None else players,
+                "baseline": self.baseline if baseline is None else baseline,
+                "budget": self.budget if budget is None else budget,
+                "seed": self.seed if seed is None else seed}
+
+    def _side(self, hit: Hit, *, players: Any, baseline: Any) -> Any:
+        """The pipeline side of a hit: an image side when its image is known, else its stored vector."""
+        from .sides import ImageSide, VectorSide
+
+        label = hit.payload.get("path") or hit.payload.get("name") if hit.payload else None
+        if hit.image is None:
+            return VectorSide(hit.vector, name="hit", label=label, id=hit.id, score=hit.score, payload=hit.payload)
+        return ImageSide(hit.image, self.encoder, players=players, baseline=baseline, name="hit", label=label,
+                         id=hit.id, score=hit.score, payload=hit.payload, vector=hit.vector)
 
     # ------------------------------------------------------------------------- API
     def search(self, query: Any, limit: int = 10, filter: Any = None) -> SearchResults:  # noqa: A002 - Qdrant's word
@@ -182,15 +227,13 @@ class SearchExplainer:
         rgb, name = _as_rgb(query, "query")
         qvec = self._encode(rgb)
         found = self.collection.search(qvec, limit=limit, query_filter=filter, with_vectors=True, with_payload=True)
-        hits = [Hit(id=h.id, score=float(h.score), payload=dict(h.payload or {}), vector=h.vector) for h in found]
-        res = SearchResults(query_image=rgb, hits=hits, query_name=name, encoder=self.encoder_name,
-                            collection=self.collection.info.name)
-        res.query_vector = qvec  # type: ignore[attr-defined]
-        return res
+        hits = [Hit.from_connector(h) for h in found]
+        return SearchResults(query_image=rgb, hits=hits, query_name=name, encoder=self.encoder_name,
+                             collection=self.collection.info.name, query_vector=qvec)
 
     def explain(self, query: Any, hit: Any, *, order: int = 1, method: str | None = None, players: Any = None,
                 baseline: Any = None, budget: int | None = None, side: str = "both",
-                seed: int | None = None) -> PairExplanation:
+                seed: int | None = None, log: Any = None) -> PairExplanation:
         """Explain why ``hit`` matched ``query``.
 
         Args:
@@ -200,18 +243,21 @@ class SearchExplainer:
             method, players, baseline, budget, seed: as in :func:`qdrant_explain.explain_pair`;
                 None uses this explainer's defaults.
             side: order 1: ``"query"``, ``"hit"`` or ``"both"``.
+            log: optional callable given one line per plan (method, passes, time estimate).
 
         Returns:
             :class:`PairExplanation`; ``score`` is Qdrant's score and, for the query side,
-            ``full_value`` reproduces it (the stored vector is the fixed hit embedding).
+            ``full_value`` reproduces it (the stored vector is the fixed hit embedding). When the
+            stored vector no longer matches a fresh encode of the hit's image, ``vector_check``
+            says so and ``extra["warnings"]`` carries the message.
         """
         return self.explain_hits(query, [hit], order=order, method=method, players=players, baseline=baseline,
-                                 budget=budget, side=side, seed=seed).explanations[0]
+                                 budget=budget, side=side, seed=seed, log=log).explanations[0]
 
     def explain_hits(self, query: Any, hits: Iterable[Any] | SearchResults | None = None, *, limit: int = 5,
                      order: int = 1, method: str | None = None, players: Any = None, baseline: Any = None,
                      budget: int | None = None, side: str = "both", seed: int | None = None,
-                     check_vectors: bool = False) -> SearchResults:
+                     check_vectors: bool = False, errors: str = "raise", log: Any = None) -> SearchResults:
         """Explain several hits of one query, sharing the masked-query encodes across them.
 
         Args:
@@ -220,145 +266,223 @@ class SearchExplainer:
             limit: hits to search when ``hits`` is None.
             order, method, players, baseline, budget, side, seed: as in :meth:`explain`.
             check_vectors: also encode each hit image afresh and compare with its stored vector
-                (``vector_check`` on each explanation; one extra encoder pass per hit).
+                (``vector_check`` on each explanation; one extra encoder pass per hit not masked).
+            errors: ``"raise"`` (default) or ``"record"``: a hit whose image cannot be resolved
+                (or a point that is gone) is recorded in ``findings`` and the others are explained
+                (its explanation is None; on the query side alone its stored vector suffices).
+            log: optional callable given one line per plan.
 
         Returns:
-            :class:`SearchResults` with one explanation per hit.
+            :class:`SearchResults` with one explanation per hit (None for a recorded failure).
         """
-        from .pair import explain_hits as _explain_hits
+        return self._explain_hits(query, hits, limit=limit, order=order, method=method, players=players,
+                                  baseline=baseline, budget=budget, side=side, seed=seed, check_vectors=check_vectors,
+                                  errors=errors, log=log)[0]
+
+    def _explain_hits(self, query: Any, hits: Any, *, limit: int, order: int, method: Any, players: Any,
+                      baseline: Any, budget: Any, side: str, seed: Any, check_vectors: bool, errors: str,
+                      log: Any) -> tuple[SearchResults, list[dict]]:
+        """:meth:`explain_hits` plus the findings (one dict per hit that could not be explained)."""
+        from .pair import pair_explanation
+        from .sides import ImageSide, explain_sides
 
         if side not in SIDES:
             raise ValueError(f"side must be one of {SIDES}; got {side!r}.")
+        if errors not in ("raise", "record"):
+            raise ValueError(f"errors must be 'raise' or 'record'; got {errors!r}.")
         t0 = time.perf_counter()
+        opts = self._options(method, players, baseline, budget, seed)
         rgb, name = _as_rgb(query, "query")
         if hits is None:
             hits = self.search(rgb, limit=limit)
         if isinstance(hits, SearchResults):
             name = name or hits.query_name
             hits = hits.hits
+        need_image = order == 2 or side in ("both", "hit")
         resolved: list[Hit] = []
-        for h in hits:
-            if isinstance(h, (np.ndarray, os.PathLike)) or _is_image(h) or (isinstance(h, str) and not _is_point_id(h)):
-                img, hname = _as_rgb(h, "hit")
-                resolved.append(Hit(id=None, score=None, payload={"name": hname} if hname else {}, image=img))
-            else:
-                resolved.append(self._hit(h))
+        failed: dict[int, str] = {}
         qvec = None
-        for h in resolved:
-            if h.id is not None and h.score is None:
-                qvec = self._encode(rgb) if qvec is None else qvec
-                h.score = self._qdrant_score(qvec, h.id)
-        embeddings = [h.vector for h in resolved]
-        results = _explain_hits(
-            rgb, [h.image for h in resolved], self.encoder, order=order,
-            method=self.method if method is None else method,
-            players=self.players if players is None else players,
-            baseline=self._baseline(baseline),
-            budget=self.budget if budget is None else budget,
-            score=self.distance, seed=self.seed if seed is None else seed,
-            hit_embeddings=None if all(e is None for e in embeddings) else embeddings,
-            batch_size=self.batch_size, progress=self.progress, side=side,
-        )
-        for h, r in zip(resolved, results):
-            r.score = h.score
-            r.hit_id = h.id
-            r.hit_payload = h.payload
-            r.query_name = name
-            if check_vectors and h.vector is not None and h.image is not None:
-                r.vector_check = self.vector_check(h)
-        seconds = time.perf_counter() - t0
-        return SearchResults(query_image=rgb, hits=resolved, explanations=list(results), query_name=name,
-                             encoder=self.encoder_name, collection=self.collection.info.name,
-                             encoder_passes=int(sum(r.encoder_passes for r in results)), seconds=seconds)
+        for i, h in enumerate(hits):
+            try:
+                if isinstance(h, (np.ndarray, os.PathLike, bytes)) or _is_image(h) or (
+                        isinstance(h, str) and not _is_point_id(h)):
+                    img, hname = _as_rgb(h, "hit")
+                    resolved.append(Hit(id=None, score=None, payload={"name": hname} if hname else {}, image=img))
+                    continue
+                point = self._point(h, need_image=False)
+                if point.score is None:
+                    qvec = self._encode(rgb) if qvec is None else qvec
+                    point = self._with_score(point, qvec)
+                if need_image or check_vectors:
+                    point = self._point(point, need_image=True)
+                resolved.append(point)
+            except RESOLVE_ERRORS as exc:
+                if errors == "raise" or _systemic(exc):
+                    raise
+                failed[i] = " ".join(str(exc).split()) or type(exc).__name__
+                resolved.append(Hit.from_connector(h) if hasattr(h, "payload") else Hit(id=h, score=None, payload={}))
+        usable = [i for i in range(len(resolved)) if i not in failed]
+        explanations: list[PairExplanation | None] = [None] * len(resolved)
+        if usable:
+            sides = [self._side(resolved[i], players=opts["players"], baseline=opts["baseline"]) for i in usable]
+            query_side = ImageSide(rgb, self.encoder, players=opts["players"], baseline=opts["baseline"],
+                                   name="query", label=name)
+            outcomes = explain_sides(query_side, sides, order=order, method=opts["method"], budget=opts["budget"],
+                                     metric=self.distance, seed=opts["seed"], side=side, batch_size=self.batch_size,
+                                     progress=self.progress, check_vectors=check_vectors, log=log)
+            for i, o in zip(usable, outcomes):
+                explanations[i] = pair_explanation(o, encoder=self.encoder_name, seed=opts["seed"],
+                                                   baseline=opts["baseline"], metric=self.distance, query_name=name)
+        findings = [{"query": name, "hit": resolved[i].id, "error": msg} for i, msg in failed.items()]
+        done = [e for e in explanations if e is not None]
+        result = SearchResults(query_image=rgb, hits=resolved, explanations=explanations, query_name=name,
+                               encoder=self.encoder_name, collection=self.collection.info.name,
+                               encoder_passes=int(sum(e.encoder_passes for e in done)),
+                               seconds=time.perf_counter() - t0, method=done[0].method if done else None,
+                               budget=done[0].budget if done else None, seed=opts["seed"])
+        return result, findings
 
-    def vector_check(self, hit: Any) -> dict:
-        """Compare a hit's stored vector with a fresh encode of its image.
+    def resolve_images(self, hits: Iterable[Any]) -> tuple[list[Hit], list[dict]]:
+        """New :class:`Hit` objects with their images resolved where possible (for reports).
 
         Returns:
-            ``{"cosine", "rel_diff", "disagrees", "message"}`` (see
-            :func:`qdrant_explain.connectors.compare_vectors`).
+            (hits, findings): one Hit per input (``image`` None where it could not be resolved)
+            and one ``{"hit", "error"}`` per failure.
+        """
+        out, findings = [], []
+        for h in hits:
+            try:
+                out.append(self._point(h, need_image=True))
+            except RESOLVE_ERRORS as exc:
+                findings.append({"hit": getattr(h, "id", h), "error": " ".join(str(exc).split())})
+                out.append(Hit.from_connector(h) if hasattr(h, "payload") else self._point(h, need_image=False))
+        return out, findings
+
+    def vector_check(self, hit: Any) -> dict:
+        """Compare a hit's stored vector with a fresh encode of its image (one threshold:
+        :func:`qdrant_explain.connectors.compare_vectors`).
+
+        Returns:
+            ``{"cosine", "rel_diff", "disagrees", "message"}``.
         """
         from qdrant_explain.connectors import compare_vectors
 
-        h = self._hit(hit)
+        h = self._point(hit, need_image=True)
         agreement = compare_vectors(h.vector, self._encode(h.image), self.distance)
         return {"cosine": agreement.cosine, "rel_diff": agreement.rel_diff, "disagrees": not agreement.agrees,
                 "message": agreement.message}
 
     def compare(self, query: Any, hit_a: Any, hit_b: Any, *, method: str | None = None, players: Any = None,
-                baseline: Any = None, budget: int | None = None, seed: int | None = None) -> Comparison:
+                baseline: Any = None, budget: int | None = None, seed: int | None = None,
+                log: Any = None) -> Comparison:
         """Why ``hit_a`` ranks above ``hit_b``: Shapley values of score(q, A) − score(q, B) over query regions.
+
+        The relative game runs through the same pipeline as :meth:`explain`: its hit is the
+        difference of the two stored vectors (:class:`~qdrant_explain.sides.DifferenceSide`).
 
         Args:
             query: image path, PIL image or array.
             hit_a, hit_b: Hits or point ids of the collection.
             method, players, baseline, budget, seed: as in :meth:`explain` (order 1).
+            log: optional callable given one line per plan.
 
         Returns:
             :class:`Comparison`; ``full_value`` = score(q, A) − score(q, B) from the stored vectors.
         """
-        from qdrant_explain.explainers.api import explain_game
-        from qdrant_explain.explainers.games import RelativeGame
-        from qdrant_explain.explainers.masking import make_baseline
-        from qdrant_explain.explainers.players import make_players
-
-        from .pair import DEFAULT_PLAYERS, DEFAULT_SIDE_BUDGET, encoder_side
+        from .sides import DifferenceSide, ImageSide, VectorSide, explain_sides
 
         t0 = time.perf_counter()
+        opts = self._options(method, players, baseline, budget, seed)
         rgb, name = _as_rgb(query, "query")
-        a, b = self._hit(hit_a), self._hit(hit_b)
-        seed = self.seed if seed is None else seed
-        spec = players if players is not None else (self.players or DEFAULT_PLAYERS[1])
-        prepared = self.encoder.prepare(rgb)
-        pl = make_players(spec, prepared, name="query", seed=seed)
-        side = encoder_side(self.encoder, prepared.pixels, make_baseline(self._baseline(baseline), prepared.pixels),
-                            pl.labels, batch_size=self.batch_size, progress=self.progress, name="query")
-        game = RelativeGame(side, a.vector, b.vector, self.distance)
-        n = pl.n_players
-        method = self.method if method is None else method
-        budget = self.budget if budget is None else budget
-        b_used = budget if budget is not None else min(2**n, DEFAULT_SIDE_BUDGET)
-        if method == "auto":
-            method = "exact" if 2**n <= b_used else "kernel-shap"
-        expl = explain_game(game, n, method=method, order=1, budget=None if method == "exact" else b_used, seed=seed,
-                            batch_size=4096, progress=False)
-        qvec = side.embed(np.ones((1, n), dtype=bool))[0]
-        for h in (a, b):
-            if h.score is None:
-                h.score = self._qdrant_score(qvec, h.id)
-        return Comparison(query_image=rgb, query_labels=pl.original_labels, query_values=expl.values, hit_a=a, hit_b=b,
-                          base_value=expl.base_value, full_value=expl.full_value, method=expl.method,
-                          encoder=self.encoder_name, seed=seed, encoder_passes=side.encoder_passes,
-                          seconds=time.perf_counter() - t0, budget=None if method == "exact" else b_used,
-                          query_name=name, query_heatmap=pl.paint(expl.values))
+        qvec = None
+        ends = []
+        for h in (hit_a, hit_b):
+            point = self._point(h, need_image=False)
+            if point.score is None:
+                qvec = self._encode(rgb) if qvec is None else qvec
+                point = self._with_score(point, qvec)
+            try:
+                point = self._point(point, need_image=True)  # shown in the report; not needed for the game
+            except RESOLVE_ERRORS:
+                pass
+            ends.append(point)
+        a, b = ends
+        diff = DifferenceSide(VectorSide(a.vector, id=a.id, score=a.score), VectorSide(b.vector, id=b.id, score=b.score))
+        query_side = ImageSide(rgb, self.encoder, players=opts["players"], baseline=opts["baseline"], name="query",
+                               label=name)
+        (o,) = explain_sides(query_side, [diff], order=1, method=opts["method"], budget=opts["budget"],
+                             metric=self.distance, seed=opts["seed"], side="query", batch_size=self.batch_size,
+                             progress=self.progress, log=log)
+        expl = o.query_explanation
+        return Comparison(query_image=rgb, query_labels=o.query.players.original_labels, query_values=expl.values,
+                          hit_a=a, hit_b=b, base_value=expl.base_value, full_value=expl.full_value,
+                          method=expl.method, encoder=self.encoder_name, seed=opts["seed"],
+                          encoder_passes=o.passes, seconds=time.perf_counter() - t0, budget=o.budget,
+                          query_name=name, query_heatmap=o.query.players.paint(expl.values), metric=self.distance,
+                          query_players=o.query.players, explanation=expl,
+                          baseline=_baseline_label(opts["baseline"]), estimated=bool(expl.estimated))
 
     def audit(self, queries: Sequence[Any], *, limit: int = 5, players: Any = "slic:24", budget: int | None = 128,
               method: str | None = None, seed: int | None = None, progress: Any = None) -> AuditReport:
         """Explain the top hits of many queries and summarise where similarity comes from.
 
+        One bad item does not stop the audit: a query that fails to load, or a hit whose image
+        cannot be resolved, becomes an entry of ``summary["findings"]`` and the rest goes on.
+
         Args:
-            queries: image paths (or images).
+            queries: image paths (or images): a list, tuple or other iterable (not a single string).
             limit: hits per query.
             players, budget, method, seed: explanation settings (order 1, both sides).
             progress: an optional callable ``progress(i, n, name)`` called before each query.
 
         Returns:
             :class:`AuditReport` (see :func:`qdrant_explain.audit.summarise`).
+
+        Raises:
+            TypeError: ``queries`` is None, a single string/path or not iterable.
         """
         from .audit import summarise
 
+        if queries is None or isinstance(queries, (str, bytes, os.PathLike)) or not isinstance(queries, Iterable):
+            raise TypeError(
+                "SearchExplainer.audit(queries=...) takes a list of query images (paths, PIL images or arrays); "
+                f"got {type(queries).__name__}. Wrap a single query in a list: audit([query]).")
         t0 = time.perf_counter()
         searches = []
+        findings: list[dict] = []
         queries = list(queries)
         for i, q in enumerate(queries):
+            label = _label(q, i)
             if progress is not None:
-                progress(i, len(queries), str(q))
-            searches.append(self.explain_hits(q, None, limit=limit, order=1, method=method, players=players,
-                                              budget=budget, side="both", seed=seed, check_vectors=True))
+                progress(i, len(queries), label)
+            try:
+                found, recorded = self._explain_hits(q, None, limit=limit, order=1, method=method, players=players,
+                                                     baseline=None, budget=budget, side="both", seed=seed,
+                                                     check_vectors=True, errors="record", log=None)
+                searches.append(found)
+                findings.extend(recorded)
+            except RESOLVE_ERRORS as exc:
+                if _systemic(exc):
+                    raise
+                findings.append({"query": label, "hit": None, "error": " ".join(str(exc).split()) or type(exc).__name__})
         summary = summarise(searches)
         summary.update(encoder=self.encoder_name, collection=self.collection.info.name,
-                       seconds=round(time.perf_counter() - t0, 2))
-        return AuditReport(searches=searches, summary=summary)
+                       seconds=round(time.perf_counter() - t0, 2), findings=findings,
+                       finding_count=len(findings), queries_failed=sum(f["hit"] is None for f in findings))
+        return AuditReport(searches=searches, summary=summary, collection=self.collection.info.name,
+                           method=method if method is not None else self.method, budget=budget,
+                           encoder_passes=summary.get("encoder_passes"), seconds=summary["seconds"],
+                           encoder=self.encoder_name, seed=self.seed if seed is None else seed)
+
+
+def _baseline_label(baseline: Any) -> str:
+    return baseline if isinstance(baseline, str) else ("callable" if callable(baseline) else "array")
+
+
+def _label(query: Any, index: int) -> str:
+    if isinstance(query, (str, os.PathLike)):
+        return pathlib.Path(query).name
+    return f"query {index}"
 
 
 def _is_image(x: Any) -> bool:
@@ -367,14 +491,6 @@ def _is_image(x: Any) -> bool:
     except ImportError:  # pragma: no cover
         return False
     return isinstance(x, Image.Image)
-
-
-def _finite(x: Any) -> float | None:
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
 
 
 __all__ = ["SearchExplainer"]

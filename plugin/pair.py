@@ -32,182 +32,28 @@ positive attribution means "pushes the images apart".
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from qdrant_explain.explainers.encoder import PreparedImage, prepare_image, to_rgb_array
-from qdrant_explain.explainers.games import HitGame, QueryGame
-from qdrant_explain.explainers.joint import JointExplanation, explain_joint
-from qdrant_explain.explainers.masking import make_baseline
-from qdrant_explain.explainers.players import Players, make_players
-from qdrant_explain.explainers.result import Explanation
-from qdrant_explain.explainers.scores import check_score, higher_is_better, normalize_rows
-from qdrant_explain.explainers.side import ImageSide
+from qdrant_explain.explainers.scores import check_score
+from qdrant_explain.explainers.vocabulary import DEFAULT_PLAYERS
 
 from .results import PairExplanation
-
-DEFAULT_PLAYERS = {1: "slic:50", 2: "slic:16"}
-"""Player spec used when ``players=None``, by order."""
-
-DEFAULT_SIDE_BUDGET = 1024
-"""Order 1 with ``budget=None``: encoder passes per explained side (or 2^n when smaller)."""
-
-ORDER1_METHODS = ("auto", "exact", "kernel-shap", "permutation", "lime", "occlusion")
-ORDER2_METHODS = ("auto", "exact", "stratified", "product-kst")
+from .sides import ImageSide, SideOutcome, VectorSide, check_encoder, explain_sides, side_name
 
 
-@dataclass
-class ImagePairExplanation(PairExplanation):
-    """A :class:`~qdrant_explain.results.PairExplanation` made by :func:`explain_pair`, with lookups.
-
-    Extra attributes:
-        metric: Qdrant metric of the game (``"cosine"``, ``"dot"``, ``"euclid"``,
-            ``"manhattan"``); ``higher_is_better`` tells how to read signs.
-        query_players / hit_players: the :class:`Players` (model-space and
-            original label maps, original label values in player order).
-        joint: the :class:`JointExplanation` (order 2), else None.
-        query_explanation / hit_explanation: the side :class:`Explanation` (order 1).
-        encoder_seconds: wall time spent inside the encoder.
-    """
-
-    metric: str = "cosine"
-    query_players: Players | None = None
-    hit_players: Players | None = None
-    joint: JointExplanation | None = None
-    query_explanation: Explanation | None = None
-    hit_explanation: Explanation | None = None
-    encoder_seconds: float = 0.0
-
-    @property
-    def higher_is_better(self) -> bool:
-        """True for cosine/dot (positive = more similar), False for distances."""
-        return higher_is_better(self.metric)
-
-    # -- correspondences -----------------------------------------------------------------
-    def _weights(self, where: object, players: Players | None, side: str) -> np.ndarray:
-        if players is None:
-            raise ValueError(f"this explanation has no {side} players.")
-        n = players.n_players
-        if isinstance(where, (int, np.integer)):
-            if not 0 <= int(where) < n:
-                raise ValueError(f"{side} region must be a player index in 0..{n - 1}; got {where}.")
-            w = np.zeros(n)
-            w[int(where)] = 1.0
-            return w
-        arr = np.asarray(where)
-        lab = players.original_labels
-        if arr.shape == (2,) and np.issubdtype(arr.dtype, np.integer):
-            y, x = int(arr[0]), int(arr[1])
-            if not (0 <= y < lab.shape[0] and 0 <= x < lab.shape[1]):
-                raise ValueError(f"{side} pixel (y={y}, x={x}) is outside the {lab.shape} image.")
-            if lab[y, x] < 0:
-                raise ValueError(
-                    f"{side} pixel (y={y}, x={x}) lies in the part the centre crop removed; the model never saw it."
-                )
-            return self._weights(int(lab[y, x]), players, side)
-        if arr.shape == lab.shape and arr.dtype == bool:
-            counts = np.bincount(lab[lab >= 0], minlength=n).astype(np.float64)
-            inside = np.bincount(lab[arr & (lab >= 0)], minlength=n).astype(np.float64)
-            if inside.sum() == 0:
-                raise ValueError(f"the {side} region mask covers no pixel the model saw.")
-            return np.divide(inside, counts, out=np.zeros(n), where=counts > 0)
-        raise ValueError(
-            f"{side} region must be a player index, a (y, x) pixel in original coordinates or a bool mask of "
-            f"shape {lab.shape}; got {type(where).__name__} with shape {arr.shape}."
-        )
-
-    def _need_cross(self) -> np.ndarray:
-        if self.cross is None:
-            raise ValueError(
-                f"correspondence maps need an order-2 (joint) explanation; this one has order={self.order}. "
-                f"Call explain_pair(..., order=2)."
-            )
-        return self.cross
-
-    def hit_heatmap_for(self, query_region: object) -> np.ndarray:
-        """Heatmap over the hit (original pixels) of what matches a query pixel or region.
-
-        Args:
-            query_region: a query player index, a ``(y, x)`` pixel of the original
-                query, or an (H0, W0) bool mask (players weighted by the share of
-                their visible pixels inside it).
-
-        Returns:
-            (H1, W1) float: sum_i w_i cross[i, j] on hit region j; NaN where cropped.
-        """
-        cross = self._need_cross()
-        w = self._weights(query_region, self.query_players, "query")
-        return self.hit_players.paint(w @ cross)
-
-    def query_heatmap_for(self, hit_region: object) -> np.ndarray:
-        """Heatmap over the query of what matches a hit pixel or region (the reverse of :meth:`hit_heatmap_for`)."""
-        cross = self._need_cross()
-        w = self._weights(hit_region, self.hit_players, "hit")
-        return self.query_players.paint(cross @ w)
-
-    def hit_heatmap_for_query_region(self, region: int) -> np.ndarray:
-        """(H1, W1) heatmap over the hit for query player ``region`` (order 2)."""
-        return self.hit_heatmap_for(int(region))
-
-    def to_dict(self) -> dict:
-        """The base JSON fields plus ``metric``, label values and (order 2) the joint details."""
-        out = super().to_dict()
-        out["metric"] = self.metric
-        out["higher_is_better"] = self.higher_is_better
-        out["estimated"] = bool(self.estimated)
-        out["budget"] = None if self.budget is None else int(self.budget)
-        out["baseline"] = self.baseline
-        out["encoder_seconds"] = round(float(self.encoder_seconds), 4)
-        for side, pl in (("query", self.query_players), ("hit", self.hit_players)):
-            out[f"{side}_players"] = None if pl is None else {"spec": pl.spec, "label_values": pl.label_values.tolist()}
-        if self.joint is not None:
-            out["joint"] = self.joint.to_dict()
-        if self.vector_check is not None:
-            out["vector_check"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in self.vector_check.items()}
-        return out
+ImagePairExplanation = PairExplanation
+"""The result of :func:`explain_pair`: the one pair-explanation type of :mod:`qdrant_explain.results`
+(metric, players, joint and side explanations, ``hit_heatmap_for`` / ``query_heatmap_for`` live there)."""
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _open(image: object) -> object:
-    """Paths become loaded PIL images; anything else is returned unchanged."""
-    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
-        from PIL import Image
-
-        with Image.open(image) as im:
-            im.load()
-            return im.copy()
-    return image
-
-
-def _prepare(encoder: Any, image: object, name: str) -> PreparedImage:
-    if image is None:
-        raise ValueError(f"explain_pair needs a {name} image (PIL image, array or path); got None.")
-    if hasattr(encoder, "prepare"):
-        return encoder.prepare(image)
-    return prepare_image(image, tuple(encoder.input_size), name=name)
-
-
-def _check_encoder(encoder: Any) -> None:
-    if encoder is None or not callable(getattr(encoder, "encode", None)):
-        raise TypeError(
-            "explain_pair needs an encoder with encode((m, H, W, 3) uint8) -> (m, d) and prepare(image) "
-            "(or input_size); load one with qdrant_explain.connectors.encoders.load_encoder(spec). "
-            f"Got {type(encoder).__name__}."
-        )
-    if not hasattr(encoder, "prepare") and not hasattr(encoder, "input_size"):
-        raise TypeError("explain_pair: the encoder has neither prepare(image) nor input_size.")
-
-
-def _split_players(players: object, order: int) -> tuple[object, object]:
-    if players is None:
-        spec = DEFAULT_PLAYERS[order]
-        return spec, spec
-    if isinstance(players, str):
+def _split_players(players: object) -> tuple[object, object]:
+    """(query players, hit players): one spec for both, or a pair; None keeps the vocabulary's default."""
+    if players is None or isinstance(players, str):
         return players, players
     if isinstance(players, (tuple, list)) and len(players) == 2:
         return players[0], players[1]
@@ -221,85 +67,52 @@ def _baseline_name(baseline: object) -> str:
     return baseline if isinstance(baseline, str) else ("callable" if callable(baseline) else "array")
 
 
-def _full_mask(n: int) -> np.ndarray:
-    return np.ones((1, n), dtype=bool)
+def _vector_check_dict(check: Any) -> dict | None:
+    if check is None:
+        return None
+    return {"cosine": check.cosine, "rel_diff": check.rel_diff, "disagrees": not check.agrees,
+            "message": check.message}
 
 
-def _side_plan(n: int, method: str, budget: int | None, seed: int) -> tuple[Any, Any]:
-    """The estimator and plan of a first-order side explanation ("auto": exact when 2^n fits the budget)."""
-    from qdrant_explain.explainers.api import plan_game
+def pair_explanation(outcome: SideOutcome, *, encoder: str, seed: int, baseline: object, metric: str,
+                     query_name: str | None = None) -> "ImagePairExplanation":
+    """The :class:`ImagePairExplanation` of one :class:`~qdrant_explain.sides.SideOutcome`, built in one go.
 
-    if method not in ORDER1_METHODS:
-        raise ValueError(f"explain_pair(order=1, method=...) must be one of {ORDER1_METHODS}; got {method!r}.")
-    b = budget if budget is not None else min(2**n, DEFAULT_SIDE_BUDGET)
-    if method == "auto":
-        method = "exact" if 2**n <= b else "kernel-shap"
-    if method == "exact":
-        b = None
-    return plan_game(n, method=method, order=1, budget=b, seed=seed)
-
-
-def _side_explain(game: QueryGame, n: int, method: str, budget: int | None, seed: int) -> list[Explanation]:
-    """First-order explanations of a side game against each of its fixed embeddings (one plan, one solve)."""
-    from qdrant_explain.explainers.api import solve_game
-    from qdrant_explain.explainers.evaluation import unique_rows
-
-    est, plan = _side_plan(n, method, budget, seed)
-    distinct, inverse = unique_rows(plan.coalitions)
-    values = game.values(distinct)[inverse]  # (m, k): every planned mask against every fixed embedding
-    return solve_game(est, plan, values, seed=seed, requested_method=est.name)
-
-
-@dataclass
-class _Sides:
-    query: PreparedImage
-    query_players: Players
-    query_side: ImageSide
-    hit: PreparedImage | None = None
-    hit_players: Players | None = None
-    hit_side: ImageSide | None = None
-    extra: dict = field(default_factory=dict)
-
-
-def _make_side(encoder, prepared, spec, baseline, batch_size, progress, name, seed) -> tuple[Players, ImageSide]:
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1) as pool:  # the blur runs while SLIC segments (both release the GIL)
-        pending = pool.submit(make_baseline, baseline, prepared.pixels)
-        players = make_players(spec, prepared, name=name, seed=seed)
-        base = pending.result()
-    side = encoder_side(encoder, prepared.pixels, base, players.labels, batch_size=batch_size, progress=progress, name=name)
-    return players, side
-
-
-def encoder_side(encoder: Any, pixels: np.ndarray, baseline: np.ndarray, labels: np.ndarray, *, batch_size: int,
-                 progress: bool | None, name: str) -> ImageSide:
-    """The cached side evaluator of one image for ``encoder``.
-
-    An encoder with ``masked_encoder(pixels, baseline, labels)`` (the torch
-    encoders on a GPU) builds the masked images itself, on the device; any other
-    gets numpy-masked uint8 batches.
+    Score, hit id, payload and the query's name come from the sides.
     """
-    factory = getattr(encoder, "masked_encoder", None)
-    masked = factory(pixels, baseline, labels) if callable(factory) else None
-    return ImageSide(pixels, baseline, labels, encoder.encode, batch_size=batch_size, progress=progress, name=name,
-                     masked_encode=masked)
-
-
-def _check_hit_embedding(hit_embedding: object, dim: int) -> np.ndarray:
-    arr = np.asarray(hit_embedding, dtype=np.float64)
-    if arr.ndim == 2 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim != 1:
-        raise ValueError(f"hit_embedding must be one (d,) vector; got shape {arr.shape}.")
-    if arr.shape[0] != dim:
-        raise ValueError(
-            f"hit_embedding has dimension {arr.shape[0]} but the encoder produces {dim}-d embeddings; "
-            f"pass the stored vector of the same encoder/collection (or omit it to encode hit_image)."
-        )
-    if not np.isfinite(arr).all():
-        raise ValueError("hit_embedding contains NaN or inf values.")
-    return arr
+    q, h = outcome.query, outcome.hit
+    qe, he, joint = outcome.query_explanation, outcome.hit_explanation, outcome.joint
+    extra: dict = {"heatmaps": "side Shapley values" if outcome.order == 2 else "Shapley values",
+                   "query_passes": outcome.query_passes, "hit_passes": outcome.hit_passes}
+    if outcome.notes:
+        extra["warnings"] = list(outcome.notes)
+    if joint is not None:
+        q_values, h_values, cross = joint.query_values, joint.hit_values, joint.cross
+        q_heat, h_heat = q.players.paint(joint.query_side_values), h.players.paint(joint.hit_side_values)
+    else:
+        q_values = None if qe is None else qe.values
+        h_values = None if he is None else he.values
+        cross = None
+        q_heat = None if q_values is None else q.players.paint(q_values)
+        h_heat = None if h_values is None else h.players.paint(h_values)
+        if qe is not None and he is not None:
+            extra["hit_base_value"] = he.base_value
+    src_q, src_h = q.source, h.source
+    return ImagePairExplanation(
+        query_image=q.image, hit_image=h.image,
+        query_labels=None if q.players is None else q.players.original_labels,
+        hit_labels=None if h.players is None or h_values is None and joint is None else h.players.original_labels,
+        query_values=q_values, hit_values=h_values, cross=cross,
+        base_value=outcome.base_value, full_value=outcome.full_value, method=outcome.method, order=outcome.order,
+        encoder=encoder, seed=seed, encoder_passes=outcome.passes, seconds=outcome.seconds, budget=outcome.budget,
+        baseline=_baseline_name(baseline), side=outcome.side, estimated=outcome.estimated,
+        score=getattr(src_h, "score", None), hit_id=getattr(src_h, "id", None),
+        hit_payload=getattr(src_h, "payload", None),
+        query_name=query_name if query_name is not None else getattr(src_q, "label", None),
+        query_heatmap=q_heat, hit_heatmap=h_heat, vector_check=_vector_check_dict(h.vector_check), extra=extra,
+        metric=metric, query_players=q.players, hit_players=h.players, joint=joint,
+        query_explanation=qe, hit_explanation=he, encoder_seconds=outcome.encoder_seconds,
+    )
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -321,28 +134,33 @@ def explain_pair(
     batch_size: int = 64,
     progress: bool | None = None,
     side: str = "both",
+    log: Callable[[str], None] | None = None,
 ) -> ImagePairExplanation:
     """Explain the similarity of a query image and a hit image for ``encoder``.
 
     Args:
         query_image: PIL image, (H, W[, 3|4]) array (greyscale, RGBA, 16-bit are
-            converted) or a file path.
+            converted) or a file path (read with ``connectors.load_image``: EXIF
+            orientation applied, as ``index`` does).
         hit_image: the same for the hit; may be None at order 1 when
             ``hit_embedding`` is given (then only the query side is explained).
         encoder: an :class:`~qdrant_explain.explainers.encoder.Encoder`
-            (``prepare`` + ``encode``), e.g. from ``load_encoder(spec)``.
+            (``prepare`` + ``encode``), or an encoder spec string (loaded with
+            ``qdrant_explain.connectors.load_encoder(spec)``, as ``SearchExplainer`` does).
         order: 1 (Shapley saliency maps on each side) or 2 (joint Shapley-Taylor:
             the (nq, nh) ``cross`` matrix of region correspondences).
-        method: order 1: ``"auto"`` (exact when 2^n fits the budget, else
-            ``"kernel-shap"``), ``"exact"``, ``"kernel-shap"``, ``"permutation"``,
-            ``"lime"``, ``"occlusion"``; order 2: ``"auto"``, ``"exact"``, ``"stratified"``.
+        method: a name of ``vocabulary.list_methods(1, "side")`` at order 1 or
+            ``list_methods(2, "joint")`` at order 2; ``"auto"`` follows the
+            vocabulary's one rule (exact when its cost fits the budget, or 4096
+            encoder passes without one).
         players: ``"slic:N"``, ``"grid:RxC"``, or a pair (query_labels, hit_labels)
-            of integer label maps in original pixels; None: ``"slic:50"`` (order 1),
-            ``"slic:16"`` (order 2).
-        baseline: what removed regions become: ``"blur"`` (default), ``"mean"``,
-            ``"constant"``, ``"constant:R,G,B"`` or a callable on the model-space image.
-        budget: encoder passes. Order 1: per explained side (None: min(2^n, 1024));
-            order 2: query + hit together (None: 2048).
+            of integer label maps in original pixels; None: ``vocabulary.DEFAULT_PLAYERS``
+            (``"slic:50"`` at order 1, ``"slic:16"`` at order 2).
+        baseline: what removed regions become: a name of ``vocabulary.BASELINES``
+            (``"blur"``, ``"blur:SIGMA"``, ``"mean"``, ``"gray"`` = ``"constant:128,128,128"``,
+            ``"constant"``, ``"constant:R,G,B"``), an RGB tuple, an image or a callable.
+        budget: encoder passes (``vocabulary.BUDGET_MEANING``): order 1 per explained
+            side, order 2 query + hit together; capped at the exact cost. None: the default.
         score: Qdrant metric, ``"cosine"``, ``"dot"``, ``"euclid"``, ``"manhattan"``.
         seed: seed for the samplers.
         hit_embedding: the hit's stored vector (from Qdrant); the query-side game
@@ -350,6 +168,7 @@ def explain_pair(
         batch_size: masked images per encoder call.
         progress: tqdm bars (None: automatic, only on a TTY for long runs).
         side: order 1 only: ``"both"``, ``"query"`` or ``"hit"``.
+        log: called with one line per plan (method, encoder passes, time estimate) before encoding.
 
     Returns:
         :class:`ImagePairExplanation` (a :class:`~qdrant_explain.results.PairExplanation`).
@@ -358,7 +177,8 @@ def explain_pair(
         ValueError: bad images (1x1, unreadable), players, label maps, baseline,
             method, a hit embedding of the wrong dimension, NaN embeddings from
             the encoder (:class:`~qdrant_explain.explainers.side.EmbeddingError`).
-        TypeError: an object that is not an encoder.
+        TypeError: an object that is not an encoder (nor a spec string).
+        MemoryError: a budget whose plan cannot fit in the available memory.
     """
     return explain_hits(
         query_image,
@@ -375,6 +195,7 @@ def explain_pair(
         batch_size=batch_size,
         progress=progress,
         side=side,
+        log=log,
     )[0]
 
 
@@ -394,6 +215,7 @@ def explain_hits(
     batch_size: int = 64,
     progress: bool | None = None,
     side: str = "both",
+    log: Callable[[str], None] | None = None,
 ) -> list[ImagePairExplanation]:
     """Explain one query against several hits, sharing the masked-query encodes (multi-hit).
 
@@ -404,133 +226,33 @@ def explain_hits(
     counts only the masks newly encoded for it (the first result carries the
     shared query passes).
     """
-    t_start = time.perf_counter()
-    if order not in (1, 2):
-        raise ValueError(f"explain_pair(order=...) must be 1 or 2; got {order!r}.")
-    if side not in ("both", "query", "hit"):
-        raise ValueError(f"explain_pair(side=...) must be 'both', 'query' or 'hit'; got {side!r}.")
-    metric = check_score(score)
-    _check_encoder(encoder)
-    hits = [None if h is None else _open(h) for h in hit_images]
-    query_image = _open(query_image)
-    k = len(hits)
-    if k == 0:
+    encoder = check_encoder(encoder, "explain_pair")
+    hits = list(hit_images)
+    if not hits:
         raise ValueError("explain_hits needs at least one hit image (or None with a hit embedding).")
-    if hit_embeddings is not None and len(hit_embeddings) != k:
-        raise ValueError(f"hit_embeddings has {len(hit_embeddings)} entries for {k} hits.")
-    q_spec, h_spec = _split_players(players, order)
-    query = _prepare(encoder, query_image, "query")
-    q_players, q_side = _make_side(encoder, query, q_spec, baseline, batch_size, progress, "query", seed)
-    q_full = q_side.embed(_full_mask(q_players.n_players))[0]
-    dim = q_full.shape[0]
-    stored = [None] * k if hit_embeddings is None else [
-        None if e is None else _check_hit_embedding(e, dim) for e in hit_embeddings
-    ]
-    query_rgb = to_rgb_array(query_image, name="query")
-    results = []
-    shared_counted = False
-    q_batch = None
-    if order == 1 and side in ("both", "query") and k > 1 and all(v is not None for v in stored):
-        # every hit is a stored vector: one plan, one evaluation and one solve for all k query-side games
-        q_batch = _side_explain(QueryGame(q_side, np.stack(stored), metric), q_players.n_players, method, budget, seed)
-    for idx in range(k):
-        t0 = time.perf_counter()
-        q_before = q_side.encoder_passes if shared_counted else 0
-        q_sec_before = q_side.encoder_seconds if shared_counted else 0.0
-        hit_prep = None
-        h_players = h_side = None
-        if hits[idx] is not None:
-            hit_prep = _prepare(encoder, hits[idx], "hit")
-            h_players, h_side = _make_side(encoder, hit_prep, h_spec, baseline, batch_size, progress, "hit", seed)
-        elif stored[idx] is None:
+    if hit_embeddings is not None and len(hit_embeddings) != len(hits):
+        raise ValueError(f"hit_embeddings has {len(hit_embeddings)} entries for {len(hits)} hits.")
+    q_spec, h_spec = _split_players(players)
+    if query_image is None:
+        raise ValueError("explain_pair needs a query image (PIL image, array or path); got None.")
+    query = ImageSide(query_image, encoder, players=q_spec, baseline=baseline, name="query",
+                      label=side_name(query_image))
+    sides = []
+    for idx, image in enumerate(hits):
+        stored = None if hit_embeddings is None else hit_embeddings[idx]
+        if image is None and stored is None:
             raise ValueError(f"hit {idx}: give hit_image or hit_embedding (both are None).")
-        h_full = None
-        if h_side is not None:
-            h_full = h_side.embed(_full_mask(h_players.n_players))[0]
-            if h_full.shape[0] != dim:
-                raise ValueError(f"the encoder returned {h_full.shape[0]}-d hit embeddings but {dim}-d query ones.")
-        vector_check = None
-        if stored[idx] is not None and h_full is not None:
-            c = float(normalize_rows(stored[idx][None])[0] @ normalize_rows(h_full[None])[0])
-            vector_check = {"cosine": c, "disagrees": bool(c < 0.99)}
-        hit_vec = stored[idx] if stored[idx] is not None else h_full
-        extra: dict = {"heatmaps": "side Shapley values" if order == 2 else "Shapley values"}
-        q_expl = h_expl = joint = None
-        if order == 1:
-            q_values = h_values = None
-            explained = side if h_side is not None else "query"
-            if explained in ("both", "query"):
-                if q_batch is None:
-                    q_expl = _side_explain(QueryGame(q_side, hit_vec, metric), q_players.n_players, method, budget, seed)[0]
-                else:
-                    q_expl = q_batch[idx]
-                q_values = q_expl.values
-            if explained in ("both", "hit") and h_side is not None:
-                h_expl = _side_explain(HitGame(h_side, q_full, metric), h_players.n_players, method, budget, seed)[0]
-                h_values = h_expl.values
-            first = q_expl or h_expl
-            base = first.base_value
-            full = first.full_value
-            cross = None
-            q_heat = None if q_values is None else q_players.paint(q_values)
-            h_heat = None if h_values is None else h_players.paint(h_values)
-            used_method = first.method
-            estimated = bool((q_expl or h_expl).estimated or (h_expl is not None and h_expl.estimated))
-            if q_expl is not None and h_expl is not None:
-                extra["hit_base_value"] = h_expl.base_value
-            used_budget = budget
+        if image is None:
+            sides.append(VectorSide(stored, name="hit"))
         else:
-            if h_side is None:
-                raise ValueError("explain_pair(order=2) masks both images: pass hit_image (the stored vector alone is not enough).")
-            if method not in ORDER2_METHODS:
-                raise ValueError(f"explain_pair(order=2, method=...) must be one of {ORDER2_METHODS}; got {method!r}.")
-            joint = explain_joint(q_side, h_side, q_players.n_players, h_players.n_players, score=metric,
-                                  method=method, budget=budget, seed=seed, progress=progress)
-            q_values, h_values, cross = joint.query_values, joint.hit_values, joint.cross
-            q_heat = q_players.paint(joint.query_side_values)
-            h_heat = h_players.paint(joint.hit_side_values)
-            base, full = joint.base_value, joint.full_value
-            used_method, estimated, used_budget = joint.method, joint.estimated, joint.budget
-            explained = "both"
-        passes = (q_side.encoder_passes - q_before) + (0 if h_side is None else h_side.encoder_passes)
-        enc_sec = (q_side.encoder_seconds - q_sec_before) + (0.0 if h_side is None else h_side.encoder_seconds)
-        shared_counted = True
-        hit_rgb = None if hits[idx] is None else to_rgb_array(hits[idx], name="hit")
-        results.append(
-            ImagePairExplanation(
-                query_image=query_rgb,
-                hit_image=hit_rgb,
-                query_labels=q_players.original_labels,
-                hit_labels=None if h_players is None else h_players.original_labels,
-                query_values=q_values,
-                hit_values=h_values,
-                cross=cross,
-                base_value=float(base),
-                full_value=float(full),
-                method=used_method,
-                order=order,
-                encoder=str(getattr(encoder, "name", type(encoder).__name__)),
-                seed=seed,
-                encoder_passes=int(passes),
-                seconds=(time.perf_counter() - t0) + ((t0 - t_start) if idx == 0 else 0.0),
-                budget=used_budget,
-                baseline=_baseline_name(baseline),
-                side=explained,
-                estimated=estimated,
-                query_heatmap=q_heat,
-                hit_heatmap=h_heat,
-                vector_check=vector_check,
-                extra=extra,
-                metric=metric,
-                query_players=q_players,
-                hit_players=h_players,
-                joint=joint,
-                query_explanation=q_expl,
-                hit_explanation=h_expl,
-                encoder_seconds=float(enc_sec),
-            )
-        )
-    return results
+            sides.append(ImageSide(image, encoder, players=h_spec, baseline=baseline, name="hit",
+                                   label=side_name(image), payload={"image": side_name(image)} if side_name(image) else None,
+                                   vector=stored))
+    outcomes = explain_sides(query, sides, order=order, method=method, budget=budget, metric=score, seed=seed,
+                             side=side, batch_size=batch_size, progress=progress, check_vectors=False, log=log)
+    name = str(getattr(encoder, "name", type(encoder).__name__))
+    metric = check_score(score)
+    return [pair_explanation(o, encoder=name, seed=seed, baseline=baseline, metric=metric) for o in outcomes]
 
 
-__all__ = ["ImagePairExplanation", "explain_pair", "explain_hits", "DEFAULT_PLAYERS"]
+__all__ = ["ImagePairExplanation", "explain_pair", "explain_hits", "pair_explanation", "DEFAULT_PLAYERS"]

@@ -86,9 +86,16 @@ def plot_heatmap(
 
 
 def _label(result: Any) -> str:
-    metric = getattr(result, "metric", "cosine")
-    hib = getattr(result, "higher_is_better", True)
-    return f"contribution to {metric} ({'+ = more similar' if hib else '+ = farther apart'})"
+    """Colour-bar label: what the values add up to, and how to read the sign (distances: + = farther apart)."""
+    hib = result.higher_is_better
+    return f"contribution to {result.metric} ({'+ = more similar' if hib else '+ = farther apart'})"
+
+
+def _title(result: Any) -> str:
+    """Method, order, the explained value (``full_value``) and Qdrant's ``score`` when there is one."""
+    qdrant = "" if result.score is None else f", Qdrant score {result.score:.4f}"
+    return (f"{result.method} (order {result.order}), {result.metric} {result.full_value:.4f}{qdrant}, "
+            f"{result.encoder_passes} encoder passes")
 
 
 def save_overlays(result: Any, path: str | pathlib.Path, *, title: str | None = None):
@@ -97,11 +104,14 @@ def save_overlays(result: Any, path: str | pathlib.Path, *, title: str | None = 
     Args:
         result: a :class:`~qdrant_explain.results.PairExplanation` (from ``explain_pair``).
         path: PNG file to write.
-        title: figure title (default: method, order and score).
+        title: figure title (default: method, order, the explained value and Qdrant's score).
 
     Returns:
         The matplotlib ``Figure``.
     """
+    if result.query_image is None:
+        raise ValueError("save_overlays needs the explanation's images; this one has none (read from a JSON "
+                         "written with arrays=False?). Use a full to_json() or explain again.")
     panels = [("query", result.query_image, result.query_heatmap)]
     if result.hit_image is not None:
         panels.append(("hit", result.hit_image, result.hit_heatmap))
@@ -114,11 +124,7 @@ def save_overlays(result: Any, path: str | pathlib.Path, *, title: str | None = 
         mappable = mappable or m
     if mappable is not None:
         fig.colorbar(mappable, ax=axes, fraction=0.03, pad=0.02, label=_label(result))
-    fig.suptitle(
-        title or f"{result.method} (order {result.order}), score {result.full_value:.4f}, "
-        f"{result.encoder_passes} encoder passes",
-        fontsize=10,
-    )
+    fig.suptitle(title or _title(result), fontsize=10)
     fig.savefig(str(path), format="png", bbox_inches="tight")
     return fig
 
@@ -154,8 +160,9 @@ def save_correspondence(result: Any, path: str | pathlib.Path, *, top_k: int = 6
     from skimage.segmentation import find_boundaries
 
     cross = getattr(result, "cross", None)
-    if cross is None or result.hit_image is None:
-        raise ValueError("save_correspondence needs an order-2 explanation with a hit image (explain_pair(..., order=2)).")
+    if cross is None or result.hit_image is None or result.query_image is None:
+        raise ValueError("save_correspondence needs an order-2 explanation with both images (explain_pair(..., order=2); "
+                         "a JSON written with arrays=False has no images).")
     cross = np.asarray(cross)
     nq, nh = cross.shape
     s = _scale(result.query_heatmap, result.hit_heatmap)

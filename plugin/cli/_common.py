@@ -1,6 +1,12 @@
 """Options and error handling shared by every ``qdrant-explain`` command (one place).
 
-- :func:`collection_options`: ``--collection``, ``--db`` / ``--url`` / ``--api-key``, ``--encoder``.
+- :func:`collection_options`: ``--collection``, ``--db`` / ``--url`` / ``--api-key``, ``--encoder``,
+  ``--backend``, ``--vector-name``, ``--insecure``, and (commands that resolve hit images)
+  ``--image-root``, ``--allow-urls``. The options added after the first release reach
+  :func:`connection_kwargs` / :func:`open_explainer` through the click context, so a
+  command's signature does not change when one is added.
+- :func:`console_warnings`: Python warnings (SLIC's, ours) become one line on stderr
+  without file paths, and nothing with ``--quiet``.
 - :func:`run_options`: ``--quiet`` and ``--debug``.
 - :func:`explain_options`: ``--order``, ``--method``, ``--players``, ``--baseline``, ``--budget``, ``--seed``.
 - :func:`user_errors`: a user error (bad file, unknown collection or point, wrong encoder...)
@@ -12,33 +18,38 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import pathlib
 import re
 import sys
+import warnings
 from typing import Any, Callable, Iterator
 
 import click
 
-HOME_ENV = "QDRANT_EXPLAIN_HOME"
-"""Environment variable that moves the user directory (default ``~/.qdrant-explain``)."""
+from qdrant_explain.connectors.roots import HOME_ENV
+from qdrant_explain.connectors.roots import home_dir as _home_dir
 
-METHODS_ORDER1 = ("auto", "exact", "kernel-shap", "permutation", "lime", "occlusion")
-"""``--method`` values at order 1 (``auto``: exact when 2^n fits the budget, else kernel-shap)."""
+from qdrant_explain.explainers import vocabulary as _vocabulary
 
-METHODS_ORDER2 = ("auto", "exact", "stratified")
-"""``--method`` values at order 2 (joint; ``auto``: exact when 2^nq + 2^nh fits the budget, else stratified)."""
+METHODS_ORDER1 = tuple(_vocabulary.list_methods(1, "side"))
+"""``--method`` values at order 1 (the vocabulary's image-side methods)."""
+
+METHODS_ORDER2 = tuple(_vocabulary.list_methods(2, "joint"))
+"""``--method`` values at order 2 (the vocabulary's joint methods)."""
 
 METHODS = tuple(dict.fromkeys(METHODS_ORDER1 + METHODS_ORDER2))
 """Every ``--method`` value."""
 
-BASELINES = ("blur", "mean", "gray")
+BASELINES = tuple(_vocabulary.BASELINES)
+"""``--baseline`` names (the vocabulary's; ``NAME:ARGS`` forms take their arguments)."""
+
+MIN_BUDGET = 2
+"""Smallest ``--budget``: any game needs at least the empty and the full coalition."""
 
 
 def home_dir() -> pathlib.Path:
     """``$QDRANT_EXPLAIN_HOME`` or ``~/.qdrant-explain``."""
-    env = os.environ.get(HOME_ENV)
-    return pathlib.Path(env).expanduser() if env else pathlib.Path("~/.qdrant-explain").expanduser()
+    return _home_dir()
 
 
 def default_db() -> pathlib.Path:
@@ -47,11 +58,53 @@ def default_db() -> pathlib.Path:
 
 
 def _check_players(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--players``: ``slic:N`` (N >= 1) or ``grid:RxC`` / ``grid:N`` (R, C, N >= 1); else a usage error."""
     if value is None:
         return None
-    if not re.fullmatch(r"slic:\d+|grid:\d+x\d+|grid:\d+", value.strip().lower()):
-        raise click.BadParameter("use 'slic:N' (e.g. slic:50) or 'grid:RxC' (e.g. grid:7x7).")
+    text = value.strip().lower()
+    match = re.fullmatch(r"slic:(\d+)|grid:(\d+)x(\d+)|grid:(\d+)", text)
+    if not match:
+        raise click.BadParameter(f"use 'slic:N' (e.g. slic:50) or 'grid:RxC' (e.g. grid:7x7); got {value!r}.")
+    if any(g is not None and int(g) < 1 for g in match.groups()):
+        raise click.BadParameter(f"needs at least one region (every count >= 1); got {value!r}.")
+    return text
+
+
+def _check_baseline(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--baseline``: a name of the vocabulary's BASELINES (``blur:SIGMA``, ``constant:R,G,B`` with values)."""
+    if value is None:
+        return None
+    import numpy as np
+
+    from qdrant_explain.explainers.masking import make_baseline
+
+    try:
+        make_baseline(value, np.zeros((4, 4, 3), dtype=np.uint8))
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(f"{value!r}: {' '.join(str(exc).split())} Names: {', '.join(BASELINES)}.") from None
     return value.strip().lower()
+
+
+def parse_point_id(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """A point id option/argument: an unsigned integer or a UUID, never a path (else a usage error)."""
+    if value is None:
+        return None
+    from qdrant_explain.connectors.qdrant import normalize_id
+
+    try:
+        return normalize_id(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a point id: Qdrant ids are unsigned integers or UUIDs "
+                                 "(to explain against an image file, use --image).") from None
+
+
+def _method_help() -> str:
+    return (f"Estimator. Order 1: {', '.join(METHODS_ORDER1)}; order 2: {', '.join(METHODS_ORDER2)}. auto: exact "
+            f"when its cost fits the budget ({_vocabulary.AUTO_EXACT_COST} encoder passes without one), else sampled.")
+
+
+def _baseline_help() -> str:
+    return "What replaces a removed region: " + "; ".join(f"{k}: {v}" for k, v in _vocabulary.BASELINES.items()) + "."
 
 
 def run_options(fn: Callable) -> Callable:
@@ -61,37 +114,94 @@ def run_options(fn: Callable) -> Callable:
     return fn
 
 
-def connection_options(fn: Callable) -> Callable:
-    """Add ``--db``, ``--url``, ``--api-key`` and ``--encoder``."""
+_CONTEXT_KEY = "qdrant_explain.connection"
+
+BACKEND_NAMES = ("client", "edge")
+"""Built-in ``--backend`` values; a backend registered with ``register_backend`` is accepted too."""
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Store an option that is not a parameter of the command function in the click context."""
+    ctx.meta.setdefault(_CONTEXT_KEY, {})[param.name] = value
+    return value
+
+
+def _check_backend(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return _remember(ctx, param, None)
+    from qdrant_explain.connectors import list_backends
+
+    known = list_backends()
+    if value not in known:
+        raise click.BadParameter(f"{value!r} is not a backend; use one of {', '.join(known)}.")
+    return _remember(ctx, param, value)
+
+
+def connection_options(fn: Callable | None = None, *, images: bool = True) -> Callable:
+    """Add ``--db``, ``--url``, ``--api-key``, ``--insecure``, ``--backend``, ``--vector-name``, ``--encoder``.
+
+    With ``images=True`` (commands that resolve hit images) also ``--image-root`` and
+    ``--allow-urls``. Usable as ``@connection_options`` or ``@connection_options(images=False)``.
+    """
+    if fn is None:
+        return functools.partial(connection_options, images=images)
+    if images:
+        fn = click.option("--allow-urls", is_flag=True, default=False, expose_value=False, callback=_remember,
+                          help="Fetch hit images from http(s) URLs in payloads (off: a collection cannot make "
+                               "this machine fetch URLs).")(fn)
+        fn = click.option("--image-root", type=click.Path(file_okay=False, path_type=pathlib.Path), default=None,
+                          metavar="DIR", expose_value=False, callback=_remember,
+                          help="Folder that payload image paths are confined to. Default: the FOLDER that "
+                               "'index' recorded on this machine (never the collection's metadata).")(fn)
+    fn = click.option("--vector-name", default=None, metavar="NAME", expose_value=False, callback=_remember,
+                      help="Named vector to use (collections with several, or built by another tool).")(fn)
+    fn = click.option("--backend", default=None, metavar="NAME", expose_value=False, callback=_check_backend,
+                      help="Storage backend: client (qdrant-client: --db or --url; default) or edge "
+                           "(Qdrant Edge shards in --db).")(fn)
     fn = click.option("--encoder", "encoder_spec", metavar="SPEC", default=None,
                       help="Encoder spec (efficientnet-lite0, clip:MODEL@TAG, module:function). "
-                           "Default: the one recorded with the collection, else efficientnet-lite0.")(fn)
+                           "Default: the one recorded with the collection if it is a built-in family, "
+                           "else efficientnet-lite0.")(fn)
+    fn = click.option("--insecure", is_flag=True, default=False, expose_value=False, callback=_remember,
+                      help="Allow sending --api-key over plain http:// to another machine.")(fn)
     fn = click.option("--api-key", envvar="QDRANT_API_KEY", default=None, metavar="KEY",
                       help="Qdrant API key for --url (env QDRANT_API_KEY).")(fn)
     fn = click.option("--url", default=None, metavar="URL", help="Qdrant server URL instead of the embedded --db.")(fn)
     fn = click.option("--db", type=click.Path(file_okay=False, path_type=pathlib.Path), default=None, metavar="PATH",
-                      help=f"Embedded Qdrant folder. Default: ${HOME_ENV}/db, else ~/.qdrant-explain/db.")(fn)
+                      help=f"Embedded Qdrant folder (or Edge shards with --backend edge). Default: ${HOME_ENV}/db, "
+                           "else ~/.qdrant-explain/db.")(fn)
     return fn
 
 
-def collection_options(fn: Callable) -> Callable:
-    """Add ``--collection`` plus :func:`connection_options`."""
-    fn = connection_options(fn)
+def collection_options(fn: Callable | None = None, *, images: bool = True) -> Callable:
+    """Add ``--collection`` plus :func:`connection_options` (``images`` as there)."""
+    if fn is None:
+        return functools.partial(collection_options, images=images)
+    fn = connection_options(fn, images=images)
     fn = click.option("--collection", required=True, metavar="NAME", help="Qdrant collection name.")(fn)
     return fn
 
 
+def context_options() -> dict[str, Any]:
+    """The connection options stored in the current click context (empty outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    return dict(ctx.meta.get(_CONTEXT_KEY, {})) if ctx is not None else {}
+
+
 def explain_options(fn: Callable) -> Callable:
     """Add ``--order``, ``--method``, ``--players``, ``--baseline``, ``--budget``, ``--seed``."""
-    fn = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(fn)
-    fn = click.option("--budget", type=click.IntRange(min=1), default=None, metavar="N",
-                      help="Encoder passes allowed (default: the method's own).")(fn)
-    fn = click.option("--baseline", type=click.Choice(BASELINES), default="blur", show_default=True,
-                      help="What replaces a removed region.")(fn)
+    fn = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                      help="Random seed (>= 0).")(fn)
+    fn = click.option("--budget", type=click.IntRange(min=MIN_BUDGET), default=None, metavar="N",
+                      help=f"{_vocabulary.BUDGET_MEANING} Capped at the exact cost; at least {MIN_BUDGET}. "
+                           "Default: the method's own.")(fn)
+    fn = click.option("--baseline", default="blur", show_default=True, metavar="NAME", callback=_check_baseline,
+                      help=_baseline_help())(fn)
     fn = click.option("--players", default=None, metavar="SPEC", callback=_check_players,
-                      help="Regions: slic:N or grid:RxC (default slic:50 at order 1, slic:16 at order 2).")(fn)
+                      help=f"Regions: slic:N or grid:RxC (default {_vocabulary.DEFAULT_PLAYERS[1]} at order 1, "
+                           f"{_vocabulary.DEFAULT_PLAYERS[2]} at order 2).")(fn)
     fn = click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
-                      help="Estimator; auto = exact when affordable, else sampled.")(fn)
+                      help=_method_help())(fn)
     return fn
 
 
@@ -186,26 +296,49 @@ def check_method(method: str, order: int) -> None:
 
 def open_explainer(collection: str, db: pathlib.Path | None, url: str | None, api_key: str | None,
                    encoder_spec: str | None, *, progress: bool | None = None) -> Any:
-    """A :class:`~qdrant_explain.SearchExplainer` for the CLI options (encoder: --encoder or the recorded one)."""
-    from qdrant_explain.connectors import CollectionNotFoundError
+    """A :class:`~qdrant_explain.SearchExplainer` for the CLI options (encoder: --encoder or the recorded one).
+
+    ``--backend``, ``--vector-name``, ``--image-root``, ``--allow-urls`` and ``--insecure``
+    come from the click context (see :func:`connection_kwargs`).
+    """
     from qdrant_explain.explainer import SearchExplainer
 
     conn = connection_kwargs(db, url, api_key)
-    if "path" in conn and not pathlib.Path(conn["path"]).is_dir():
-        raise CollectionNotFoundError(
-            f"Collection {collection!r} not found: there is no Qdrant database at {conn['path']!r}. "
-            "Create it with 'qdrant-explain index FOLDER --collection NAME' or pass --db/--url.")
-    ex = SearchExplainer.open(collection, encoder=encoder_spec, progress=progress, **conn)
-    return ex
+    extra = context_options()
+    if extra.get("image_root") is not None:
+        conn["image_root"] = str(extra["image_root"])
+    if extra.get("allow_urls"):
+        conn["allow_urls"] = True
+    return SearchExplainer.open(collection, encoder=encoder_spec, progress=progress, **conn)
 
 
 def connection_kwargs(db: pathlib.Path | None, url: str | None, api_key: str | None) -> dict[str, Any]:
-    """Keywords for :func:`qdrant_explain.connectors.open_collection`: ``path=`` or ``url=``/``api_key=``."""
+    """Keywords for :func:`qdrant_explain.connectors.open_collection` / ``index_folder``.
+
+    ``path=`` or ``url=``/``api_key=``, plus ``backend=`` and ``vector_name=`` when given.
+    An API key over plain http to another machine is refused here unless ``--insecure``;
+    with it, the checked client is passed as ``client=`` (``index_folder`` takes no
+    ``insecure`` keyword).
+    """
+    extra = context_options()
     if db is not None and url is not None:
         raise click.UsageError("Give either --db PATH (embedded Qdrant) or --url URL (server), not both.")
+    conn: dict[str, Any]
     if url is not None:
-        return {"url": url, "api_key": api_key}
-    return {"path": str(db if db is not None else default_db())}
+        conn = {"url": url, "api_key": api_key}
+        if extra.get("insecure") and api_key:
+            from qdrant_explain.connectors.client import connect
+            from qdrant_explain.connectors.collection import OpenRequest
+
+            client, _ = connect(OpenRequest(name="", url=url, api_key=api_key, insecure=True))
+            conn = {"client": client}
+    else:
+        conn = {"path": str(db if db is not None else default_db())}
+    if extra.get("backend"):
+        conn["backend"] = extra["backend"]
+    if extra.get("vector_name"):
+        conn["vector_name"] = extra["vector_name"]
+    return conn
 
 
 class Console:
@@ -250,14 +383,43 @@ def _safe(message: str) -> str:
 
 
 def command_errors(fn: Callable) -> Callable:
-    """Decorator: run the command body inside :func:`user_errors` (reads the ``debug`` keyword)."""
+    """Decorator: run the command body inside :func:`user_errors` and :func:`console_warnings`.
+
+    Reads the ``debug`` and ``quiet`` keywords.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with user_errors(kwargs.get("debug", False)):
-            return fn(*args, **kwargs)
+        with console_warnings(kwargs.get("quiet", False), debug=kwargs.get("debug", False)):
+            with user_errors(kwargs.get("debug", False)):
+                return fn(*args, **kwargs)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def console_warnings(quiet: bool, *, debug: bool = False) -> Iterator[None]:
+    """Show Python warnings as ``warning: MESSAGE`` on stderr, once each, without file paths; none when quiet.
+
+    Library warnings (SLIC's "Applying ...", ours about an insecure connection) would
+    otherwise print the internal source path and line of whoever raised them.
+    With ``debug`` they keep Python's format.
+    """
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - warnings' signature
+        text = " ".join(str(message).split())
+        if quiet or text in seen:
+            return
+        seen.add(text)
+        if debug:
+            click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), err=True)
+        else:
+            click.echo(f"warning: {text}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def write_text_output(target: str, text: str) -> None:
@@ -289,10 +451,15 @@ def show_progress(quiet: bool) -> bool | None:
 __all__ = [
     "BASELINES",
     "HOME_ENV",
+    "MIN_BUDGET",
+    "parse_point_id",
     "METHODS",
     "METHODS_ORDER1",
     "METHODS_ORDER2",
+    "BACKEND_NAMES",
     "check_method",
+    "console_warnings",
+    "context_options",
     "html_option",
     "json_option",
     "open_explainer",

@@ -23,7 +23,9 @@ def audit(queries_folder, collection, db, url, api_key, encoder_spec, k, out_dir
 
     The summary gives the share of the score that comes from the image border vs the
     centre, the most-attributed regions, and the hits whose stored vector disagrees
-    with a fresh encode of their image.
+    with a fresh encode of their image. A query that cannot be read or a hit whose
+    image cannot be resolved is listed as a finding (stderr, audit.json, the report)
+    and the audit goes on; exit code 1 only when no query could be explained.
     """
     from qdrant_explain.connectors import iter_image_files
 
@@ -54,6 +56,13 @@ def audit(queries_folder, collection, db, url, api_key, encoder_spec, k, out_dir
     s = report.summary
     share = "n/a" if s["border_share"] is None else f"{100 * s['border_share']:.0f}%"
     area = "n/a" if s["border_area"] is None else f"{100 * s['border_area']:.0f}%"
+    for f in s.get("findings", ()):
+        where = f"query {f['query']}" + ("" if f.get("hit") is None else f", hit {f['hit']}")
+        if not quiet:
+            click.echo(f"warning: {safe_text(where)}: {safe_text(f['error'])}", err=True)
     click.echo(f"{s['queries']} queries, {s['hits']} hits: {share} of the score from the border band "
-               f"({area} of the pixels); {s['vector_mismatch_count']} stored vector(s) disagree with a fresh encode")
+               f"({area} of the pixels); {s['vector_mismatch_count']} stored vector(s) disagree with a fresh encode; "
+               f"{s.get('finding_count', 0)} item(s) could not be explained")
     click.echo(f"report: {safe_text(html_path)}")
+    if s["queries"] == 0:
+        raise click.ClickException(f"none of the {len(queries)} queries could be explained (see the warnings above).")

@@ -16,6 +16,7 @@ from ._common import (
     explain_options,
     open_explainer,
     output_options,
+    parse_point_id,
     run_options,
     show_progress,
     write_outputs,
@@ -24,8 +25,8 @@ from ._common import (
 
 @click.command()
 @click.argument("query_image", type=click.Path(dir_okay=False, path_type=pathlib.Path))
-@click.argument("id_a")
-@click.argument("id_b")
+@click.argument("id_a", callback=parse_point_id)
+@click.argument("id_b", callback=parse_point_id)
 @collection_options
 @explain_options
 @output_options
@@ -35,11 +36,12 @@ def compare(query_image, id_a, id_b, collection, db, url, api_key, encoder_spec,
             seed, json_out, png_out, html_out, quiet, debug):
     """Explain why point ID_A scores above point ID_B for QUERY_IMAGE (query regions, relative game)."""
     check_method(method, 1)
+    console = Console(quiet)
     ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=show_progress(quiet))
-    Console(quiet).info(f"comparing {safe_text(id_a)} and {safe_text(id_b)} ({method}) ...")
+    console.info(f"comparing {safe_text(id_a)} and {safe_text(id_b)} ({method}) ...")
     result = ex.compare(query_image, id_a, id_b, method=method, players=players, baseline=baseline, budget=budget,
-                        seed=seed)
-    write_outputs(result, json_out, png_out, html_out, Console(quiet))
+                        seed=seed, log=console.info)
+    write_outputs(result, json_out, png_out, html_out, console)
     if json_out != "-":
         click.echo(f"score(A) - score(B) = {result.full_value:.6f} (A {result.hit_a.score:.6f}, B {result.hit_b.score:.6f}); "
                    f"{len(result.query_values)} query regions, {result.encoder_passes} encoder passes, {result.seconds:.1f} s")

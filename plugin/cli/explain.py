@@ -6,6 +6,8 @@ import pathlib
 
 import click
 
+from qdrant_explain._io import safe_text
+
 from ._common import (
     Console,
     check_method,
@@ -14,6 +16,7 @@ from ._common import (
     explain_options,
     open_explainer,
     output_options,
+    parse_point_id,
     run_options,
     show_progress,
     write_outputs,
@@ -22,7 +25,8 @@ from ._common import (
 
 @click.command()
 @click.argument("query_image", type=click.Path(dir_okay=False, path_type=pathlib.Path))
-@click.option("--point-id", "point_id", metavar="ID", default=None, help="Id of the hit in --collection.")
+@click.option("--point-id", "point_id", metavar="ID", default=None, callback=parse_point_id,
+              help="Id of the hit in --collection (an unsigned integer or a UUID).")
 @click.option("--collection", metavar="NAME", default=None, help="Qdrant collection holding --point-id.")
 @click.option("--image", "hit_image", metavar="HIT_IMAGE", type=click.Path(dir_okay=False, path_type=pathlib.Path),
               default=None, help="Explain against this image file instead of a point.")
@@ -35,7 +39,11 @@ from ._common import (
 @command_errors
 def explain(query_image, point_id, collection, hit_image, order, method, players, baseline, budget, seed,
             db, url, api_key, encoder_spec, json_out, png_out, html_out, quiet, debug):
-    """Explain why a hit matched QUERY_IMAGE: give --point-id ID --collection NAME, or --image HIT_IMAGE."""
+    """Explain why a hit matched QUERY_IMAGE: give --point-id ID --collection NAME, or --image HIT_IMAGE.
+
+    Before encoding, the plan is printed (method, encoder passes, a time estimate); a stored
+    vector that no longer matches its image is reported as a warning.
+    """
     order = int(order)
     if (point_id is None) == (hit_image is None):
         raise click.UsageError("Give exactly one of --point-id ID (with --collection NAME) or --image HIT_IMAGE.")
@@ -43,44 +51,59 @@ def explain(query_image, point_id, collection, hit_image, order, method, players
         raise click.UsageError("--point-id needs --collection NAME.")
     check_method(method, order)
     progress = show_progress(quiet)
-    Console(quiet).info(f"explaining (order {order}, {method}) ...")
+    console = Console(quiet)
+    console.info(f"explaining (order {order}, {method}) ...")
+    said: list[str] = []
+
+    def log(line: str) -> None:  # the plan, before encoding
+        said.append(line)
+        console.info(safe_text(line))
+
+    options = dict(order=order, method=method, players=players, baseline=baseline, budget=budget, seed=seed, log=log)
     if point_id is not None:
         ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=progress)
-        result = ex.explain(query_image, point_id, order=order, method=method, players=players, baseline=baseline,
-                            budget=budget, seed=seed)
+        result = ex.explain(query_image, point_id, **options)
     else:
-        result = explain_images(query_image, hit_image, collection, db, url, api_key, encoder_spec, order=order,
-                                method=method, players=players, baseline=baseline, budget=budget, seed=seed,
-                                progress=progress)
-    write_outputs(result, json_out, png_out, html_out, Console(quiet))
+        result = explain_images(query_image, hit_image, collection, db, url, api_key, encoder_spec, progress=progress,
+                                **options)
+    for line in warnings_of(result):
+        if line not in said:  # a capped budget was said with the plan already
+            console.info(f"warning: {safe_text(line)}")
+    write_outputs(result, json_out, png_out, html_out, console)
     if json_out != "-":
         click.echo(summary_line(result))
 
 
-def explain_images(query_image, hit_image, collection, db, url, api_key, encoder_spec, *, progress, **options):
+def explain_images(query_image, hit_image, collection, db, url, api_key, encoder_spec, *, progress, log, **options):
     """A raw pair of image files: the encoder is --encoder, else the collection's, else the default."""
-    from qdrant_explain.connectors import load_encoder, load_image
-    from qdrant_explain.pair import explain_pair
+    from qdrant_explain.pair import explain_hits
 
     from .index import DEFAULT_ENCODER
 
     if collection is not None:
         ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=progress)
-        encoder, metric = ex.encoder, ex.distance
-    else:
-        encoder, metric = load_encoder(encoder_spec or DEFAULT_ENCODER), "cosine"
-    if options.get("baseline") == "gray":
-        options["baseline"] = "constant:128,128,128"
-    result = explain_pair(load_image(query_image), load_image(hit_image), encoder, score=metric, progress=progress,
-                          **options)
-    result.query_name = pathlib.Path(query_image).name
-    result.hit_payload = {"image": pathlib.Path(hit_image).name}
+        return ex.explain(query_image, hit_image, log=log, **options)
+    (result,) = explain_hits(query_image, [hit_image], encoder_spec or DEFAULT_ENCODER, score="cosine",
+                             progress=progress, log=log, **options)
     return result
+
+
+def warnings_of(result) -> list[str]:
+    """The lines a user must read: a stale stored vector, a capped budget."""
+    extra = getattr(result, "extra", None) or {}
+    return [str(w) for w in extra.get("warnings", ())]
 
 
 def summary_line(result) -> str:
     """One line: values and cost."""
     score = "" if result.score is None else f" (Qdrant score {result.score:.6f})"
-    return (f"full value {result.full_value:.6f}{score}, base {result.base_value:.6f}; order {result.order}, "
+    stale = ""
+    if result.vector_check is not None and result.vector_check.get("disagrees"):
+        stale = " [warning: stored vector differs from a fresh encode of the image]"
+    extra = getattr(result, "extra", None) or {}
+    split = ""
+    if result.order == 1 and result.query_values is not None and result.hit_values is not None:
+        split = f" (query {extra.get('query_passes')}, hit {extra.get('hit_passes')}: the budget counts per side)"
+    return (f"full value {result.full_value:.6f}{score}{stale}, base {result.base_value:.6f}; order {result.order}, "
             f"{result.method}, players q={result.n_query_players} h={result.n_hit_players}, "
-            f"{result.encoder_passes} encoder passes, {result.seconds:.1f} s")
+            f"{result.encoder_passes} encoder passes{split}, {result.seconds:.1f} s")

@@ -19,15 +19,20 @@ def recorded_encoder(collection: str, conn: dict) -> str | None:
 
     if "path" in conn and not pathlib.Path(conn["path"]).exists():
         return None
+    from qdrant_explain.connectors import check_trusted_spec
+
     try:
-        return open_collection(collection, **conn).info.encoder
+        spec = open_collection(collection, **conn).info.encoder
     except CollectionNotFoundError:
         return None
+    if spec:
+        check_trusted_spec(spec, source=f"collection {collection!r}")  # never import what a collection names
+    return spec
 
 
 @click.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
-@collection_options
+@collection_options(images=False)
 @click.option("--prune", is_flag=True,
               help="Delete points whose file is gone or whose content changed (they are listed either way).")
 @click.option("--strict", is_flag=True, help="Exit with code 1 at the end when any file failed (default: 0).")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
+from dataclasses import replace
 
 import click
 
@@ -34,24 +36,32 @@ from ._common import (
 @run_options
 @command_errors
 def search(query_image, collection, db, url, api_key, encoder_spec, k, json_out, html_out, explain_method, quiet, debug):
-    """Search collection NAME with QUERY_IMAGE and list the hits (id, score, payload)."""
+    """Search collection NAME with QUERY_IMAGE and list the hits (id, score, payload).
+
+    A hit that cannot be explained or whose image cannot be resolved is reported on
+    stderr and the others go on.
+    """
+    console = Console(quiet)
     ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=show_progress(quiet))
+    findings: list[dict] = []
     if explain_method:
-        Console(quiet).info(f"explaining {k} hits with {explain_method} ...")
-        results = ex.explain_hits(query_image, None, limit=k, order=1, method=explain_method, side="query")
+        console.info(f"explaining {k} hits with {explain_method} ...")
+        results, findings = ex._explain_hits(query_image, None, limit=k, order=1, method=explain_method, players=None,
+                                             baseline=None, budget=None, side="query", seed=None, check_vectors=False,
+                                             errors="record", log=console.info)
     else:
         results = ex.search(query_image, limit=k)
+    if html_out:
+        hits, unresolved = ex.resolve_images(results.hits)
+        findings += unresolved
+        results = dataclasses.replace(results, hits=hits)
+    for f in findings:
+        console.info(f"warning: hit {safe_text(f['hit'])}: {safe_text(f['error'])}")
     if json_out:
         write_text_output(json_out, results.to_json())
     if html_out:
-        for h in results.hits:
-            if h.image is None:
-                try:
-                    h.image = ex._hit(h).image
-                except ValueError:
-                    pass
         results.to_html(html_out)
-        Console(quiet).info(f"wrote {safe_text(html_out)}")
+        console.info(f"wrote {safe_text(html_out)}")
     if json_out != "-":
         for rank, h in enumerate(results.hits, 1):
             label = h.payload.get("path") or h.payload.get("name") or ""

@@ -41,7 +41,7 @@ def test_explain_hits_shares_query_encodes(ex, indexed):
     assert passes[0] >= 64 and max(passes[1:]) <= 1
     assert res.encoder_passes == sum(passes)
     data = json.loads(res.to_json())
-    assert [h["id"] for h in data] == [h.id for h in res.hits]
+    assert [h["id"] for h in data["hits"]] == [h.id for h in res.hits]
 
 
 def test_joint_explanation_and_region_lookup(ex, indexed):
@@ -113,7 +113,7 @@ def test_efficientnet_full_value_matches_qdrant_score(photo_dirs, tmp_path):
     runner = CliRunner()
     assert runner.invoke(main, ["index", str(small), "--collection", "e", "--db", str(db), "--quiet"]).exit_code == 0
     found = json.loads(runner.invoke(main, ["search", str(queries / "q0.png"), "--collection", "e", "--db", str(db), "-k", "2",
-                                            "--json", "-"]).stdout)
+                                            "--json", "-"]).stdout)["hits"]
     out = runner.invoke(main, ["explain", str(queries / "q0.png"), "--point-id", found[0]["id"], "--collection", "e", "--db",
                                str(db), "--players", "grid:2x2", "--json", "-", "--quiet"])
     assert out.exit_code == 0, out.output

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
 from conftest import synthetic_pair
+from qdrant_explain.results import Hit
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -30,8 +32,8 @@ def _hit_pixels(page, k: int = 0) -> str:
 def test_report_hover_highlights_matches_and_screenshot(tmp_path, search_results):
     path = tmp_path / "report.html"
     evil = synthetic_pair(2, seed=3, payload={"title": "<img src=x onerror=alert(1)><script>alert(2)</script>"})
-    search_results.hits.append(type(search_results.hits[0])(id=9, score=0.6, payload=evil.hit_payload))
-    search_results.explanations.append(evil)
+    search_results = replace(search_results, hits=search_results.hits + (Hit(id=9, score=0.6, payload=evil.hit_payload),),
+                             explanations=search_results.explanations + (evil,))
     search_results.to_html(path)
 
     errors: list[str] = []
@@ -99,7 +101,7 @@ def test_real_joint_report_from_the_cli(tmp_path, indexed):
 
     runner = CliRunner()
     args = ["--collection", "photos", "--db", str(indexed["db"])]
-    hits = json.loads(runner.invoke(main, ["search", str(indexed["query"]), *args, "-k", "1", "--json", "-"]).stdout)
+    hits = json.loads(runner.invoke(main, ["search", str(indexed["query"]), *args, "-k", "1", "--json", "-"]).stdout)["hits"]
     html = tmp_path / "why.html"
     out = runner.invoke(main, ["explain", str(indexed["query"]), "--point-id", str(hits[0]["id"]), *args, "--order", "2",
                                "--players", "grid:3x3", "--html", str(html), "--quiet"])
@@ -123,3 +125,30 @@ def test_real_joint_report_from_the_cli(tmp_path, indexed):
             browser.close()
     assert errors == [], errors
     assert (tmp_path / "why.png").stat().st_size > 5_000
+
+
+def test_every_result_page_loads_without_errors(tmp_path):
+    """Each result type's own layout (hit, pair, search, comparison, audit) renders and runs its JS cleanly."""
+    from test_results import every_result
+
+    pages = {}
+    for name, result in every_result().items():
+        pages[name] = tmp_path / f"{name}.html"
+        result.to_html(pages[name])
+    errors: list[str] = []
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 800})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            for name, path in pages.items():
+                page.goto(path.as_uri())
+                page.wait_for_function("document.body.dataset.ready === '1'", timeout=15000)
+                assert page.locator("section").count() >= 1, name
+                joint_panels = page.locator(".joint").count()
+                assert joint_panels == (1 if name in ("pair-synthetic-2", "pair-real-2") else
+                                        {"search": 1, "audit": 2}.get(name, 0)), name
+        finally:
+            browser.close()
+    assert errors == [], errors

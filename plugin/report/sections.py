@@ -1,0 +1,382 @@
+"""Typed report sections: what a result shows, each drawing itself as HTML.
+
+A result declares its page with ``report_layout()`` (a :class:`Layout`: title, subtitle and a
+tuple of sections) and its part of a larger page with ``report_sections()``. The renderer
+(:func:`qdrant_explain.report.render_layout`) only asks each section to ``render(page)``; it
+never looks at result classes. Sections read the result they wrap by attribute (``query_image``,
+``cross``, ``hit_payload``, ...), so any object with those attributes can be shown.
+
+- :class:`QuerySection`: the query image.
+- :class:`CardsSection`: a heading and a row of cards (:class:`PairCard`, :class:`HitCard`).
+- :class:`ComparisonSection`: the relative heatmap of a comparison and both hits.
+- :class:`SummarySection`: an audit summary's tables.
+
+This module imports nothing from :mod:`qdrant_explain.results` (no import circle).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import _images
+
+MAX_SIDE = 300
+"""Longest side, in pixels, of images shown in reports."""
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def esc(x: Any) -> str:
+    """HTML-escaped text of ``x`` ("" for None), quotes included."""
+    return html.escape("" if x is None else str(x), quote=True)
+
+
+def num(v: Any, digits: int = 4) -> str:
+    """A number with ``digits`` decimals; "–" for None/NaN; escaped text for non-numbers."""
+    if v is None:
+        return "–"
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return esc(v)
+    if not np.isfinite(f):
+        return "–"
+    return f"{f:.{digits}f}"
+
+
+def payload_html(payload: Mapping | None, limit: int = 240) -> str:
+    """A payload as an escaped definition list (20 keys at most, long values cut)."""
+    if not payload:
+        return ""
+    rows = []
+    for key, value in list(payload.items())[:20]:
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        if len(text) > limit:
+            text = text[:limit] + f"… ({len(text)} chars)"
+        rows.append(f"<dt>{esc(key)}</dt><dd>{esc(text)}</dd>")
+    return '<dl class="payload">' + "".join(rows) + "</dl>"
+
+
+def _labels_b64(labels: np.ndarray, size: tuple[int, int]) -> str:
+    idx, _ = _images.region_index(labels)
+    small = _images.resize_nearest(idx, size).astype("<i2")
+    return base64.b64encode(np.ascontiguousarray(small).tobytes()).decode("ascii")
+
+
+def _fig(img_uri: str, caption: str, *, alt: str) -> str:
+    return f'<figure><img src="{img_uri}" alt="{esc(alt)}"><figcaption>{caption}</figcaption></figure>'
+
+
+def legend(higher_is_better: bool = True, scale: float | None = None) -> str:
+    """Colour legend; for distances (euclid, manhattan) positive values push the images apart."""
+    neg, pos = ("more different", "more similar") if higher_is_better else ("closer", "farther apart")
+    lo = f"−{scale:.3g} " if scale is not None else ""
+    hi = f" +{scale:.3g}" if scale is not None else ""
+    return (f'<div class="legend"><span>{lo}makes them {neg}</span><span class="bar"></span>'
+            f"<span>makes them {pos}{hi}</span></div>")
+
+
+class Page:
+    """What sections share while one page is rendered: the data blob for the JS (interactive panels)."""
+
+    def __init__(self) -> None:
+        self.panels: list[dict] = []
+
+    def add_panel(self, spec: dict) -> int:
+        """Register an interactive panel's data; returns its index (the ``data-panel`` attribute)."""
+        self.panels.append(spec)
+        return len(self.panels) - 1
+
+
+# ----------------------------------------------------------------------------- sections and cards
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of a report page."""
+
+    def render(self, page: Page) -> str:  # pragma: no cover - every section defines it
+        """The section's HTML."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Card:
+    """One card inside a :class:`CardsSection`."""
+
+    def render(self, page: Page) -> str:  # pragma: no cover - every card defines it
+        """The card's HTML."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, eq=False)
+class QuerySection(Section):
+    """The query image with its name (nothing when the image is None)."""
+
+    image: np.ndarray | None
+    name: str | None = None
+
+    def render(self, page: Page) -> str:
+        """``<section>`` with the query thumbnail."""
+        if self.image is None:
+            return ""
+        return (f'<section><h2>Query{": " + esc(self.name) if self.name else ""}</h2><div class="query">'
+                + _fig(_images.data_uri(_images.thumbnail(self.image, MAX_SIDE)), esc(self.name or "query"), alt="query")
+                + "</div></section>")
+
+    def shows_same_query(self, other: "QuerySection") -> bool:
+        """True when ``other`` shows the same image (a page shows a query once)."""
+        a, b = self.image, other.image
+        return a is b or (a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b))
+
+
+@dataclass(frozen=True, eq=False)
+class PairCard(Card):
+    """One explained hit: header, static overlays (order 1) or the interactive joint panel (order 2), payload."""
+
+    explanation: Any
+    rank: int | None = None
+
+    def render(self, page: Page) -> str:
+        """The card's HTML (the joint panel's data goes to ``page``)."""
+        e = self.explanation
+        head = [f'<span class="rank">{"#" + str(self.rank) if self.rank is not None else "Hit"}</span>']
+        if e.hit_id is not None:
+            head.append(f"<span>id <code>{esc(e.hit_id)}</code></span>")
+        if e.score is not None:  # Qdrant's score; a raw image pair has none, so show what was explained
+            head.append(f'<span class="score">score {num(e.score)}</span>')
+        else:
+            head.append(f'<span class="score">{esc(e.metric)} {num(e.full_value)}</span>')
+        meta = (f"order {e.order} · {esc(e.method)} · players q={esc(e.n_query_players)} h={esc(e.n_hit_players)} · "
+                f"budget {esc(e.budget if e.budget is not None else 'auto')} · {esc(e.encoder_passes)} encoder passes · "
+                f"{num(e.seconds, 2)} s · base {num(e.base_value)} → full {num(e.full_value)}")
+        head.append(f'<span class="meta">{meta}</span>')
+        if e.vector_check and e.vector_check.get("disagrees"):
+            head.append(f'<span class="warn">stored vector ≠ fresh encode (cosine {num(e.vector_check.get("cosine"))})</span>')
+        body = []
+        if e.order == 2 and e.cross is not None and e.hit_image is not None and e.hit_labels is not None:
+            body.append(self._joint_panel(page))
+        else:
+            body.extend(self._overlays())
+        body.append(payload_html(e.hit_payload))
+        return '<div class="card"><div class="card-head">' + "".join(head) + "</div>" + "".join(body) + "</div>"
+
+    def _overlays(self) -> list[str]:
+        e = self.explanation
+        scale = _images.symmetric_scale(e.query_heatmap, e.hit_heatmap)
+        figs = []
+        for img, hm, who in ((e.query_image, e.query_heatmap, "query"), (e.hit_image, e.hit_heatmap, "hit")):
+            if img is None:
+                continue
+            thumb = _images.thumbnail(img, MAX_SIDE)
+            if hm is not None:
+                ov = _images.overlay(thumb, _images.resize_nearest(hm, thumb.shape[:2]), scale=scale)
+                figs.append(_fig(_images.data_uri(ov), f"{who}: what drives the score", alt=f"{who} heatmap"))
+            else:
+                figs.append(_fig(_images.data_uri(thumb), f"{who} (not explained)", alt=who))
+        return ['<div class="figs">' + "".join(figs) + "</div>", legend(e.higher_is_better, scale)]
+
+    def _joint_panel(self, page: Page) -> str:
+        """Interactive query<->hit canvases for an order-2 explanation."""
+        e = self.explanation
+        qsize = _images.display_size(e.query_image.shape, MAX_SIDE)
+        hsize = _images.display_size(e.hit_image.shape, MAX_SIDE)
+        cross = np.asarray(e.cross, dtype=np.float64)
+        joint = e.joint
+        if joint is not None and joint.query_side_values is not None:
+            qv, hv = joint.query_side_values, joint.hit_side_values
+            label = "each side's Shapley values (the other image complete)"
+        else:
+            qv, hv = e.query_values, e.hit_values
+            label = "each region's own (singleton) value"
+        qv = np.asarray(qv if qv is not None else np.zeros(cross.shape[0]), dtype=np.float64)
+        hv = np.asarray(hv if hv is not None else np.zeros(cross.shape[1]), dtype=np.float64)
+        k = page.add_panel({
+            "q": {"img": _images.data_uri(_images.thumbnail(e.query_image, MAX_SIDE)), "w": qsize[1], "h": qsize[0],
+                  "labels": _labels_b64(e.query_labels, qsize)},
+            "h": {"img": _images.data_uri(_images.thumbnail(e.hit_image, MAX_SIDE)), "w": hsize[1], "h": hsize[0],
+                  "labels": _labels_b64(e.hit_labels, hsize)},
+            "cross": np.round(cross, 7).tolist(),
+            "qv": np.round(qv, 7).tolist(),
+            "hv": np.round(hv, 7).tolist(),
+            "scale": _images.symmetric_scale(qv, hv),
+            "label": label,
+        })
+        pairs = ", ".join(f"query #{i} ↔ hit #{j} ({v:+.3g})" for i, j, v in e.top_pairs(3))
+        return (
+            f'<div class="joint" data-panel="{k}"><div class="figs">'
+            f'<figure><canvas class="region-map" data-side="q" width="{qsize[1]}" height="{qsize[0]}"></canvas>'
+            f"<figcaption>Query regions ({cross.shape[0]}): hover or click one</figcaption></figure>"
+            f'<figure><canvas class="region-map" data-side="h" width="{hsize[1]}" height="{hsize[0]}"></canvas>'
+            f"<figcaption>Hit regions ({cross.shape[1]}): hover or click one</figcaption></figure>"
+            f'</div><div class="status"></div>{legend(e.higher_is_better)}'
+            f'<div class="hint">Strongest pairs: {esc(pairs)}</div></div>'
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class HitCard(Card):
+    """A hit without explanation: rank, id, score, thumbnail (when resolved), payload."""
+
+    hit: Any
+    rank: int | None = None
+
+    def render(self, page: Page) -> str:
+        """The card's HTML."""
+        h = self.hit
+        figs = ""
+        if h.image is not None:
+            figs = ('<div class="figs">' + _fig(_images.data_uri(_images.thumbnail(h.image, MAX_SIDE // 2)), "hit", alt="hit")
+                    + "</div>")
+        rank = "Hit" if self.rank is None else f"#{self.rank}"
+        return (f'<div class="card"><div class="card-head"><span class="rank">{rank}</span>'
+                f"<span>id <code>{esc(h.id)}</code></span><span class=\"score\">score {num(h.score)}</span></div>"
+                f"{figs}{payload_html(h.payload)}</div>")
+
+
+@dataclass(frozen=True, eq=False)
+class CardsSection(Section):
+    """A heading (with an optional note) over a row of cards."""
+
+    heading: str
+    cards: tuple[Card, ...] = ()
+    note: str | None = None
+
+    def render(self, page: Page) -> str:
+        """``<section>`` with the cards."""
+        note = f' <span class="meta">{esc(self.note)}</span>' if self.note else ""
+        return (f"<section><h2>{esc(self.heading)}{note}</h2><div class=\"cards\">"
+                + "".join(c.render(page) for c in self.cards) + "</div></section>")
+
+    def merged_with(self, other: "CardsSection") -> "CardsSection | None":
+        """One section holding both sections' cards when they share heading and note, else None."""
+        if (self.heading, self.note) != (other.heading, other.note):
+            return None
+        return CardsSection(heading=self.heading, cards=self.cards + other.cards, note=self.note)
+
+
+@dataclass(frozen=True, eq=False)
+class ComparisonSection(Section):
+    """Why A ranks above B: the relative heatmap over the query and both hits."""
+
+    comparison: Any
+
+    def render(self, page: Page) -> str:
+        """``<section>`` with the relative heatmap, both hits and their payloads."""
+        c = self.comparison
+        figs = []
+        scale = _images.symmetric_scale(c.query_heatmap)
+        if c.query_image is not None:
+            thumb = _images.thumbnail(c.query_image, MAX_SIDE)
+            shown = thumb if c.query_heatmap is None else _images.overlay(
+                thumb, _images.resize_nearest(c.query_heatmap, thumb.shape[:2]), scale=scale)
+            figs.append(_fig(_images.data_uri(shown), "query: red favours A, blue favours B", alt="relative heatmap"))
+        for tag, h in (("A", c.hit_a), ("B", c.hit_b)):
+            caption = f"{tag}: id {esc(h.id)}, score {num(h.score)}"
+            if h.image is not None:
+                figs.append(_fig(_images.data_uri(_images.thumbnail(h.image, MAX_SIDE)), caption, alt=f"hit {tag}"))
+            else:
+                figs.append(f"<figure><figcaption>{caption} (image not resolved)</figcaption></figure>")
+        meta = (f"{esc(c.method)} · {len(c.query_values)} query regions · {esc(c.encoder_passes)} encoder passes · "
+                f"{num(c.seconds, 2)} s · score(A) − score(B) = {num(c.full_value)}")
+        return ('<section><h2>Why A ranks above B</h2><div class="card"><div class="card-head">'
+                f'<span class="meta">{meta}</span></div><div class="figs">{"".join(figs)}</div>'
+                f'<div class="legend"><span>−{scale:.3g}</span><span class="bar"></span><span>+{scale:.3g}</span></div>'
+                f"{payload_html(c.hit_a.payload)}{payload_html(c.hit_b.payload)}</div></section>")
+
+
+@dataclass(frozen=True, eq=False)
+class SummarySection(Section):
+    """An audit summary: the numbers, the most-attributed regions, stored-vector mismatches."""
+
+    summary: Mapping = field(default_factory=dict)
+
+    def render(self, page: Page) -> str:
+        """``<section>`` with the summary tables."""
+        summary = self.summary
+        rows = []
+        for k, v in summary.items():
+            if isinstance(v, (list, tuple, Mapping)):
+                continue
+            if isinstance(v, float) and (k.endswith("_share") or k.endswith("_area") or k.startswith("border_share")):
+                shown = f"{100 * v:.1f} %"
+            else:
+                shown = num(v, 3) if isinstance(v, float) else esc(v)
+            rows.append(f"<tr><th>{esc(k.replace('_', ' '))}</th><td>{shown}</td></tr>")
+        out = ['<section><h2>Audit summary</h2><table>' + "".join(rows) + "</table>"]
+        tops = summary.get("top_regions") or []
+        if tops:
+            out.append("<h2 style=\"margin-top:14px\">Most-attributed regions</h2><table><tr>"
+                       "<th>query</th><th>hit</th><th>side</th><th>region</th><th>value</th><th>share of score</th><th>where</th></tr>")
+            for t in tops:
+                out.append(f"<tr><td>{esc(t.get('query'))}</td><td>{esc(t.get('hit'))}</td><td>{esc(t.get('side'))}</td>"
+                           f"<td>{esc(t.get('region'))}</td><td>{num(t.get('value'))}</td>"
+                           f"<td>{num(t.get('share'), 3)}</td><td>{esc(t.get('where'))}</td></tr>")
+            out.append("</table>")
+        mism = summary.get("vector_mismatches") or []
+        out.append("<h2 style=\"margin-top:14px\">Stored vector vs fresh encode</h2>")
+        if mism:
+            out.append("<table><tr><th>hit</th><th>id</th><th>cosine(stored, fresh)</th></tr>")
+            for m in mism:
+                out.append(f"<tr><td>{esc(m.get('hit'))}</td><td>{esc(m.get('id'))}</td>"
+                           f"<td class=\"warn\">{num(m.get('cosine'), 5)}</td></tr>")
+            out.append("</table>")
+        else:
+            out.append('<p class="hint">Every checked hit\'s stored vector matches a fresh encode of its image.</p>')
+        findings = summary.get("findings") or []
+        if findings:  # items the audit went on without (a query that cannot be read, a hit image not resolved)
+            out.append("<h2 style=\"margin-top:14px\">Could not be explained</h2><table><tr><th>query</th>"
+                       "<th>hit</th><th>reason</th></tr>")
+            for f in findings:
+                out.append(f"<tr><td>{esc(f.get('query'))}</td><td>{esc(f.get('hit'))}</td>"
+                           f"<td class=\"warn\">{esc(f.get('error'))}</td></tr>")
+            out.append("</table>")
+        out.append("</section>")
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A result's own page: title, subtitle and sections in order."""
+
+    title: str
+    subtitle: str = ""
+    sections: tuple[Section, ...] = ()
+
+
+def tidy(sections: list[Section], *, shown_query: QuerySection | None = None) -> list[Section]:
+    """Drop a query section that repeats the last query shown and merge neighbouring card sections of one heading.
+
+    Args:
+        sections: in page order.
+        shown_query: a query already shown above them (the page's own query).
+
+    Returns:
+        The sections to render.
+    """
+    out: list[Section] = []
+    last_query = shown_query
+    for s in sections:
+        if isinstance(s, QuerySection):
+            if s.image is None or (last_query is not None and last_query.shows_same_query(s)):
+                continue
+            last_query = s
+        elif isinstance(s, CardsSection) and out and isinstance(out[-1], CardsSection):
+            merged = out[-1].merged_with(s)
+            if merged is not None:
+                out[-1] = merged
+                continue
+        out.append(s)
+    return out
+
+
+__all__ = ["MAX_SIDE", "Card", "CardsSection", "ComparisonSection", "HitCard", "Layout", "Page", "PairCard",
+           "QuerySection", "Section", "SummarySection", "esc", "legend", "num", "payload_html", "tidy"]

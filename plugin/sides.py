@@ -1,0 +1,769 @@
+"""Sides and the one explain function every entry point goes through.
+
+A *side* is one end of a score. :class:`ImageSide` is an image with its players,
+baseline and encoder (maskable); :class:`VectorSide` is a fixed vector (a stored
+point, later a recommend target); :class:`DifferenceSide` is the difference of
+two fixed vectors (the relative game: why A ranks above B). A future
+``TextSide`` (word players, a text encoder) only has to implement
+``prepare(...) -> PreparedSide``; the pipeline below never looks at the kind.
+
+:func:`explain_sides` takes one query side and k hit sides and
+
+1. **prepares** each side once (image loaded through
+   :func:`qdrant_explain.connectors.load_image`, EXIF orientation applied;
+   players; baseline; a cached, batched encoder evaluator);
+2. **plans** with the one ``auto`` rule (:func:`qdrant_explain.explainers.vocabulary.resolve_method`),
+   the budget capped at the exact cost, refusing what cannot fit in memory;
+3. **evaluates** factorised across sides and hits: the k hits share one query
+   plan and one set of masked-query encodes; every fixed vector (a hit, or the
+   two ends of a difference) is scored in one matrix product;
+4. **solves** once per plan (k games in one solve).
+
+Every entry point (``explain_pair``, ``explain_hits``, ``SearchExplainer``, the
+CLI, the demo) builds sides and calls :func:`explain_sides`.
+
+Example:
+    >>> from qdrant_explain.sides import ImageSide, VectorSide, explain_sides       # doctest: +SKIP
+    >>> q = ImageSide("query.jpg", enc, players="grid:3x3")                           # doctest: +SKIP
+    >>> hits = [VectorSide(v, id=i, score=s) for i, s, v in found]                    # doctest: +SKIP
+    >>> results = explain_sides(q, hits, metric="cosine", side="query")              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+SIDES = ("both", "query", "hit")
+"""Values of ``side=``: which ends of the pair an order-1 explanation masks."""
+
+MEMORY_FRACTION = 0.8
+"""A plan is refused when its estimated memory exceeds this share of the available memory."""
+
+
+# ----------------------------------------------------------------------------- sides
+
+
+@dataclass(frozen=True)
+class PreparedSide:
+    """One side, ready for the pipeline.
+
+    Attributes:
+        source: the side it was made from (:class:`ImageSide`, :class:`VectorSide`, ...).
+        fixed: (d,) the vector used when this side is held fixed (a stored vector when
+            given, else the fresh encode of the whole side).
+        evaluator: the cached mask -> embedding evaluator when the side can be masked, else None.
+        players: the side's players (``paint`` maps values to pixels), or None.
+        image: (H, W, 3) uint8 original image for reports, or None.
+        fresh: (d,) fresh encode of the whole side (None for a fixed vector).
+        vector_check: the :class:`~qdrant_explain.connectors.VectorAgreement` of a stored
+            vector against the fresh encode, when both exist.
+        combination: for a :class:`DifferenceSide`, the (2, d) vectors and weights (+1, -1).
+        parts: for a :class:`DifferenceSide`, the prepared ends (a, b).
+        unmasked_passes: encodes of the whole image made without an evaluator (a side that is
+            held fixed but has no stored vector, or a vector check).
+    """
+
+    source: Any
+    fixed: np.ndarray | None
+    evaluator: Any = None
+    players: Any = None
+    image: np.ndarray | None = None
+    fresh: np.ndarray | None = None
+    vector_check: Any = None
+    combination: tuple[np.ndarray, np.ndarray] | None = None
+    parts: tuple = ()
+    unmasked_passes: int = 0
+
+    @property
+    def n_players(self) -> int:
+        """Players of the side (0 when it cannot be masked)."""
+        return 0 if self.evaluator is None else int(self.evaluator.n_players)
+
+    @property
+    def passes(self) -> int:
+        """Encoder passes spent on this side so far."""
+        return self.unmasked_passes + (0 if self.evaluator is None else int(self.evaluator.encoder_passes))
+
+    @property
+    def encoder_seconds(self) -> float:
+        """Seconds spent inside the encoder for this side."""
+        return 0.0 if self.evaluator is None else float(self.evaluator.encoder_seconds)
+
+
+@runtime_checkable
+class Side(Protocol):
+    """What :func:`explain_sides` needs from a side: metadata and ``prepare``."""
+
+    can_mask: bool
+    name: str
+    label: str | None
+    id: Any
+    score: float | None
+    payload: dict | None
+
+    def prepare(self, *, order: int, maskable: bool, check_vector: bool, seed: int, batch_size: int,
+                progress: bool | None, metric: str) -> PreparedSide:
+        """Build the :class:`PreparedSide` (players and evaluator only when ``maskable``)."""
+        ...
+
+
+def load_side_image(image: object, name: str) -> object:
+    """Paths and encoded bytes through :func:`~qdrant_explain.connectors.load_image` (EXIF orientation
+    applied, as ``index`` does); PIL images with an orientation tag are turned upright the same way;
+    arrays are returned unchanged."""
+    from PIL import Image, ImageOps
+
+    from qdrant_explain.connectors import load_image
+
+    if image is None:
+        raise ValueError(f"the {name} image is None; give a path, a PIL image or an (H, W, 3) array.")
+    if isinstance(image, (str, bytes, bytearray, memoryview)) or isinstance(image, os.PathLike):
+        return load_image(image)
+    if isinstance(image, Image.Image):
+        try:
+            oriented = image.getexif().get(0x0112, 1) not in (None, 1)
+        except Exception:  # noqa: BLE001 - unreadable EXIF: use the pixels as they are
+            oriented = False
+        return ImageOps.exif_transpose(image) if oriented else image
+    return image
+
+
+def check_encoder(encoder: Any, caller: str) -> Any:
+    """An encoder object, loading a spec string with ``load_encoder`` (as SearchExplainer does).
+
+    Raises:
+        TypeError: neither a spec string nor an object with ``encode`` and ``prepare``/``input_size``.
+    """
+    if isinstance(encoder, str):
+        from qdrant_explain.connectors import load_encoder
+
+        return load_encoder(encoder)
+    if encoder is None or not callable(getattr(encoder, "encode", None)):
+        raise TypeError(
+            f"{caller} needs an encoder with encode((m, H, W, 3) uint8) -> (m, d) and prepare(image) (or "
+            f"input_size), or an encoder spec string; load one with "
+            f"qdrant_explain.connectors.load_encoder(spec). Got {type(encoder).__name__}."
+        )
+    if not hasattr(encoder, "prepare") and not hasattr(encoder, "input_size"):
+        raise TypeError(f"{caller}: the encoder has neither prepare(image) nor input_size.")
+    return encoder
+
+
+def encoder_side(encoder: Any, pixels: np.ndarray, baseline: np.ndarray, labels: np.ndarray, *, batch_size: int,
+                 progress: bool | None, name: str) -> Any:
+    """The cached side evaluator of one model-space image for ``encoder``.
+
+    An encoder with ``masked_encoder(pixels, baseline, labels)`` (the torch
+    encoders on a GPU) builds the masked images itself, on the device; any other
+    gets numpy-masked uint8 batches.
+    """
+    from qdrant_explain.explainers.side import ImageSide as ImageEvaluator
+
+    factory = getattr(encoder, "masked_encoder", None)
+    masked = factory(pixels, baseline, labels) if callable(factory) else None
+    return ImageEvaluator(pixels, baseline, labels, encoder.encode, batch_size=batch_size, progress=progress,
+                          name=name, masked_encode=masked)
+
+
+def _vector(value: object, name: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 2 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 1 or arr.shape[0] < 1:
+        raise ValueError(f"{name} must be one (d,) vector; got shape {arr.shape}.")
+    if np.iscomplexobj(value) or not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be a finite real vector; it contains NaN, inf or complex values.")
+    return arr
+
+
+@dataclass(frozen=True)
+class ImageSide:
+    """An image end of a score: masked over its players, encoded by ``encoder``.
+
+    Args:
+        image: a file path or encoded bytes (read by ``load_image``: EXIF orientation applied),
+            a PIL image or an (H, W[, 3|4]) array.
+        encoder: the encoder (``prepare`` + ``encode``).
+        players: ``"slic:N"``, ``"grid:RxC"`` or an integer label map in original pixels;
+            None: the vocabulary's default for the order.
+        baseline: what removed regions become (a name of the vocabulary's ``BASELINES``, an RGB
+            tuple, an image or a callable).
+        name: ``"query"`` or ``"hit"`` (messages, progress bars).
+        label: display name (a file name), for reports.
+        id, score, payload: the Qdrant point this image is, when it is one.
+        vector: the point's stored vector: used when this side is held fixed, and compared with a
+            fresh encode of the image (``vector_check``).
+    """
+
+    can_mask = True  # class attribute: the pipeline may mask this side
+
+    image: object
+    encoder: Any
+    players: object = None
+    baseline: object = "blur"
+    name: str = "query"
+    label: str | None = None
+    id: Any = None
+    score: float | None = None
+    payload: dict | None = None
+    vector: object = None
+
+    def prepare(self, *, order: int, maskable: bool, check_vector: bool, seed: int, batch_size: int,
+                progress: bool | None, metric: str) -> PreparedSide:
+        """Load, segment and wrap the image (segmentation only when ``maskable``)."""
+        from qdrant_explain.explainers.encoder import prepare_image, to_rgb_array
+
+        stored = None if self.vector is None else _vector(self.vector, f"the {self.name}'s stored vector")
+        if not maskable and not check_vector and stored is not None:
+            image = None if self.image is None else to_rgb_array(load_side_image(self.image, self.name), name=self.name)
+            return PreparedSide(source=self, fixed=stored, image=image)
+        loaded = load_side_image(self.image, self.name)
+        rgb = to_rgb_array(loaded, name=self.name)
+        prepared = self.encoder.prepare(rgb) if hasattr(self.encoder, "prepare") else prepare_image(
+            rgb, tuple(self.encoder.input_size), name=self.name)
+        if maskable:
+            players, evaluator = self._evaluator(prepared, order, seed, batch_size, progress)
+            fresh = evaluator.embed(np.ones((1, players.n_players), dtype=bool))[0]
+        else:
+            players = evaluator = None
+            fresh = _vector(self.encoder.encode(prepared.pixels[None])[0], f"the {self.name} embedding")
+        check = None
+        if stored is not None:
+            from qdrant_explain.connectors import compare_vectors
+
+            if stored.shape != fresh.shape:
+                raise ValueError(
+                    f"the {self.name}'s stored vector has dimension {stored.shape[0]} but the encoder produces "
+                    f"{fresh.shape[0]}-d embeddings; use the encoder the collection was built with.")
+            check = compare_vectors(stored, fresh, metric)
+        return PreparedSide(source=self, fixed=fresh if stored is None else stored, evaluator=evaluator,
+                            players=players, image=rgb, fresh=fresh, vector_check=check,
+                            unmasked_passes=0 if maskable else 1)
+
+    def _evaluator(self, prepared: Any, order: int, seed: int, batch_size: int, progress: bool | None):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from qdrant_explain.explainers.masking import make_baseline
+        from qdrant_explain.explainers.players import make_players
+        from qdrant_explain.explainers.vocabulary import DEFAULT_PLAYERS
+
+        spec = DEFAULT_PLAYERS[order] if self.players is None else self.players
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the blur runs while SLIC segments (both release the GIL)
+            pending = pool.submit(make_baseline, self.baseline, prepared.pixels)
+            players = make_players(spec, prepared, name=self.name, seed=seed)
+            base = pending.result()
+        evaluator = encoder_side(self.encoder, prepared.pixels, base, players.labels, batch_size=batch_size,
+                                 progress=progress, name=self.name)
+        return players, evaluator
+
+
+@dataclass(frozen=True)
+class VectorSide:
+    """A fixed vector end of a score (a stored point, a recommend target); never masked.
+
+    Args:
+        vector: the (d,) vector.
+        name, label, id, score, payload: as in :class:`ImageSide`.
+        image: (H, W, 3) image shown in reports (not explained), or None.
+    """
+
+    can_mask = False
+
+    vector: object
+    name: str = "hit"
+    label: str | None = None
+    id: Any = None
+    score: float | None = None
+    payload: dict | None = None
+    image: object = None
+
+    def prepare(self, *, order: int, maskable: bool, check_vector: bool, seed: int, batch_size: int,
+                progress: bool | None, metric: str) -> PreparedSide:
+        """The vector itself (and the display image, if any)."""
+        from qdrant_explain.explainers.encoder import to_rgb_array
+
+        image = None if self.image is None else to_rgb_array(load_side_image(self.image, self.name), name=self.name)
+        return PreparedSide(source=self, fixed=_vector(self.vector, f"the {self.name} vector"), image=image)
+
+
+@dataclass(frozen=True)
+class DifferenceSide:
+    """The relative game's hit: score(q, a) - score(q, b), two fixed ends (why A ranks above B).
+
+    Args:
+        a, b: :class:`VectorSide` (or any side whose ``prepare`` gives a fixed vector).
+    """
+
+    can_mask = False
+
+    a: Any
+    b: Any
+    name: str = "difference"
+    label: str | None = None
+    id: Any = None
+    score: float | None = None
+    payload: dict | None = None
+
+    def prepare(self, *, order: int, maskable: bool, check_vector: bool, seed: int, batch_size: int,
+                progress: bool | None, metric: str) -> PreparedSide:
+        """Both ends' vectors with weights (+1, -1)."""
+        kw = dict(order=order, maskable=False, check_vector=False, seed=seed, batch_size=batch_size,
+                  progress=progress, metric=metric)
+        pa, pb = self.a.prepare(**kw), self.b.prepare(**kw)
+        if pa.fixed.shape != pb.fixed.shape:
+            raise ValueError(f"hit A has dimension {pa.fixed.shape[0]} but hit B {pb.fixed.shape[0]}.")
+        return PreparedSide(source=self, fixed=None, combination=(np.stack([pa.fixed, pb.fixed]), np.array([1.0, -1.0])),
+                            parts=(pa, pb))
+
+
+# ----------------------------------------------------------------------------- outcome
+
+
+@dataclass(frozen=True)
+class SideOutcome:
+    """What :func:`explain_sides` computed for one hit (entry points turn it into a result).
+
+    Attributes:
+        query, hit: the :class:`PreparedSide` of each end.
+        order: 1 or 2.
+        query_explanation / hit_explanation: order-1 :class:`~qdrant_explain.explainers.result.Explanation`
+            of the query-side / hit-side game, or None.
+        joint: order 2 :class:`~qdrant_explain.explainers.joint.JointExplanation`, or None.
+        method, budget: the resolved method and the budget it planned with (None: exact).
+        passes: encoder passes newly spent for this hit (the first hit carries the shared query passes).
+        query_passes / hit_passes: of which on each side.
+        encoder_seconds, seconds: time inside the encoder, wall time.
+        notes: lines the user should read (a capped budget, a stale stored vector).
+    """
+
+    query: PreparedSide
+    hit: PreparedSide
+    order: int
+    method: str
+    budget: int | None
+    passes: int
+    query_passes: int
+    hit_passes: int
+    encoder_seconds: float
+    seconds: float
+    query_explanation: Any = None
+    hit_explanation: Any = None
+    joint: Any = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def first(self) -> Any:
+        """The explanation that carries base/full values (query side first)."""
+        return self.query_explanation or self.hit_explanation
+
+    @property
+    def base_value(self) -> float:
+        """v(empty): the score with every explained region removed."""
+        return float(self.joint.base_value if self.joint is not None else self.first.base_value)
+
+    @property
+    def full_value(self) -> float:
+        """v(all players): the score of the full pair."""
+        return float(self.joint.full_value if self.joint is not None else self.first.full_value)
+
+    @property
+    def estimated(self) -> bool:
+        """False when every explanation is exact."""
+        if self.joint is not None:
+            return bool(self.joint.estimated)
+        return any(bool(e.estimated) for e in (self.query_explanation, self.hit_explanation) if e is not None)
+
+    @property
+    def side(self) -> str:
+        """``"both"``, ``"query"`` or ``"hit"``: what was explained."""
+        if self.joint is not None or (self.query_explanation is not None and self.hit_explanation is not None):
+            return "both"
+        return "query" if self.query_explanation is not None else "hit"
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class GamePlan:
+    """The resolved plan of one game family (one side's players at order 1, a joint pair at order 2).
+
+    Attributes:
+        kind: ``"side"`` or ``"joint"``.
+        n_players: n (side) or (nq, nh) (joint).
+        method: concrete method after ``auto``.
+        budget: budget planned with (None: exact).
+        passes: encoder passes it will take at most.
+        exact_cost: 2^n or 2^nq + 2^nh.
+        note: a line for the user when the budget was capped, else None.
+    """
+
+    kind: str
+    n_players: int | tuple[int, int]
+    method: str
+    budget: int | None
+    passes: int
+    exact_cost: int
+    note: str | None = None
+
+
+def resolve_plan(method: str, *, order: int, kind: str, n_players: int | tuple[int, int], budget: int | None,
+                 metric: str | None = None) -> GamePlan:
+    """The one ``auto`` rule (vocabulary) plus the cap at the exact cost.
+
+    A budget at or above the exact cost plans the exact cost (a sampler then
+    evaluates every coalition once): ``--budget 1000000000`` on 9 players is 512 passes.
+
+    Raises:
+        ValueError: unknown method for the order (the message lists the allowed ones).
+    """
+    from qdrant_explain.explainers.vocabulary import exact_cost, resolve_method
+
+    cost = exact_cost(n_players)
+    note = None
+    if budget is not None and int(budget) > cost:
+        note = (f"budget {int(budget)} capped at the exact cost {cost} encoder passes "
+                f"({'2^nq + 2^nh' if kind == 'joint' else '2^n'} for {n_players} players)")
+        budget = cost
+    name, planned = resolve_method(method, order=order, kind=kind, n_players=n_players, budget=budget,
+                                   score=metric if kind == "joint" else None)
+    if planned is not None and int(planned) > cost:
+        planned = cost
+    passes = cost if name == "exact" else int(planned)
+    return GamePlan(kind=kind, n_players=n_players, method=name, budget=None if name == "exact" else planned,
+                    passes=passes, exact_cost=cost, note=note)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now: Linux's ``MemAvailable`` (free plus reclaimable cache), else the
+    free physical pages; None when the platform does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def plan_memory(passes: int, n_players: int, dim: int, games: int) -> int:
+    """Bytes a plan of ``passes`` coalitions needs at least: masks, cache keys, embeddings, values."""
+    per_row = 2 * n_players + 120 + 8 * dim + 16 * max(games, 1)
+    return int(passes) * per_row
+
+
+def check_fits(plan: GamePlan, dim: int, games: int, *, available: int | None = None) -> None:
+    """Refuse a plan whose estimated memory exceeds :data:`MEMORY_FRACTION` of the available memory.
+
+    Raises:
+        MemoryError: with the estimate, what is available and what to do.
+    """
+    from qdrant_explain.explainers.vocabulary import estimator_class
+
+    order = 2 if plan.kind == "joint" else 1
+    if plan.method == "exact" and not estimator_class("exact", order=order, kind=plan.kind).fits(plan.n_players):
+        return  # the exact estimator refuses it with its own limit (and a hint)
+    avail = available_memory() if available is None else available
+    n = sum(plan.n_players) if isinstance(plan.n_players, tuple) else int(plan.n_players)
+    need = plan_memory(plan.passes, n, dim, games)
+    if avail is not None and need > MEMORY_FRACTION * avail:
+        raise MemoryError(
+            f"this explanation would plan {plan.passes} encoder passes ({plan.method}, {n} players), about "
+            f"{need / 2**30:.1f} GiB of memory, but only {avail / 2**30:.1f} GiB are available; lower the "
+            f"budget or use fewer players.")
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+
+def _validate(order: int, side: str, metric: str) -> str:
+    from qdrant_explain.explainers.scores import check_score
+
+    if order not in (1, 2) or isinstance(order, bool):
+        raise ValueError(f"order must be 1 or 2; got {order!r}.")
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}; got {side!r}.")
+    return check_score(metric)
+
+
+def _check_method_name(method: str, order: int) -> None:
+    from qdrant_explain.explainers.vocabulary import list_methods
+
+    allowed = list_methods(order, "side" if order == 1 else "joint")
+    if method not in allowed:
+        raise ValueError(f"method must be one of {', '.join(allowed)} at order {order}; got {method!r}.")
+
+
+def explain_sides(
+    query: Any,
+    hits: Sequence[Any],
+    *,
+    order: int = 1,
+    method: str = "auto",
+    budget: int | None = None,
+    metric: str = "cosine",
+    seed: int = 0,
+    side: str = "both",
+    batch_size: int = 64,
+    progress: bool | None = None,
+    check_vectors: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> list[SideOutcome]:
+    """Explain the score of ``query`` against each of ``hits``: plan, evaluate (shared), solve.
+
+    Args:
+        query: the query side (an :class:`ImageSide`; a fixed side only with ``side="hit"``).
+        hits: the hit sides (:class:`ImageSide`, :class:`VectorSide`, :class:`DifferenceSide`).
+        order: 1 (Shapley values per side) or 2 (joint Shapley-Taylor, both sides images).
+        method: a name of ``vocabulary.list_methods(order, "side" | "joint")``; ``"auto"`` follows
+            the vocabulary's one rule.
+        budget: encoder passes (``vocabulary.BUDGET_MEANING``): per explained side at order 1,
+            query + hit together at order 2; capped at the exact cost. None: the default.
+        metric: Qdrant metric of the score.
+        seed: seed of every sampler.
+        side: order 1: ``"both"``, ``"query"`` or ``"hit"`` (a fixed hit is explained on the query side).
+        batch_size: masked images per encoder call.
+        progress: progress bars (None: automatic on a TTY).
+        check_vectors: also encode a hit image that is not masked, to compare it with its stored vector.
+        log: called with one line per plan (method, passes, an estimate of the time) before encoding.
+
+    Returns:
+        One :class:`SideOutcome` per hit, in order.
+
+    Raises:
+        ValueError: bad order/side/metric/method, images, players, baselines, vectors, budgets.
+        MemoryError: a plan that cannot fit in the available memory (before any masked encode).
+    """
+    metric = _validate(order, side, metric)
+    _check_method_name(method, order)
+    hits = list(hits)
+    if not hits:
+        raise ValueError("explain_sides needs at least one hit side.")
+    say = log or (lambda _line: None)
+    t_start = time.perf_counter()
+    kw = dict(order=order, seed=seed, batch_size=batch_size, progress=progress, metric=metric)
+    wants_query = order == 2 or side in ("both", "query")
+    if order == 2:
+        for h in hits:
+            if not getattr(h, "can_mask", False):
+                raise ValueError("order=2 masks both images: pass hit_image (a stored vector alone is not enough); "
+                                 f"got a {type(h).__name__}.")
+    if order == 1 and side == "hit":
+        for i, h in enumerate(hits):
+            if not getattr(h, "can_mask", False):
+                raise ValueError(f"side='hit' masks the hit, but hit {i} is a {type(h).__name__} (a fixed vector); "
+                                 "give its image, or explain the query side (side='query').")
+    if wants_query and not getattr(query, "can_mask", False):
+        raise ValueError(f"the query side cannot be masked (a {type(query).__name__}); explain the hit side (side='hit').")
+    q = query.prepare(maskable=wants_query, check_vector=False, **kw)
+    prepared = []
+    for h in hits:
+        mask_hit = order == 2 or (side in ("both", "hit") and not isinstance(h, DifferenceSide))
+        prepared.append(h.prepare(maskable=mask_hit, check_vector=check_vectors, **kw))
+    dim = int(q.fixed.shape[0]) if q.fixed is not None else None
+    for p in prepared:
+        d = p.combination[0].shape[1] if p.combination is not None else p.fixed.shape[0]
+        if dim is not None and d != dim:
+            raise ValueError(
+                f"the {p.source.name} vector has dimension {d} but the encoder produces {dim}-d embeddings; pass "
+                f"the stored vector of the same encoder/collection (or the image, to encode it).")
+    prep_seconds = time.perf_counter() - t_start
+    if order == 1:
+        outcomes = _order1(q, prepared, method, budget, metric, seed, side, say, dim)
+    else:
+        outcomes = _order2(q, prepared, method, budget, metric, seed, progress, say, dim)
+    # the first outcome carries the time spent preparing the sides
+    if outcomes:
+        first = outcomes[0]
+        outcomes[0] = _replace(first, seconds=first.seconds + prep_seconds)
+    return outcomes
+
+
+def _replace(outcome: SideOutcome, **changes: Any) -> SideOutcome:
+    from dataclasses import replace
+
+    return replace(outcome, **changes)
+
+
+def _throughput(p: PreparedSide) -> float | None:
+    """Images per second measured on the passes made so far (None when nothing was timed)."""
+    if p.evaluator is None or p.passes == 0 or p.encoder_seconds <= 0:
+        return None
+    return p.passes / p.encoder_seconds
+
+
+def _announce(say: Callable[[str], None], what: str, plan: GamePlan, rate: float | None) -> None:
+    eta = ""
+    if rate is not None:
+        seconds = plan.passes / rate
+        eta = (f", {'under 1 s' if seconds < 1 else f'about {seconds:.0f} s'} at the {rate:.0f} images/s "
+               "measured on the whole image")
+    say(f"{what}: {plan.method}, {plan.passes} encoder passes at most{eta}")
+    if plan.note:
+        say(plan.note)
+
+
+def _solve(evaluator: Any, plan: GamePlan, fixed: np.ndarray, weights: np.ndarray, metric: str, seed: int) -> list:
+    """Evaluate one side's plan against every fixed vector and solve all games at once.
+
+    ``fixed`` (k', d) are the vectors scored; ``weights`` (k', k) combine their score columns into
+    the k games (identity for plain hits, +1/-1 for a difference).
+    """
+    from qdrant_explain.explainers.api import plan_game, solve_game
+    from qdrant_explain.explainers.evaluation import unique_rows
+    from qdrant_explain.explainers.scores import score_matrix
+
+    est, game_plan = plan_game(evaluator.n_players, method=plan.method, order=1, budget=plan.budget, seed=seed)
+    distinct, inverse = unique_rows(game_plan.coalitions)
+    scores = score_matrix(evaluator.embed(distinct), fixed, metric)  # (m, k'): every mask against every vector
+    values = (scores @ weights)[inverse]
+    return solve_game(est, game_plan, values, seed=seed, requested_method=est.name)
+
+
+def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,
+            side: str, say: Callable[[str], None], dim: int | None) -> list[SideOutcome]:
+    t0 = time.perf_counter()
+    k = len(hits)
+    q_expl: list[Any] = [None] * k
+    q_plan = None
+    q_games = [i for i, h in enumerate(hits) if side in ("both", "query") or h.combination is not None]
+    if q_games and q.evaluator is not None:
+        columns, blocks = [], []
+        for i in q_games:
+            h = hits[i]
+            if h.combination is not None:
+                vecs, w = h.combination
+            else:
+                vecs, w = h.fixed[None], np.ones(1)
+            blocks.append((len(columns), w))
+            columns.extend(vecs)
+        weights = np.zeros((len(columns), len(q_games)))
+        for j, (start, w) in enumerate(blocks):
+            weights[start : start + len(w), j] = w
+        q_plan = resolve_plan(method, order=1, kind="side", n_players=q.n_players, budget=budget)
+        check_fits(q_plan, dim or 1, len(columns))
+        shared = f", {len(q_games)} games share one plan" if len(q_games) > 1 else ""
+        _announce(say, f"query side ({q.n_players} players{shared})", q_plan, _throughput(q))
+        for i, e in zip(q_games, _solve(q.evaluator, q_plan, np.stack(columns), weights, metric, seed)):
+            q_expl[i] = e
+    q_passes, q_seconds = q.passes, q.encoder_seconds  # all of them, the full-image encode included
+    h_expl, h_plans = _hit_sides(q, hits, method, budget, metric, seed, side, say, dim)
+    outcomes = []
+    for i, h in enumerate(hits):
+        t_hit = time.perf_counter()
+        h_plan = h_plans[i]
+        plan = q_plan if q_expl[i] is not None else h_plan
+        first = q_expl[i] if q_expl[i] is not None else h_expl[i]
+        notes = tuple(n for n in ((q_plan.note if q_expl[i] is not None and q_plan else None),
+                                  (h_plan.note if h_plan else None)) if n)
+        if h.vector_check is not None and not h.vector_check.agrees:
+            notes += (h.vector_check.message,)
+        hp = h.passes
+        shared = q_passes if i == 0 else 0
+        outcomes.append(SideOutcome(
+            query=q, hit=h, order=1, method=first.method, budget=plan.budget, passes=int(shared + hp), query_passes=int(shared),
+            hit_passes=int(hp), encoder_seconds=float((q_seconds if i == 0 else 0.0) + h.encoder_seconds),
+            seconds=(time.perf_counter() - t_hit) + ((t_hit - t0) if i == 0 else 0.0),
+            query_explanation=q_expl[i], hit_explanation=h_expl[i], notes=notes))
+    return outcomes
+
+
+def _hit_sides(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,
+               side: str, say: Callable[[str], None], dim: int | None) -> tuple[list[Any], list[GamePlan | None]]:
+    """Order-1 hit-side games: hits with the same number of players share one plan and one solve.
+
+    Each hit masks its own image against the fixed query vector; the plan (and so the coalitions)
+    depends only on the players, the method, the budget and the seed.
+    """
+    from qdrant_explain.explainers.api import plan_game, solve_game
+    from qdrant_explain.explainers.evaluation import unique_rows
+    from qdrant_explain.explainers.scores import score_matrix
+
+    k = len(hits)
+    explanations: list[Any] = [None] * k
+    plans: list[GamePlan | None] = [None] * k
+    if side not in ("both", "hit"):
+        return explanations, plans
+    groups: dict[int, list[int]] = {}
+    for i, h in enumerate(hits):
+        if h.evaluator is not None:
+            groups.setdefault(h.n_players, []).append(i)
+    if groups and q.fixed is None:
+        raise ValueError("the query has no vector to hold fixed.")
+    for n, members in groups.items():
+        plan = resolve_plan(method, order=1, kind="side", n_players=n, budget=budget)
+        check_fits(plan, dim or 1, len(members))
+        which = f"hit side {members[0] + 1}" if len(members) == 1 else f"hit sides {', '.join(str(i + 1) for i in members)}"
+        _announce(say, f"{which} ({n} players{', one plan' if len(members) > 1 else ''})", plan,
+                  _throughput(hits[members[0]]))
+        est, game_plan = plan_game(n, method=plan.method, order=1, budget=plan.budget, seed=seed)
+        distinct, inverse = unique_rows(game_plan.coalitions)
+        values = np.concatenate([score_matrix(hits[i].evaluator.embed(distinct), q.fixed[None], metric)
+                                 for i in members], axis=1)[inverse]  # (m, hits of this size)
+        for i, e in zip(members, solve_game(est, game_plan, values, seed=seed, requested_method=est.name)):
+            explanations[i], plans[i] = e, plan
+    return explanations, plans
+
+
+def _order2(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,
+            progress: bool | None, say: Callable[[str], None], dim: int | None) -> list[SideOutcome]:
+    from qdrant_explain.explainers.joint import explain_joint
+
+    outcomes = []
+    for i, h in enumerate(hits):
+        t0 = time.perf_counter()
+        q_before, q_sec = q.passes, q.encoder_seconds
+        plan = resolve_plan(method, order=2, kind="joint", n_players=(q.n_players, h.n_players), budget=budget,
+                            metric=metric)
+        check_fits(plan, dim or 1, 1)
+        _announce(say, f"joint {i + 1} ({q.n_players} + {h.n_players} players)", plan, _throughput(q))
+        joint = explain_joint(q.evaluator, h.evaluator, q.n_players, h.n_players, score=metric, method=plan.method,
+                              budget=plan.budget, seed=seed, progress=progress)
+        qp = q.passes if i == 0 else q.passes - q_before
+        notes = tuple(n for n in (plan.note,) if n)
+        if h.vector_check is not None and not h.vector_check.agrees:
+            notes += (h.vector_check.message,)
+        outcomes.append(SideOutcome(
+            query=q, hit=h, order=2, method=joint.method, budget=joint.budget, passes=int(qp + h.passes),
+            query_passes=int(qp), hit_passes=int(h.passes),
+            encoder_seconds=float((q.encoder_seconds if i == 0 else q.encoder_seconds - q_sec) + h.encoder_seconds),
+            seconds=time.perf_counter() - t0, joint=joint, notes=notes))
+    return outcomes
+
+
+def side_name(image: object) -> str | None:
+    """A display name for a side given as a path (its file name), else None."""
+    if isinstance(image, (str, os.PathLike)):
+        return pathlib.Path(image).name
+    return None
+
+
+__all__ = [
+    "DifferenceSide",
+    "GamePlan",
+    "ImageSide",
+    "PreparedSide",
+    "SIDES",
+    "Side",
+    "SideOutcome",
+    "VectorSide",
+    "available_memory",
+    "check_encoder",
+    "check_fits",
+    "encoder_side",
+    "explain_sides",
+    "load_side_image",
+    "plan_memory",
+    "resolve_plan",
+    "side_name",
+]
