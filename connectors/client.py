@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .collection import (
+    SCROLL_PAGE,
     METADATA_KEY,
     CollectionBase,
     CollectionInfo,
@@ -432,6 +433,33 @@ class ClientCollection(CollectionBase):
             vec = {self.info.vector_name: v.tolist()} if self.info.vector_name else v.tolist()
             pts.append(models.PointStruct(id=normalize_id(i), vector=vec, payload=p))
         self._call(self.client.upsert, self.name, points=pts, wait=True)
+
+    def scroll_payloads(self):
+        """Every point as ``(id, payload)`` (payload fields ``path`` and ``sha256``), page by page."""
+        offset = None
+        while True:
+            records, offset = self._call(self.client.scroll, self.name, limit=SCROLL_PAGE, offset=offset,
+                                         with_payload=["path", "sha256"], with_vectors=False)
+            for r in records:
+                yield normalize_id(r.id), dict(r.payload or {})
+            if offset is None:
+                return
+
+    def set_paths(self, paths: dict) -> None:
+        """Set the ``path`` payload field of these points (``{id: path}``; refused when read-only)."""
+        from qdrant_client import models
+
+        self._check_writable("updating moved paths")
+        ops = [models.SetPayloadOperation(set_payload=models.SetPayload(payload={"path": rel}, points=[pid]))
+               for pid, rel in paths.items()]
+        self._call(self.client.batch_update_points, self.name, update_operations=ops, wait=True)
+
+    def delete_points(self, ids) -> None:
+        """Delete these points (refused when read-only)."""
+        from qdrant_client import models
+
+        self._check_writable("pruning")
+        self._call(self.client.delete, self.name, points_selector=models.PointIdsList(points=list(ids)), wait=True)
 
     def record_metadata(self, **entries: Any) -> None:
         """Store the encoder spec (and the image-root hint) in collection metadata (refused when read-only)."""

@@ -29,6 +29,9 @@ from .errors import (
 )
 from .resolve import ImageResolver, Resolver
 
+SCROLL_PAGE = 256
+"""Points per page when a backend scrolls a whole collection (re-indexing reads every point once)."""
+
 DISTANCES = ("cosine", "dot", "euclid", "manhattan")
 """Distance names (Qdrant's ``Distance`` values, lower-cased)."""
 
@@ -179,6 +182,18 @@ class Collection(Protocol):
 
     def upsert(self, ids: Sequence[PointId], vectors: np.ndarray, payloads: Sequence[dict]) -> None:
         """Insert or replace points (raises ReadOnlyError when read-only)."""
+        ...
+
+    def scroll_payloads(self) -> Iterable[tuple[PointId, dict]]:
+        """Every point as ``(id, payload)`` (re-indexing reconciles against it)."""
+        ...
+
+    def set_paths(self, paths: dict) -> None:
+        """Set the ``path`` payload field of the points ``{id: path}`` (a moved file)."""
+        ...
+
+    def delete_points(self, ids: Sequence[PointId]) -> None:
+        """Delete these points (``index --prune``)."""
         ...
 
     def close(self) -> None:
@@ -352,6 +367,23 @@ class CollectionBase:
         self.info = dataclasses.replace(self.info, image_root=str(root) if root is not None else None)
         self.resolver = ImageResolver(root, allow_urls=request.allow_urls, resolver=request.resolver,
                                       indexed_hint=self.info.metadata_root)
+
+    def scroll_payloads(self) -> Iterable[tuple[PointId, dict]]:
+        """Every point as ``(id, payload)``; a backend that indexes implements it."""
+        raise NotImplementedError(self._cannot("list its points (re-indexing reconciles against them)"))
+
+    def set_paths(self, paths: dict) -> None:
+        """Set the ``path`` payload of points; a backend that indexes implements it."""
+        raise NotImplementedError(self._cannot("update the paths of moved files"))
+
+    def delete_points(self, ids: Sequence[PointId]) -> None:
+        """Delete points; a backend that supports ``index --prune`` implements it."""
+        raise NotImplementedError(self._cannot("delete points (index --prune)"))
+
+    def _cannot(self, what: str) -> str:
+        return (f"Backend {self.info.backend!r} (collection {self.name!r}) cannot {what}: its collection class "
+                f"{type(self).__name__} does not implement it. Implement scroll_payloads, set_paths and "
+                "delete_points (see docs/extending.md), or index with another backend.")
 
     def _check_writable(self, what: str) -> None:
         if self.read_only:

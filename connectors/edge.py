@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .collection import (
+    SCROLL_PAGE,
     METADATA_KEY,
     CollectionBase,
     CollectionInfo,
@@ -192,6 +193,33 @@ class EdgeCollection(CollectionBase):
             vec = {self.info.vector_name: v.tolist()} if self.info.vector_name else v.tolist()
             pts.append(q.Point(normalize_id(i), vec, dict(p)))
         self.shard.update(q.UpdateOperation.upsert_points(pts))
+        self.shard.flush()
+
+    def scroll_payloads(self):
+        """Every point as ``(id, payload)``, page by page."""
+        q = _edge()
+        offset = None
+        while True:
+            records, offset = self.shard.scroll(q.ScrollRequest(offset=offset, limit=SCROLL_PAGE, with_payload=True,
+                                                                with_vector=False))
+            for r in records:
+                yield normalize_id(r.id), dict(r.payload or {})
+            if offset is None:
+                return
+
+    def set_paths(self, paths: dict) -> None:
+        """Set the ``path`` payload field of these points (``{id: path}``; refused when read-only)."""
+        q = _edge()
+        self._check_writable("updating moved paths")
+        for pid, rel in paths.items():
+            self.shard.update(q.UpdateOperation.set_payload([pid], {"path": rel}))
+        self.shard.flush()
+
+    def delete_points(self, ids) -> None:
+        """Delete these points and flush (refused when read-only)."""
+        q = _edge()
+        self._check_writable("pruning")
+        self.shard.update(q.UpdateOperation.delete_points(list(ids)))
         self.shard.flush()
 
     def close(self) -> None:

@@ -43,7 +43,6 @@ from .qdrant import Collection, create_collection, encoder_dim, normalize_id
 NAMESPACE = uuid.UUID("6f1c1d2e-8a57-5b0e-9a43-2f7e4a6b9c10")
 """UUID5 namespace of qdrant-explain point ids."""
 
-SCROLL_PAGE = 256
 """Points per page when reading the collection's existing points."""
 
 
@@ -142,8 +141,7 @@ def index_folder(folder: str | os.PathLike, collection: str, *, encoder: Any = "
     col: Collection = create_collection(collection, vector_size=dim, distance=distance, vector_name=vector_name,
                                         encoder=enc.name, image_root=str(root), path=path, url=url, api_key=api_key,
                                         client=client, backend=backend, timeout=timeout)
-    store = _point_store(col)
-    known = dict(store.scroll())  # id -> payload, before this run wrote anything
+    known = dict(col.scroll_payloads())  # id -> payload, before this run wrote anything
     owned = {pid: p for pid, p in known.items() if _is_ours(pid, p)}
     scan = _Scan()
     batch = _Batch(col, enc, step)
@@ -186,7 +184,7 @@ def index_folder(folder: str | os.PathLike, collection: str, *, encoder: Any = "
         batch.flush(scan)
     finally:
         bar.close()
-    return _reconcile(store, owned, scan, total=len(files), added=batch.added, recursive=recursive,
+    return _reconcile(col, owned, scan, total=len(files), added=batch.added, recursive=recursive,
                       extensions=extensions, prune=prune, collection=col)
 
 
@@ -301,7 +299,7 @@ def _in_scope(rel: str, *, recursive: bool, extensions: tuple[str, ...]) -> bool
     return p.suffix.lower() in {e.lower() for e in extensions} and (recursive or len(p.parts) == 1)
 
 
-def _reconcile(store: "_PointStore", owned: dict, scan: _Scan, *, total: int, added: int, recursive: bool,
+def _reconcile(col: Any, owned: dict, scan: _Scan, *, total: int, added: int, recursive: bool,
                extensions: tuple[str, ...], prune: bool, collection: Any) -> IndexReport:
     """Compare the points written before this run with the files found; update moved paths, prune stale points."""
     by_sha: dict[str, list[str]] = {}
@@ -328,96 +326,15 @@ def _reconcile(store: "_PointStore", owned: dict, scan: _Scan, *, total: int, ad
         else:
             gone.append((pid, rel))
     if moved:
-        store.set_paths({pid: new for pid, (_, new) in moved.items()})
+        col.set_paths({pid: new for pid, (_, new) in moved.items()})
     stale_ids = [pid for pid, _ in changed + gone]
     if prune and stale_ids:
-        store.delete(stale_ids)
+        col.delete_points(stale_ids)
     return IndexReport(
         added=added, unchanged=unchanged, moved=tuple(sorted(moved.values())), duplicates=tuple(sorted(duplicates)),
         changed=tuple(sorted(r for _, r in changed)), gone=tuple(sorted(r for _, r in gone)),
         pruned=len(stale_ids) if prune else 0, failed=tuple(scan.failed), total=total, collection=collection,
     )
-
-
-class _PointStore:
-    """The three collection operations reconciling needs beyond the Collection protocol."""
-
-    def __init__(self, col: Any) -> None:
-        self.col = col
-
-    def scroll(self) -> Iterator[tuple[Any, dict]]:
-        """Every point as (id, payload)."""
-        raise NotImplementedError
-
-    def set_paths(self, paths: dict[Any, str]) -> None:
-        """Set the ``path`` payload field of these points."""
-        raise NotImplementedError
-
-    def delete(self, ids: list) -> None:
-        """Delete these points."""
-        raise NotImplementedError
-
-
-class _ClientPoints(_PointStore):
-    def scroll(self):
-        offset = None
-        while True:
-            records, offset = self.col.client.scroll(self.col.name, limit=SCROLL_PAGE, offset=offset,
-                                                     with_payload=["path", "sha256"], with_vectors=False)
-            for r in records:
-                yield normalize_id(r.id), dict(r.payload or {})
-            if offset is None:
-                return
-
-    def set_paths(self, paths):
-        from qdrant_client import models
-
-        self.col._check_writable("updating moved paths")
-        ops = [models.SetPayloadOperation(set_payload=models.SetPayload(payload={"path": rel}, points=[pid]))
-               for pid, rel in paths.items()]
-        self.col.client.batch_update_points(self.col.name, update_operations=ops, wait=True)
-
-    def delete(self, ids):
-        from qdrant_client import models
-
-        self.col._check_writable("pruning")
-        self.col.client.delete(self.col.name, points_selector=models.PointIdsList(points=list(ids)), wait=True)
-
-
-class _EdgePoints(_PointStore):
-    def scroll(self):
-        import qdrant_edge as q
-
-        offset = None
-        while True:
-            records, offset = self.col.shard.scroll(q.ScrollRequest(offset=offset, limit=SCROLL_PAGE, with_payload=True,
-                                                                    with_vector=False))
-            for r in records:
-                yield normalize_id(r.id), dict(r.payload or {})
-            if offset is None:
-                return
-
-    def set_paths(self, paths):
-        import qdrant_edge as q
-
-        self.col._check_writable("updating moved paths")
-        for pid, rel in paths.items():
-            self.col.shard.update(q.UpdateOperation.set_payload([pid], {"path": rel}))
-        self.col.shard.flush()
-
-    def delete(self, ids):
-        import qdrant_edge as q
-
-        self.col._check_writable("pruning")
-        self.col.shard.update(q.UpdateOperation.delete_points(list(ids)))
-        self.col.shard.flush()
-
-
-_POINT_STORES = {"client": _ClientPoints, "edge": _EdgePoints}
-
-
-def _point_store(col: Any) -> _PointStore:
-    return _POINT_STORES[col.info.backend](col)
 
 
 def _progress(total: int, enabled: bool, desc: str):

@@ -30,6 +30,12 @@ Example:
 @click.version_option(__version__, prog_name="qdrant-explain")
 def main() -> None:
     """Explain why Qdrant returned an image for a query image."""
+    from ..plugins import PluginError, load_plugins
+
+    try:  # extensions named by the user (QDRANT_EXPLAIN_PLUGINS, entry points) register before options are parsed
+        load_plugins()
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 for _command in (index, search, explain, compare, audit, demo):

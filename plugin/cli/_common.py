@@ -38,7 +38,32 @@ METHODS_ORDER2 = tuple(_vocabulary.list_methods(2, "joint"))
 """``--method`` values at order 2 (the vocabulary's joint methods)."""
 
 METHODS = tuple(dict.fromkeys(METHODS_ORDER1 + METHODS_ORDER2))
-"""Every ``--method`` value."""
+"""Every built-in ``--method`` value (extensions may register more: :func:`methods_for`)."""
+
+
+def methods_for(order: int | None = None) -> tuple[str, ...]:
+    """The ``--method`` values now registered: for ``order`` 1 (image sides), 2 (joint), or both (None)."""
+    if order == 1:
+        return tuple(_vocabulary.list_methods(1, "side"))
+    if order == 2:
+        return tuple(_vocabulary.list_methods(2, "joint"))
+    return tuple(dict.fromkeys(methods_for(1) + methods_for(2)))
+
+
+class MethodChoice(click.Choice):
+    """``click.Choice`` over the registry, read when a value is parsed (after extensions registered)."""
+
+    def __init__(self, order: int | None = None) -> None:
+        self.order = order
+        super().__init__(methods_for(order))
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        return methods_for(self.order)
+
+    @choices.setter
+    def choices(self, _value: Any) -> None:  # click's __init__ assigns; the registry is the source
+        pass
 
 BASELINES = tuple(_vocabulary.BASELINES)
 """``--baseline`` names (the vocabulary's; ``NAME:ARGS`` forms take their arguments)."""
@@ -200,7 +225,7 @@ def explain_options(fn: Callable) -> Callable:
     fn = click.option("--players", default=None, metavar="SPEC", callback=_check_players,
                       help=f"Regions: slic:N or grid:RxC (default {_vocabulary.DEFAULT_PLAYERS[1]} at order 1, "
                            f"{_vocabulary.DEFAULT_PLAYERS[2]} at order 2).")(fn)
-    fn = click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
+    fn = click.option("--method", type=MethodChoice(), default="auto", show_default=True,
                       help=_method_help())(fn)
     return fn
 
@@ -288,7 +313,7 @@ def write_outputs(result: Any, json_out: str | None, png_out: str | None, html_o
 
 def check_method(method: str, order: int) -> None:
     """Refuse a method the order does not support (a usage error: exit code 2)."""
-    allowed = METHODS_ORDER1 if order == 1 else METHODS_ORDER2
+    allowed = methods_for(order)
     if method not in allowed:
         raise click.BadParameter(f"{method!r} is not available at order {order}; use one of {', '.join(allowed)}.",
                                  param_hint="'--method'")
@@ -454,6 +479,8 @@ __all__ = [
     "MIN_BUDGET",
     "parse_point_id",
     "METHODS",
+    "MethodChoice",
+    "methods_for",
     "METHODS_ORDER1",
     "METHODS_ORDER2",
     "BACKEND_NAMES",

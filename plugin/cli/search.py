@@ -12,6 +12,7 @@ from qdrant_explain._io import safe_text
 
 from ._common import (
     METHODS_ORDER1,
+    MethodChoice,
     Console,
     collection_options,
     command_errors,
@@ -30,7 +31,7 @@ from ._common import (
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of hits.")
 @json_option
 @html_option
-@click.option("--explain", "explain_method", type=click.Choice(METHODS_ORDER1), default=None, metavar="METHOD",
+@click.option("--explain", "explain_method", type=MethodChoice(1), default=None, metavar="METHOD",
               help=f"Also explain every hit on the query side with METHOD ({', '.join(METHODS_ORDER1)}); "
                    "the masked-query encodes are shared across hits.")
 @run_options

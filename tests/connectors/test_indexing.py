@@ -36,7 +36,7 @@ def make_folder(root, n=6, start=0):
 
 def points(col):
     """{id: payload} of every point (scrolled through the same adapter the indexer uses)."""
-    return dict(indexing._point_store(col).scroll())
+    return dict(col.scroll_payloads())
 
 
 def all_points(col):

@@ -74,7 +74,7 @@ def collection_state(db, name):
     from qdrant_explain.connectors import open_collection
 
     col = open_collection(name, path=str(db))
-    ids = [pid for pid, _ in indexing._point_store(col).scroll()]
+    ids = [pid for pid, _ in col.scroll_payloads()]
     return {h.id: (h.payload, np.asarray(h.vector, dtype=np.float32).tobytes()) for h in col.retrieve(ids)}
 
 
