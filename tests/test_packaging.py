@@ -65,8 +65,16 @@ def test_built_wheel_installs_and_imports_elsewhere(tmp_path):
     import sys
     import zipfile
 
+    import shutil
+
+    src = tmp_path / "src"  # build from a clean copy: a stale build/ folder in the checkout must not leak in
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    for folder in ("plugin", "connectors", "explainers"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT), "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src), "-w", str(tmp_path)],
         check=True,
         capture_output=True,
     )
