@@ -109,8 +109,8 @@ def compare_vectors(stored: Any, fresh: Any, distance: str, *, tol: float = 1e-3
     if s.shape != f.shape:
         return VectorAgreement(float("nan"), float("inf"), False,
                                f"stored vector has {s.size} dimensions, fresh encode {f.size}: different encoders.")
-    if check_score(distance) == "cosine":
-        f = normalize_rows(f[None])[0]
+    if check_score(distance) == "cosine":  # cosine ignores length: Qdrant may store either the raw or the unit vector
+        s, f = normalize_rows(s[None])[0], normalize_rows(f[None])[0]
     cos = float(normalize_rows(s[None])[0] @ normalize_rows(f[None])[0])
     rel = float(np.linalg.norm(f - s) / max(np.linalg.norm(s), 1e-12))
     ok = rel <= tol

@@ -428,6 +428,8 @@ def test_parity_helpers():
     far = compare_vectors(s, s + 0.5, "dot")
     assert not far.agrees and "differs from a fresh encode" in far.message and far.rel_diff > 0.1
     assert compare_vectors(s / np.linalg.norm(s), 7 * s, "cosine").agrees  # cosine: scale does not matter
+    assert compare_vectors(7 * s, s, "cosine").agrees  # also when the stored vector is the raw, longer one
+    assert not compare_vectors(7 * s, s, "dot").agrees  # dot and the distances do see the length
 
 
 def test_conflicting_locations_and_bad_backend(tmp_path):

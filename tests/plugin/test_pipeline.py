@@ -292,6 +292,21 @@ def test_explain_of_a_stale_point_warns(indexed, stale_collection):
     assert res["vector_check"]["disagrees"] is True and res["score"] is not None
 
 
+def test_explain_of_a_fresh_point_does_not_warn(indexed):
+    """The stale warning must not fire on a point whose vector is current (a cosine collection may store the raw
+    vector or the unit one: both agree with a fresh encode)."""
+    found = run("search", indexed["query"], "--collection", "photos", "--db", indexed["db"], "-k", 1, "--json", "-",
+                "--quiet")
+    assert found.exit_code == 0, found.output
+    point = json.loads(found.stdout)["hits"][0]["id"]
+    out = run("explain", indexed["query"], "--point-id", point, "--collection", "photos", "--db", indexed["db"],
+              "--players", "grid:2x2", "--json", "-")
+    assert out.exit_code == 0, out.output
+    assert "warning" not in out.stderr
+    res = json.loads(out.stdout)
+    assert res["vector_check"]["disagrees"] is False and res["full_value"] == pytest.approx(res["score"], abs=1e-5)
+
+
 # ------------------------------------------------------------------------------------ one bad item (issue 16: 6)
 
 
