@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import qdrant_explain
-from conftest import TINY, synthetic_pair
+from plugin_helpers import TINY, synthetic_pair
 from qdrant_explain import Comparison, PairExplanation, SearchExplainer, SearchResults
 
 

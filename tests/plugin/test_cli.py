@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import OTHER, TINY
+from plugin_helpers import OTHER, TINY
 from qdrant_explain.cli import main
 
 EXPLAIN_FIELDS = {"method", "order", "encoder", "seed", "players", "query_values", "hit_values", "cross",

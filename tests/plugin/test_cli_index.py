@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import TINY
+from plugin_helpers import TINY
 from qdrant_explain.cli import main
 from qdrant_explain.connectors import indexing, point_id_for_bytes
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import TINY
+from plugin_helpers import TINY
 from qdrant_explain.cli import main
 
 NON_UTF8 = os.fsdecode(b"q\xff.png")

@@ -16,7 +16,7 @@ import threading
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import TINY
+from plugin_helpers import TINY
 from PIL import Image
 
 from qdrant_explain.cli import main

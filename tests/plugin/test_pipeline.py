@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import TINY
+from plugin_helpers import TINY
 from qdrant_explain import SearchExplainer, explain_pair
 from qdrant_explain.cli import main
 from qdrant_explain.connectors import compare_vectors, load_encoder, load_image

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import synthetic_pair
+from plugin_helpers import synthetic_pair
 from qdrant_explain.results import Hit
 
 CHROMIUM = "/usr/bin/chromium"

@@ -10,7 +10,7 @@ import uuid
 import numpy as np
 import pytest
 
-from conftest import synthetic_pair
+from plugin_helpers import synthetic_pair
 from qdrant_explain._testing import TinyEncoder
 from qdrant_explain.connectors.qdrant import Hit as ConnectorHit
 from qdrant_explain.pair import ImagePairExplanation, explain_hits, explain_pair
