@@ -36,6 +36,11 @@ class Explanation:
             closed form), True for sampled estimates.
         budget: the evaluation budget asked for (None for exact).
         meta: free-form provenance (seed, solver details).
+        stderr: (n,) standard error of each value (the sampling error of the
+            estimate for this seed); zeros for exact results; None when the
+            method gives no error estimate.
+        interactions_stderr: (n, n) standard errors of the pair indices at
+            order 2 (zeros when exact; None at order 1 or when unknown).
     """
 
     values: FloatVector
@@ -48,6 +53,8 @@ class Explanation:
     estimated: bool
     budget: int | None = None
     meta: dict = field(default_factory=dict)
+    stderr: FloatVector | None = None
+    interactions_stderr: FloatMatrix | None = None
 
     @property
     def n_players(self) -> int:
@@ -74,12 +81,15 @@ class Explanation:
             "estimated": bool(self.estimated),
             "budget": None if self.budget is None else int(self.budget),
             "meta": {k: _jsonable(v) for k, v in self.meta.items()},
+            "stderr": None if self.stderr is None else _jsonable(self.stderr),
+            "interactions_stderr": None if self.interactions_stderr is None else _jsonable(self.interactions_stderr),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "Explanation":
         """Rebuild an :class:`Explanation` from :meth:`to_dict` output."""
         inter = data.get("interactions")
+        se, inter_se = data.get("stderr"), data.get("interactions_stderr")
         return cls(
             values=np.asarray(data["values"], dtype=np.float64),
             interactions=None if inter is None else np.asarray(inter, dtype=np.float64),
@@ -91,6 +101,8 @@ class Explanation:
             estimated=bool(data["estimated"]),
             budget=data.get("budget"),
             meta=dict(data.get("meta", {})),
+            stderr=None if se is None else np.asarray(se, dtype=np.float64),
+            interactions_stderr=None if inter_se is None else np.asarray(inter_se, dtype=np.float64),
         )
 
 

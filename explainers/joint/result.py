@@ -10,6 +10,16 @@ from .._typing import FloatMatrix, FloatVector
 from ..result import Explanation, _jsonable
 
 
+STDERR_FIELDS = (
+    "cross_stderr",
+    "query_values_stderr",
+    "hit_values_stderr",
+    "query_side_values_stderr",
+    "hit_side_values_stderr",
+)
+"""The standard-error fields of :class:`JointExplanation` (one per estimated array)."""
+
+
 @dataclass(frozen=True)
 class JointExplanation:
     """Order-2 Shapley-Taylor indices of a joint (query regions u hit regions) game.
@@ -37,6 +47,10 @@ class JointExplanation:
         budget: encoder-pass budget asked for (None for exact).
         seconds: wall time of the call.
         meta: provenance (seed, masks per side, encoder seconds).
+        cross_stderr, query_values_stderr, hit_values_stderr,
+        query_side_values_stderr, hit_side_values_stderr: standard errors of
+            the matching arrays (sampling error for this seed); zeros for exact
+            results; None when the method gives no error estimate.
     """
 
     cross: FloatMatrix
@@ -58,6 +72,11 @@ class JointExplanation:
     budget: int | None = None
     seconds: float = 0.0
     meta: dict = field(default_factory=dict)
+    cross_stderr: FloatMatrix | None = None
+    query_values_stderr: FloatVector | None = None
+    hit_values_stderr: FloatVector | None = None
+    query_side_values_stderr: FloatVector | None = None
+    hit_side_values_stderr: FloatVector | None = None
 
     @property
     def n_query(self) -> int:
@@ -104,7 +123,26 @@ class JointExplanation:
             estimated=self.estimated,
             budget=self.budget,
             meta=dict(self.meta),
+            stderr=self._values_stderr(),
+            interactions_stderr=self._interactions_stderr(),
         )
+
+    def _values_stderr(self) -> np.ndarray | None:
+        if self.query_values_stderr is None or self.hit_values_stderr is None:
+            return None
+        return np.concatenate([self.query_values_stderr, self.hit_values_stderr])
+
+    def _interactions_stderr(self) -> np.ndarray | None:
+        """Cross block from :attr:`cross_stderr`; within-side blocks zero only when exact."""
+        if self.cross_stderr is None:
+            return None
+        nq, nh = self.n_query, self.n_hit
+        fill = 0.0 if not self.estimated else np.nan
+        out = np.full((nq + nh, nq + nh), fill)
+        np.fill_diagonal(out, 0.0)
+        out[:nq, nq:] = self.cross_stderr
+        out[nq:, :nq] = self.cross_stderr.T
+        return out
 
     def to_dict(self) -> dict:
         """JSON-safe dictionary; :meth:`from_dict` round-trips it."""
@@ -123,7 +161,7 @@ class JointExplanation:
         kwargs = dict(data)
         for name in arrays:
             kwargs[name] = np.asarray(data[name], dtype=np.float64)
-        for name in ("query_interactions", "hit_interactions"):
+        for name in ("query_interactions", "hit_interactions", *STDERR_FIELDS):
             kwargs[name] = None if data.get(name) is None else np.asarray(data[name], dtype=np.float64)
         kwargs["meta"] = dict(data.get("meta", {}))
         return cls(**kwargs)
