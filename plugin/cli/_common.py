@@ -214,7 +214,10 @@ def context_options() -> dict[str, Any]:
 
 
 def explain_options(fn: Callable) -> Callable:
-    """Add ``--order``, ``--method``, ``--players``, ``--baseline``, ``--budget``, ``--seed``."""
+    """Add ``--order``, ``--method``, ``--players``, ``--baseline``, ``--budget``, ``--seed``, ``--memory-cap``."""
+    from ._memory import memory_cap_option
+
+    fn = memory_cap_option(fn)
     fn = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                       help="Random seed (>= 0).")(fn)
     fn = click.option("--budget", type=click.IntRange(min=MIN_BUDGET), default=None, metavar="N",
@@ -334,6 +337,8 @@ def open_explainer(collection: str, db: pathlib.Path | None, url: str | None, ap
         conn["image_root"] = str(extra["image_root"])
     if extra.get("allow_urls"):
         conn["allow_urls"] = True
+    if extra.get("memory_cap") is not None:
+        conn["memory_cap"] = extra["memory_cap"]
     return SearchExplainer.open(collection, encoder=encoder_spec, progress=progress, **conn)
 
 

@@ -8,6 +8,7 @@ import click
 
 from qdrant_explain._io import safe_text
 
+from ._memory import memory_cap_option
 from ._common import collection_options, command_errors, open_explainer, out_dir_option, run_options
 
 
@@ -16,6 +17,7 @@ from ._common import collection_options, command_errors, open_explainer, out_dir
 @collection_options
 @click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Hits per query.")
 @out_dir_option("qe-audit", "Folder for report.html and audit.json (created if missing).")
+@memory_cap_option
 @run_options
 @command_errors
 def audit(queries_folder, collection, db, url, api_key, encoder_spec, k, out_dir, quiet, debug):
