@@ -269,6 +269,8 @@ def _refusal(requested: str, order: int, kind: str, sizes, budget, tried, cap: i
         best = largest_fitting(lambda b: need(name, b) <= cap, low, int(planned))
         if best is not None:
             hints.append(f"lower the budget to at most {best}")
+    elif (kind, order) in SAMPLERS:
+        hints.append(f"use a sampler with a budget (method={SAMPLERS[(kind, order)]!r})")
     hints.append(f"raise the cap (memory_cap=..., --memory-cap or ${MEMORY_CAP_ENV})")
     hints.append("or use fewer players")
     text = ", ".join(hints)
