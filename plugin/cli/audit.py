@@ -8,8 +8,14 @@ import click
 
 from qdrant_explain._io import safe_text
 
-from ._memory import memory_cap_option
-from ._common import collection_options, command_errors, open_explainer, out_dir_option, run_options
+from ._common import (
+    collection_options,
+    command_errors,
+    memory_cap_option,
+    open_explainer,
+    out_dir_option,
+    run_options,
+)
 
 
 @click.command()

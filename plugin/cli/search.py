@@ -10,8 +10,8 @@ import click
 
 from qdrant_explain._io import safe_text
 
-from ._memory import memory_cap_option
 from ._common import (
+    memory_cap_option,
     METHODS_ORDER1,
     MethodChoice,
     Console,
