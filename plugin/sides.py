@@ -565,6 +565,13 @@ def explain_sides(
                                  "give its image, or explain the query side (side='query').")
     if wants_query and not getattr(query, "can_mask", False):
         raise ValueError(f"the query side cannot be masked (a {type(query).__name__}); explain the hit side (side='hit').")
+    from qdrant_explain.explainers.greybox import is_grey_box
+
+    if is_grey_box(method):  # feature maps instead of masks: search-cam, search-gradcam, sam
+        from .greybox import explain_sides_grey
+
+        return explain_sides_grey(query, hits, order=order, method=method, metric=metric, side=side,
+                                  check_vectors=check_vectors, log=log)
     q = query.prepare(maskable=wants_query, check_vector=False, **kw)
     prepared = []
     for h in hits:
