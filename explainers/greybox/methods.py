@@ -77,7 +77,9 @@ class GreyBoxMethod(Estimator, register=False):
     """Base of the order-1 grey-box methods: :meth:`explain` maps one side's :class:`FeatureMaps` to values.
 
     Class attributes: ``grey_box`` (True: the pipeline reads feature maps instead of
-    masking), ``needs_gradients`` (the encoder must also return d score / d features).
+    masking), ``needs_gradients`` (the encoder must also return d score / d features),
+    ``feature_game_exact`` (the scores at which the map is exactly the Shapley value of the
+    feature-cell game of a linearly pooled encoder; the registry contract test checks the claim).
 
     Args:
         order: must be 1.
@@ -87,6 +89,7 @@ class GreyBoxMethod(Estimator, register=False):
 
     grey_box: ClassVar[bool] = True
     needs_gradients: ClassVar[bool] = False
+    feature_game_exact: ClassVar[tuple[str, ...]] = ()
     kinds: ClassVar[tuple[str, ...]] = ("side",)
     orders: ClassVar[tuple[int, ...]] = (1,)
 
@@ -166,6 +169,7 @@ class SearchCAM(GreyBoxMethod):
     """
 
     name = "search-cam"
+    feature_game_exact = ("dot",)
 
     def _map(self, maps: FeatureMaps, others: np.ndarray, weights: np.ndarray, score: str) -> np.ndarray:
         return sum(w * search_cam(maps.flat_cells(), v, score) for w, v in zip(weights, others))
@@ -209,6 +213,7 @@ class SAM(JointEstimator):
     name = "sam"
     grey_box: ClassVar[bool] = True
     needs_gradients: ClassVar[bool] = False
+    feature_game_exact: ClassVar[tuple[str, ...]] = ("dot",)
 
     def __init__(self, *, order: int = 2, reference_budget: int = 0) -> None:
         self.order = order
