@@ -27,7 +27,7 @@ _LAZY: dict[str, str] = {
     "render_report": ".report",
     "run_demo": ".demo",
     # grey-box methods (issue 19): the anytime budget's instant preview
-    "instant_preview": ".greybox",
+    "instant_preview": ".preview",
 }
 
 

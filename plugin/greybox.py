@@ -12,25 +12,24 @@ through each side's geometry. The results are the usual :class:`~qdrant_explain.
 pair's ``extra["grey_box"]``) say whether the map is exact Shapley and how far it measured from
 the feature-cell game.
 
-:func:`instant_preview` is the anytime budget's first frame (issue 18): the grey-box map of a
-pair in 1-2 passes per image, or None where the encoder has no feature maps.
+:func:`qdrant_explain.preview.instant_preview` is the anytime budget's first frame (issue 18).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .sides import DifferenceSide, ImageSide, PreparedSide, SideOutcome, load_side_image
 
-PREVIEW_METHODS = {1: "search-cam", 2: "sam"}
-"""The grey-box method an instant preview uses, by order."""
+def _is_image(side: Any) -> bool:
+    """An image side (maskable, with an encoder): its feature maps are read."""
+    return bool(getattr(side, "can_mask", False)) and hasattr(side, "encoder") and hasattr(side, "image")
 
 
-def _players_for(side: ImageSide, prepared: Any, grid: tuple[int, int], method: str) -> Any:
+def _players_for(side: Any, prepared: Any, grid: tuple[int, int], method: str) -> Any:
     from qdrant_explain.explainers.players import make_players
 
     spec = f"grid:{grid[0]}x{grid[1]}"
@@ -43,29 +42,29 @@ def _players_for(side: ImageSide, prepared: Any, grid: tuple[int, int], method: 
     return make_players(spec, prepared, name=side.name)
 
 
-def _prepared_images(sides: Sequence[ImageSide]) -> list[tuple[np.ndarray, Any]]:
+def _prepared_images(sides: Sequence[Any], load_image: Callable) -> list[tuple[np.ndarray, Any]]:
     from qdrant_explain.explainers.encoder import prepare_image, to_rgb_array
 
     out = []
     for s in sides:
-        rgb = to_rgb_array(load_side_image(s.image, s.name), name=s.name)
+        rgb = to_rgb_array(load_image(s.image, s.name), name=s.name)
         enc = s.encoder
         prepared = enc.prepare(rgb) if hasattr(enc, "prepare") else prepare_image(rgb, tuple(enc.input_size), name=s.name)
         out.append((rgb, prepared))
     return out
 
 
-def _read_sides(sides: list[Any], method: str, metric: str, check_vectors: bool) -> tuple[list[PreparedSide], list, float]:
+def _read_sides(sides: list[Any], method: str, metric: str, check_vectors: bool, kit: Any) -> tuple[list, list, float]:
     """Prepare every side: image sides read their feature maps in one batched forward pass."""
     from qdrant_explain.connectors import compare_vectors, read_features
 
-    images = [i for i, s in enumerate(sides) if isinstance(s, ImageSide)]
-    prepared: list[PreparedSide | None] = [None] * len(sides)
+    images = [i for i, s in enumerate(sides) if _is_image(s)]
+    prepared: list = [None] * len(sides)
     maps: list = [None] * len(sides)
     seconds = 0.0
     if images:
         encoder = sides[images[0]].encoder
-        loaded = _prepared_images([sides[i] for i in images])
+        loaded = _prepared_images([sides[i] for i in images], kit.load_image)
         t0 = time.perf_counter()
         read = read_features(encoder, np.stack([p.pixels for _, p in loaded]), method=method)
         seconds = time.perf_counter() - t0
@@ -80,7 +79,7 @@ def _read_sides(sides: list[Any], method: str, metric: str, check_vectors: bool)
                         f"the {side.name}'s stored vector has dimension {stored.shape[0]} but the encoder produces "
                         f"{fm.embedding.shape[0]}-d embeddings; use the encoder the collection was built with.")
                 check = compare_vectors(stored, fm.embedding, metric)
-            prepared[i] = PreparedSide(source=side, fixed=fm.embedding if stored is None else stored, players=players,
+            prepared[i] = kit.prepared(source=side, fixed=fm.embedding if stored is None else stored, players=players,
                                        image=rgb, fresh=fm.embedding, vector_check=check, unmasked_passes=1)
             maps[i] = fm
     kw = dict(order=1, maskable=False, check_vector=check_vectors, seed=0, batch_size=1, progress=False, metric=metric)
@@ -90,7 +89,7 @@ def _read_sides(sides: list[Any], method: str, metric: str, check_vectors: bool)
     return prepared, maps, seconds
 
 
-def _others(hit: PreparedSide) -> tuple[np.ndarray, np.ndarray]:
+def _others(hit: Any) -> tuple[np.ndarray, np.ndarray]:
     """(k, d) vectors and (k,) weights the query-side game scores against."""
     if hit.combination is not None:
         return hit.combination
@@ -114,9 +113,18 @@ def _side_explanation(est: Any, encoder: Any, fm: Any, others: np.ndarray, weigh
     return replace(e, meta={**e.meta, "forward_passes": 1, "backward_passes": backward}), backward
 
 
+class SideKit(NamedTuple):
+    """What the grey-box path builds its sides and outcomes with (:mod:`qdrant_explain.sides` passes its own:
+    ``PreparedSide``, ``SideOutcome``, ``load_side_image``), so that this module does not import it."""
+
+    prepared: Callable[..., Any]
+    outcome: Callable[..., Any]
+    load_image: Callable[[object, str], object]
+
+
 def explain_sides_grey(query: Any, hits: Sequence[Any], *, order: int, method: str, metric: str, side: str,
-                       check_vectors: bool = False, log: Callable[[str], None] | None = None,
-                       measure: bool = True) -> list[SideOutcome]:
+                       kit: SideKit, check_vectors: bool = False, log: Callable[[str], None] | None = None,
+                       measure: bool = True) -> list:
     """:func:`~qdrant_explain.sides.explain_sides` for a grey-box method (its arguments already checked there).
 
     ``measure``: order 1 also measures each map's deviation from the Shapley values of the
@@ -135,15 +143,14 @@ def explain_sides_grey(query: Any, hits: Sequence[Any], *, order: int, method: s
     t0 = time.perf_counter()
     cls = estimator_class(method, order=order, kind="side" if order == 1 else "joint")
     est = cls() if measure else cls(reference_budget=0)
-    needs_query = order == 2 or side in ("both", "query") or any(isinstance(h, DifferenceSide) for h in hits)
     sides = [query, *hits]
     for s in sides:
-        if isinstance(s, ImageSide) and not _grey_capable(s.encoder):
+        if _is_image(s) and not has_grey_box(s.encoder):
             from qdrant_explain.connectors import GreyBoxUnavailableError
             from qdrant_explain.connectors.torch_base import no_feature_maps_message
 
             raise GreyBoxUnavailableError(no_feature_maps_message(s.encoder, method))
-    prepared, maps, read_seconds = _read_sides(sides, method, metric, check_vectors)
+    prepared, maps, read_seconds = _read_sides(sides, method, metric, check_vectors, kit)
     q, hs = prepared[0], prepared[1:]
     q_maps, h_maps = maps[0], maps[1:]
     n_images = sum(m is not None for m in maps)
@@ -151,7 +158,7 @@ def explain_sides_grey(query: Any, hits: Sequence[Any], *, order: int, method: s
         f"{', plus one backward pass through the pooling head per explained side' if est.needs_gradients else ''}; "
         f"players: the {q_maps.grid[0] if q_maps else h_maps[0].grid[0]} x "
         f"{q_maps.grid[1] if q_maps else h_maps[0].grid[1]} feature cells")
-    encoder = getattr(query, "encoder", None) or next(h.encoder for h in hits if isinstance(h, ImageSide))
+    encoder = getattr(query, "encoder", None) or next(h.encoder for h in hits if _is_image(h))
     outcomes = []
     for i, (h, hm) in enumerate(zip(hs, h_maps)):
         t_hit = time.perf_counter()
@@ -159,7 +166,7 @@ def explain_sides_grey(query: Any, hits: Sequence[Any], *, order: int, method: s
         if order == 2:
             joint = _joint(est, q_maps, hm, metric, first=i == 0, seconds=read_seconds if i == 0 else 0.0)
         else:
-            if needs_query and q_maps is not None and (side in ("both", "query") or h.combination is not None):
+            if q_maps is not None and (side in ("both", "query") or h.combination is not None):
                 others, weights = _others(h)
                 qe, _ = _side_explanation(est, encoder, q_maps, others, weights, metric)
             if side in ("both", "hit") and hm is not None:
@@ -171,7 +178,7 @@ def explain_sides_grey(query: Any, hits: Sequence[Any], *, order: int, method: s
         explained = [e for e in (qe, he) if e is not None]
         backward = sum(int(e.meta.get("backward_passes", 0)) for e in explained)
         extra_seconds = (t_hit - t0) if i == 0 else 0.0
-        outcomes.append(SideOutcome(
+        outcomes.append(kit.outcome(
             query=q, hit=h, order=order, method=method, budget=None, passes=int(q_passes + h.passes),
             query_passes=int(q_passes), hit_passes=int(h.passes),
             encoder_seconds=float(read_seconds if i == 0 else 0.0), seconds=time.perf_counter() - t_hit + extra_seconds,
@@ -181,7 +188,8 @@ def explain_sides_grey(query: Any, hits: Sequence[Any], *, order: int, method: s
     return outcomes
 
 
-def _grey_capable(encoder: Any) -> bool:
+def has_grey_box(encoder: Any) -> bool:
+    """Whether the encoder gives feature maps (the grey-box methods can run on it)."""
     from qdrant_explain.connectors import has_feature_maps
 
     return has_feature_maps(encoder)
@@ -200,51 +208,4 @@ def _joint(est: Any, q_maps: Any, h_maps: Any, metric: str, *, first: bool, seco
                             seconds=time.perf_counter() - t0 + seconds, meta=meta, **parts)
 
 
-def instant_preview(query_image: object, hit_image: object, encoder: Any, *, order: int = 1, score: str = "cosine",
-                    side: str = "both", hit_embedding: object = None) -> Any:
-    """The anytime budget's instant first frame: the grey-box map of a pair, or None where the encoder has none.
-
-    Order 1 gives search-CAM on each side, order 2 SAM (query cells x hit cells), in one forward
-    pass per image (the whole cost; compare 1,024-2,048 passes of the black-box default). Issue 18
-    (the anytime budget) shows it first and replaces it with the black-box result when that settles;
-    until then this is the function to call. The result is a
-    :class:`~qdrant_explain.results.PairExplanation` whose ``extra["grey_box"]`` says whether the
-    map is exact and how far it measured from the feature-cell game.
-
-    Args:
-        query_image, hit_image, encoder, score, side, hit_embedding: as in :func:`~qdrant_explain.explain_pair`.
-        order: 1 (search-CAM) or 2 (SAM).
-
-    Returns:
-        A :class:`~qdrant_explain.results.PairExplanation`, or None when the encoder has no feature maps,
-        or the score is a distance (no closed form): the caller then shows the black-box result only.
-    """
-    from qdrant_explain.explainers.greybox import GREY_BOX_SCORES
-    from qdrant_explain.explainers.scores import check_score
-
-    from .pair import pair_explanation
-    from .sides import SIDES, VectorSide, check_encoder, side_name
-
-    enc = check_encoder(encoder, "instant_preview")
-    if order not in PREVIEW_METHODS:
-        raise ValueError(f"instant_preview(order=...) must be 1 or 2; got {order!r}.")
-    if side not in SIDES:
-        raise ValueError(f"instant_preview(side=...) must be one of {SIDES}; got {side!r}.")
-    metric = check_score(score)
-    if not _grey_capable(enc) or metric not in GREY_BOX_SCORES:
-        return None
-    query = ImageSide(query_image, enc, name="query", label=side_name(query_image))
-    if hit_image is None:
-        if hit_embedding is None or order == 2:
-            raise ValueError("instant_preview needs hit_image (or, at order 1, hit_embedding).")
-        hit = VectorSide(hit_embedding, name="hit")
-        side = "query"
-    else:
-        hit = ImageSide(hit_image, enc, name="hit", label=side_name(hit_image), vector=hit_embedding)
-    outcome = explain_sides_grey(query, [hit], order=order, method=PREVIEW_METHODS[order], metric=metric,
-                                 side=side, measure=False)[0]
-    return pair_explanation(outcome, encoder=str(getattr(enc, "name", type(enc).__name__)), seed=0,
-                            baseline="zero feature cells", metric=metric)
-
-
-__all__ = ["PREVIEW_METHODS", "explain_sides_grey", "instant_preview"]
+__all__ = ["SideKit", "explain_sides_grey", "has_grey_box"]

@@ -571,7 +571,7 @@ def explain_sides(
         from .greybox import explain_sides_grey
 
         return explain_sides_grey(query, hits, order=order, method=method, metric=metric, side=side,
-                                  check_vectors=check_vectors, log=log)
+                                  kit=grey_kit(), check_vectors=check_vectors, log=log)
     q = query.prepare(maskable=wants_query, check_vector=False, **kw)
     prepared = []
     for h in hits:
@@ -748,6 +748,13 @@ def _order2(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
     return outcomes
 
 
+def grey_kit() -> Any:
+    """The constructors the grey-box path (:mod:`qdrant_explain.greybox`) builds sides and outcomes with."""
+    from .greybox import SideKit
+
+    return SideKit(prepared=PreparedSide, outcome=SideOutcome, load_image=load_side_image)
+
+
 def side_name(image: object) -> str | None:
     """A display name for a side given as a path (its file name), else None."""
     if isinstance(image, (str, os.PathLike)):
@@ -769,6 +776,7 @@ __all__ = [
     "check_fits",
     "encoder_side",
     "explain_sides",
+    "grey_kit",
     "load_side_image",
     "plan_memory",
     "resolve_plan",
