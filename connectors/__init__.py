@@ -60,6 +60,7 @@ from .errors import (
     ReadOnlyError,
     WeightsUnavailableError,
 )
+from .greybox import GreyBoxUnavailableError, has_feature_maps, read_features, read_gradients
 from .images import decode_base64_image, encode_base64_image, iter_image_files, load_image
 from .indexing import IndexReport, index_folder, point_id_for_bytes
 from .parity import ScoreParity, VectorAgreement, check_score_parity, check_stored_vector, compare_vectors, qdrant_score
@@ -87,6 +88,10 @@ def __getattr__(name: str):  # torch-free import of the package: open_clip only 
 
 
 __all__ = [
+    "GreyBoxUnavailableError",
+    "has_feature_maps",
+    "read_features",
+    "read_gradients",
     # encoders
     "load_encoder",
     "list_encoders",

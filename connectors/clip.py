@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 from PIL import Image
 
 from .errors import EncoderSpecError, WeightsUnavailableError
-from .torch_base import TorchEncoder
+from .torch_base import FeatureParts, TorchEncoder
 
 _INTERP = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST,
            "lanczos": Image.LANCZOS, "box": Image.BOX, "hamming": Image.HAMMING}
@@ -160,6 +160,82 @@ class OpenClipEncoder(TorchEncoder):
         if self.normalize:
             out = out / out.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         return out
+
+
+    def feature_parts(self) -> FeatureParts | None:
+        """The last spatial map of a ResNet (before its attention pool) or a ViT's patch tokens (before pooling
+        and projection); None for other towers (timm, attentional poolers)."""
+        kind = type(self.model).__name__
+        if kind == "ModifiedResNet":
+            return _resnet_parts(self.model, self._post)
+        if kind == "VisionTransformer" and getattr(self.model, "attn_pool", None) is None:
+            return _vit_parts(self.model, self._post, exact_post=not self.normalize)
+        return None
+
+    def _post(self, e):
+        return e / e.norm(dim=-1, keepdim=True).clamp_min(1e-12) if self.normalize else e
+
+
+def _resnet_parts(visual, post) -> FeatureParts:
+    """ModifiedResNet: layer4's map; cells from the attention pool's value path at the image's own attention."""
+    import torch
+
+    pool = visual.attnpool
+
+    def backbone(x):
+        return visual.layer4(visual.layer3(visual.layer2(visual.layer1(visual.stem(x))))), None
+
+    def cells(a):
+        m, c, h, w = a.shape
+        n = h * w
+        x = a.reshape(m, c, n).permute(2, 0, 1)  # (n, m, c)
+        x = torch.cat([x.mean(dim=0, keepdim=True), x], dim=0) + pool.positional_embedding[:, None, :].to(x.dtype)
+        heads, dh = pool.num_heads, c // pool.num_heads
+        q = pool.q_proj(x[:1]).reshape(1, m, heads, dh)
+        k = pool.k_proj(x).reshape(n + 1, m, heads, dh)
+        att = torch.softmax((q * k).sum(-1) / dh**0.5, dim=0)  # (n + 1, m, heads): the mean token's attention
+        wv = pool.v_proj.weight
+        pos = pool.positional_embedding.to(x.dtype)
+        val_a = (a.reshape(m, c, n).permute(2, 0, 1) @ wv.T).reshape(n, m, heads, dh)  # W_v A_j
+        val_p = (pos @ wv.T).reshape(n + 1, 1, heads, dh)  # W_v pos_k
+        share = att[1:] + att[:1] / n  # the mean token spreads its attention evenly over the cells
+        u = (share[..., None] * val_a + att[1:, ..., None] * val_p[1:]).reshape(n, m, c)
+        const = (pool.v_proj.bias.reshape(1, heads, dh) + att[0][..., None] * val_p[0]).reshape(m, c)
+        out = u @ pool.c_proj.weight.T + ((const @ pool.c_proj.weight.T + pool.c_proj.bias) / n)[None]
+        e = out.sum(dim=0)
+        scale = post(e).norm(dim=-1, keepdim=True) / e.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return (out * scale[None]).permute(1, 2, 0).reshape(m, -1, h, w)
+
+    return FeatureParts(backbone=backbone, cells=cells, head=lambda a: post(pool(a)), exact_pooling=False,
+                        pooling="attention pooling (cells: its value path at the image's own attention weights)")
+
+
+def _vit_parts(visual, post, *, exact_post: bool) -> FeatureParts:
+    """VisionTransformer: patch tokens through ln_post and proj; their mean is the embedding of 'avg' pooling."""
+    def backbone(x):
+        tokens = visual.transformer(visual._embeds(x))
+        pooled, _ = visual._pool(tokens)
+        if visual.proj is not None:
+            pooled = pooled @ visual.proj
+        patches = tokens[:, 1:]
+        m, n, c = patches.shape
+        gh, gw = visual.grid_size
+        return patches.permute(0, 2, 1).reshape(m, c, gh, gw), post(pooled)
+
+    def cells(a):
+        m, c, h, w = a.shape
+        t = visual.ln_post(a.reshape(m, c, h * w).permute(0, 2, 1))
+        if visual.proj is not None:
+            t = t @ visual.proj
+        return (t / (h * w)).permute(0, 2, 1).reshape(m, -1, h, w)
+
+    def head(a):
+        return post(cells(a).sum(dim=(2, 3)))
+
+    avg = visual.pool_type == "avg" and not visual.final_ln_after_pool
+    words = ("mean of the patch tokens" if avg else
+             "class token (cells: the patch tokens through ln_post and proj, whose mean stands in for it)")
+    return FeatureParts(backbone=backbone, cells=cells, head=head, exact_pooling=avg and exact_post, pooling=words)
 
 
 def _looks_like_path(weights: str) -> bool:

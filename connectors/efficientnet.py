@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from .errors import EncoderSpecError
-from .torch_base import TorchEncoder
+from .torch_base import FeatureParts, TorchEncoder
 
 VARIANTS = ("lite0",)
 """EfficientNet variants available as ``efficientnet-VARIANT``."""
@@ -67,6 +67,16 @@ class EfficientNetLite0Encoder(TorchEncoder):
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
             self.model = _PooledFeatures(EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights_path))
         self._finish_init()
+
+    def feature_parts(self) -> FeatureParts:
+        """The head convolution's (1280, 7, 7) map, global-average-pooled: cells ``f_j / 49`` sum to the vector exactly."""
+        net = self.model.net
+
+        def backbone(x):
+            return net.extract_features(x), None
+
+        return FeatureParts(backbone=backbone, cells=lambda a: a / (a.shape[2] * a.shape[3]),
+                            head=lambda a: a.mean(dim=(2, 3)), exact_pooling=True, pooling="global average pooling")
 
 
 def _pooled_features_class():

@@ -9,7 +9,8 @@ without import circles.
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -56,6 +57,31 @@ def resolve_dtype(dtype: str | None, device: str):
     if tdtype is torch.float16 and not device.startswith("cuda"):
         raise ValueError("dtype='fp16' needs a CUDA device (it is slow or unsupported on CPU); use dtype='bf16' on CPU.")
     return tdtype
+
+
+@dataclass(frozen=True)
+class FeatureParts:
+    """How a torch encoder splits at its last spatial feature map (what the grey-box methods read).
+
+    Attributes:
+        backbone: normalised (m, 3, H, W) -> ``(A, e)``: the last spatial feature map A (m, c, h, w)
+            and the encoder's own embedding e (m, d), or None when ``head(A)`` is it.
+        cells: A -> (m, d, h, w) cell contributions in embedding space (their sum over cells is
+            ``head(A)``).
+        head: A -> (m, d) embedding, differentiable (what search-GradCAM differentiates).
+        exact_pooling: True when the embedding is a linear pooling of A (then cells sum to it exactly).
+        pooling: the pooling in words, for results and messages.
+    """
+
+    backbone: Callable[[Any], tuple[Any, Any]]
+    cells: Callable[[Any], Any]
+    head: Callable[[Any], Any]
+    exact_pooling: bool
+    pooling: str
+
+
+class GreyBoxUnavailableError(ValueError):
+    """The encoder has no readable feature maps (or gradients), which the grey-box methods need."""
 
 
 class TorchEncoder:
@@ -189,8 +215,134 @@ class TorchEncoder:
     def _forward(self, x):
         return self.model(x)
 
+    # -- grey-box capability: the last spatial feature map and gradients -------------------
+    def feature_parts(self) -> FeatureParts | None:
+        """The split at the last spatial feature map, or None when the architecture has none (then the
+        grey-box methods refuse this encoder). Subclasses override it."""
+        return None
+
+    @property
+    def has_feature_maps(self) -> bool:
+        """Whether :meth:`feature_maps` works for this encoder."""
+        return self.feature_parts() is not None
+
+    def feature_maps(self, pixels: np.ndarray) -> list:
+        """Read the last spatial feature map of each image: one forward pass each.
+
+        Args:
+            pixels: (m, H, W, 3) uint8 model-space images.
+
+        Returns:
+            m :class:`~qdrant_explain.explainers.greybox.FeatureMaps` (cells, embedding, activations).
+
+        Raises:
+            GreyBoxUnavailableError: the encoder has no feature-map split.
+        """
+        return read_feature_maps(self._parts_or_raise(), self.to_tensor, check_batch(pixels, self.input_size, self.name),
+                                 batch_size=self.batch_size)
+
+    def feature_gradients(self, activations: np.ndarray, targets: np.ndarray, *, metric: str = "cosine",
+                          weights: np.ndarray | None = None) -> np.ndarray:
+        """d score / d feature map for each image: one backward pass through the pooling head each (the
+        backbone is not run again, nor differentiated).
+
+        Args:
+            activations: (m, h, w, c) feature maps (``FeatureMaps.activations``).
+            targets: (m, k, d) the other end's vectors per image (k = 1 for a plain pair).
+            metric: ``"cosine"`` or ``"dot"``.
+            weights: (k,) the game's score is ``sum_k weights[k] * metric(e, targets[:, k])`` (None: ones);
+                (+1, -1) explains a difference (why A ranks above B).
+
+        Returns:
+            (m, h, w, c) gradients.
+        """
+        return head_gradients(self._parts_or_raise(), activations, targets, metric=metric, weights=weights,
+                              device=self.device, dtype=self.dtype)
+
+    def _parts_or_raise(self) -> FeatureParts:
+        parts = self.feature_parts()
+        if parts is None:
+            raise GreyBoxUnavailableError(no_feature_maps_message(self))
+        return parts
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device!r}, dtype={self.dtype_name!r})"
 
 
-__all__ = ["TorchEncoder", "check_batch", "resolve_dtype", "select_device"]
+def no_feature_maps_message(encoder: Any, method: str | None = None) -> str:
+    """Why a grey-box method cannot run on ``encoder``, and what to use instead."""
+    from qdrant_explain.explainers.greybox import BLACK_BOX_HINT
+
+    what = f"method={method!r}" if method else "the grey-box methods (search-cam, search-gradcam, sam)"
+    name = getattr(encoder, "name", type(encoder).__name__)
+    return (f"{what} needs the encoder's last spatial feature map, but encoder {name!r} exposes none "
+            f"(feature_maps(pixels), and feature_gradients(...) for search-gradcam, as efficientnet-lite0 and "
+            f"clip: ResNet / ViT encoders have); {BLACK_BOX_HINT}.")
+
+
+def _torch_score(e, t, metric: str):
+    import torch
+
+    if metric == "dot":
+        return (e * t).sum(dim=-1)
+    return torch.nn.functional.cosine_similarity(e, t, dim=-1, eps=1e-12)
+
+
+def read_feature_maps(parts: FeatureParts, to_tensor: Callable[[np.ndarray], Any], pixels: np.ndarray, *,
+                      batch_size: int) -> list:
+    """:meth:`TorchEncoder.feature_maps` for any :class:`FeatureParts` (also for encoders outside this family).
+
+    Args:
+        parts: the encoder's split.
+        to_tensor: (b, H, W, 3) uint8 -> the normalised input tensor on the model's device and dtype.
+        pixels: (m, H, W, 3) uint8.
+        batch_size: images per forward pass.
+    """
+    import torch
+
+    from qdrant_explain.explainers.greybox import FeatureMaps
+
+    out = []
+    for start in range(0, len(pixels), batch_size):
+        with torch.no_grad():
+            act, emb = parts.backbone(to_tensor(pixels[start : start + batch_size]))
+            cells = parts.cells(act)
+            emb = parts.head(act) if emb is None else emb
+        acts = act.float().permute(0, 2, 3, 1).cpu().numpy()
+        cell_np = cells.float().permute(0, 2, 3, 1).cpu().numpy()
+        emb_np = emb.float().cpu().numpy()
+        for k in range(acts.shape[0]):
+            out.append(FeatureMaps(cells=cell_np[k], embedding=emb_np[k], exact_pooling=parts.exact_pooling,
+                                   pooling=parts.pooling, activations=acts[k]))
+    return out
+
+
+def head_gradients(parts: FeatureParts, activations: np.ndarray, targets: np.ndarray, *, metric: str,
+                   weights: np.ndarray | None = None, device: Any = "cpu", dtype: Any = None) -> np.ndarray:
+    """:meth:`TorchEncoder.feature_gradients` for any :class:`FeatureParts`."""
+    import torch
+
+    from qdrant_explain.explainers.greybox import check_grey_box_score
+
+    metric = check_grey_box_score(metric, "search-gradcam")
+    acts = np.asarray(activations, dtype=np.float32)
+    t = np.asarray(targets, dtype=np.float32)
+    if t.ndim == 2:
+        t = t[:, None, :]
+    if acts.ndim != 4 or t.ndim != 3 or t.shape[0] != acts.shape[0]:
+        raise ValueError(f"feature_gradients: activations (m, h, w, c) and targets (m, k, d) must agree on m; got "
+                         f"{acts.shape} and {np.asarray(targets).shape}.")
+    w = np.ones(t.shape[1], np.float32) if weights is None else np.asarray(weights, np.float32).reshape(-1)
+    if w.shape[0] != t.shape[1]:
+        raise ValueError(f"feature_gradients: {w.shape[0]} weights for {t.shape[1]} target vectors per image.")
+    with torch.enable_grad():
+        a = torch.from_numpy(np.ascontiguousarray(acts.transpose(0, 3, 1, 2))).to(device)
+        a = (a if dtype is None else a.to(dtype)).requires_grad_(True)
+        e = parts.head(a).float()[:, None, :]
+        tt, ww = torch.from_numpy(t).to(e.device), torch.from_numpy(w).to(e.device)
+        (_torch_score(e, tt, metric) * ww).sum().backward()
+    return a.grad.float().permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
+
+
+__all__ = ["FeatureParts", "GreyBoxUnavailableError", "TorchEncoder", "check_batch", "no_feature_maps_message",
+           "head_gradients", "read_feature_maps", "resolve_dtype", "select_device"]

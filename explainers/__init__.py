@@ -27,6 +27,8 @@ from .api import default_budget, explain_game, get_estimator, list_estimators, p
 from . import vocabulary
 from .vocabulary import BASELINES, DEFAULT_PLAYERS, list_methods, resolve_method
 from .estimators.base import register_estimator, registered_estimators, unregister_estimator
+from . import greybox  # registers search-cam, search-gradcam (side) and sam (joint)
+from .greybox import SAM, FeatureMaps, SearchCAM, SearchGradCAM, is_grey_box
 from .estimators import (
     LIME,
     SBSM,
@@ -110,4 +112,11 @@ __all__ = [
     "JointExact",
     "StratifiedJoint",
     "explain_joint",
+    # grey-box methods (issue 19): closed forms from feature maps
+    "greybox",
+    "FeatureMaps",
+    "SearchCAM",
+    "SearchGradCAM",
+    "SAM",
+    "is_grey_box",
 ]

@@ -26,6 +26,8 @@ _LAZY: dict[str, str] = {
     "AuditReport": ".results",
     "render_report": ".report",
     "run_demo": ".demo",
+    # grey-box methods (issue 19): the anytime budget's instant preview
+    "instant_preview": ".preview",
 }
 
 

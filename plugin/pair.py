@@ -86,6 +86,9 @@ def pair_explanation(outcome: SideOutcome, *, encoder: str, seed: int, baseline:
                    "query_passes": outcome.query_passes, "hit_passes": outcome.hit_passes}
     if outcome.notes:
         extra["warnings"] = list(outcome.notes)
+    grey = grey_box_summary(outcome)
+    if grey is not None:  # search-cam / search-gradcam / sam: feature cells, zero feature masking
+        extra["heatmaps"], extra["grey_box"], baseline = grey["heatmaps"], grey, "zero feature cells"
     if joint is not None:
         q_values, h_values, cross = joint.query_values, joint.hit_values, joint.cross
         q_heat, h_heat = q.players.paint(joint.query_side_values), h.players.paint(joint.hit_side_values)
@@ -113,6 +116,22 @@ def pair_explanation(outcome: SideOutcome, *, encoder: str, seed: int, baseline:
         metric=metric, query_players=q.players, hit_players=h.players, joint=joint,
         query_explanation=qe, hit_explanation=he, encoder_seconds=outcome.encoder_seconds,
     )
+
+
+def grey_box_summary(outcome: SideOutcome) -> dict | None:
+    """What a grey-box outcome tells the reader (exact or not, why, measured deviation, passes), else None."""
+    parts = {"query": outcome.query_explanation, "hit": outcome.hit_explanation, "joint": outcome.joint}
+    metas = {k: e.meta for k, e in parts.items() if e is not None and e.meta.get("grey_box")}
+    if not metas:
+        return None
+    first = next(iter(metas.values()))
+    grid = "x".join(str(g) for g in first["feature_grid"][0])
+    return {"heatmaps": f"{outcome.method} over the {grid} feature cells",
+            "exact_shapley": all(m["exact_shapley"] for m in metas.values()),
+            "approximation": "; ".join(dict.fromkeys(m["approximation"] for m in metas.values() if m["approximation"])) or None,
+            "pooling": first["pooling"], "pooling_error": max(m["pooling_error"] for m in metas.values()),
+            "feature_game": {k: m["feature_game"] for k, m in metas.items()},
+            "backward_passes": int(sum(m.get("backward_passes", 0) for m in metas.values()))}
 
 
 # ----------------------------------------------------------------------------- entry points

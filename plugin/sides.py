@@ -569,6 +569,13 @@ def explain_sides(
                                  "give its image, or explain the query side (side='query').")
     if wants_query and not getattr(query, "can_mask", False):
         raise ValueError(f"the query side cannot be masked (a {type(query).__name__}); explain the hit side (side='hit').")
+    from qdrant_explain.explainers.greybox import is_grey_box
+
+    if is_grey_box(method):  # feature maps instead of masks: search-cam, search-gradcam, sam
+        from .greybox import explain_sides_grey
+
+        return explain_sides_grey(query, hits, order=order, method=method, metric=metric, side=side,
+                                  kit=grey_kit(), check_vectors=check_vectors, log=log)
     q = query.prepare(maskable=wants_query, check_vector=False, **kw)
     prepared = []
     for h in hits:
@@ -749,6 +756,13 @@ def _order2(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
     return outcomes
 
 
+def grey_kit() -> Any:
+    """The constructors the grey-box path (:mod:`qdrant_explain.greybox`) builds sides and outcomes with."""
+    from .greybox import SideKit
+
+    return SideKit(prepared=PreparedSide, outcome=SideOutcome, load_image=load_side_image)
+
+
 def side_name(image: object) -> str | None:
     """A display name for a side given as a path (its file name), else None."""
     if isinstance(image, (str, os.PathLike)):
@@ -770,6 +784,7 @@ __all__ = [
     "check_fits",
     "encoder_side",
     "explain_sides",
+    "grey_kit",
     "load_side_image",
     "plan_memory",
     "resolve_plan",

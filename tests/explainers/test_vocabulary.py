@@ -135,7 +135,11 @@ def test_list_methods_is_the_registry(kind, order):
 
 
 def test_side_methods_are_order1_game_methods():
-    assert set(list_methods(1, "side")) <= set(list_methods(1, "game"))
+    from qdrant_explain.explainers import is_grey_box
+
+    black_box = {m for m in list_methods(1, "side") if not is_grey_box(m, "side")}
+    assert black_box <= set(list_methods(1, "game"))  # grey-box methods read feature maps: not games
+    assert {"search-cam", "search-gradcam"} <= set(list_methods(1, "side")) - black_box
     assert "kernel-shapley-taylor" not in list_methods(1, "side")
 
 
