@@ -23,7 +23,7 @@ from .engines import ENGINES, LocalEngine, RayEngine
 from .sources import as_source, audit_order
 from .stats import INTERVALS, LEVEL, MIN_QUERIES, STOP_STATISTICS, AuditStatistics, format_widths
 from .store import AuditStore
-from .work import AuditSettings, prepare_query
+from .work import AuditSettings, prepare_query, with_images
 
 KEEP_ALL = 12
 """An audit of at most this many explained queries keeps every one's explanations in the report."""
@@ -125,6 +125,8 @@ def _summary(rows: list[dict], stats: AuditStatistics, settings: AuditSettings) 
         "search_passes": sum(int(r.get("search_passes") or 0) for r in rows),
         "stability_passes": sum(int(r.get("stability_passes") or 0) for r in rows),
         "passes_per_query": passes / n_ok if n_ok else None,
+        "encoder_seconds": sum(float(r.get("encoder_seconds") or 0.0) for r in rows),
+        "prepare_seconds": sum(float(r.get("prepare_seconds") or 0.0) for r in rows),
         "stability_queries": sum(1 for r in ok if r.get("stability") and r["stability"].get("count")),
         "vectors_checked": sum(int(r["stats"]["checked"]) for r in ok),
         "vector_mismatch_count": len(stale),
@@ -283,14 +285,15 @@ def run_audit(explainer: Any, queries: Any, *, limit: int = 5, players: Any = "s
         runner.close()
     run_seconds = time.perf_counter() - t_run
     store.export_parquet()
-    rows = list(store.done.values())
+    rows = sorted(store.done.values(), key=lambda r: (r.get("index") or 0, r["key"]))  # audit order, any engine
     summary = _summary(rows, stats, settings)
     keys = set(_offender_keys([r for r in rows if r.get("status") == "ok"]))
     searches = []
     if keys and keep_maps:
+        by_key = {it.key: it for it in items}
         for row in store.rows(with_search=True):
-            if row["key"] in keys and row.get("search"):
-                searches.append(SearchResults.from_json(row["search"]))
+            if row["key"] in keys and row.get("search") and row["key"] in by_key:
+                searches.append(with_images(explainer, SearchResults.from_json(row["search"]), by_key[row["key"]]))
     summary.update(
         encoder=explainer.encoder_name, collection=info.name, seconds=round(time.perf_counter() - t0, 2),
         run_seconds=round(run_seconds, 3), queries_this_run=committed, resumed=resumed, planned_queries=len(order),

@@ -22,9 +22,6 @@ from .work import AuditSettings, QueryWork, explain_query
 ENGINES = ("local", "ray")
 """Values of ``engine=``."""
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-"""Environment variables that bound a worker's BLAS threads."""
-
 
 def encoder_spec_of(encoder: Any) -> str | None:
     """The spec a worker can load the encoder from (its name, when a registered family reads it), else None."""
@@ -74,7 +71,7 @@ class LocalEngine:
 
     def describe(self) -> dict:
         """What ran the audit."""
-        return {"engine": "local", "workers": 1}
+        return {"engine": "local", "workers": 1, "start_seconds": 0.0}
 
     def close(self) -> None:
         """Nothing to stop."""
@@ -87,7 +84,7 @@ class AuditWorker:
         explainer_class, info, settings: as for :func:`explain_query`.
         encoder: a spec string (loaded here with ``options``) or an encoder object.
         options: :func:`~qdrant_explain.connectors.load_encoder` keywords.
-        threads: torch CPU threads (None: leave).
+        threads: CPU threads of torch and of the BLAS/OpenMP pools (threadpoolctl) in this worker (None: leave).
     """
 
     def __init__(self, explainer_class: type, encoder: Any, options: dict, info: Any, settings: AuditSettings,
@@ -97,6 +94,9 @@ class AuditWorker:
         from qdrant_explain.connectors import load_encoder
 
         if threads is not None:
+            from threadpoolctl import threadpool_limits
+
+            self._limits = threadpool_limits(limits=int(threads))  # BLAS/OpenMP pools of this process
             try:
                 import torch
 
@@ -160,11 +160,15 @@ class RayEngine:
         self.workers = 0
         self._owns_ray = False
         self._described: list[dict] = []
+        self.start_seconds = 0.0
 
     def start(self) -> None:
         """Join or start Ray and start the actors (each loads the encoder once)."""
+        import time
+
         import ray
 
+        t0 = time.perf_counter()
         if not ray.is_initialized():
             kw: dict = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             if self.address is not None:
@@ -179,14 +183,13 @@ class RayEngine:
             n = max(1, int(resources.get("GPU", 0) // self.num_gpus))
         else:
             n = max(1, int(resources.get("CPU", 1) // self.threads))
-        env = {v: str(self.threads) for v in THREAD_VARIABLES}
         remote = ray.remote(AuditWorker)
-        self.actors = [remote.options(num_cpus=self.threads, num_gpus=self.num_gpus,
-                                      runtime_env={"env_vars": env}).remote(
+        self.actors = [remote.options(num_cpus=self.threads, num_gpus=self.num_gpus).remote(
             self.explainer_class, self.encoder, self.options, self.info, self.settings, self.threads)
             for _ in range(n)]
         self.workers = n
         self._described = ray.get([a.describe.remote() for a in self.actors])
+        self.start_seconds = time.perf_counter() - t0
 
     def map(self, works: Iterable[QueryWork]) -> Iterator[dict]:
         """Rows as the actors finish them (completion order); the next query is prepared when a slot frees."""
@@ -220,7 +223,8 @@ class RayEngine:
     def describe(self) -> dict:
         """What ran the audit: the engine, its workers and their devices."""
         return {"engine": "ray", "workers": self.workers, "threads": self.threads, "num_gpus": self.num_gpus,
-                "address": self.address, "devices": sorted({d.get("device", "?") for d in self._described})}
+                "address": self.address, "devices": sorted({d.get("device", "?") for d in self._described}),
+                "start_seconds": round(self.start_seconds, 3)}
 
     def close(self) -> None:
         """Stop the actors (and Ray, when this engine started it)."""

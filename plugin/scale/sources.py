@@ -85,9 +85,7 @@ class QueryFileSource:
 
     def describe(self) -> dict:
         """JSON-safe description."""
-        p = pathlib.Path(self.path).expanduser().resolve()
-        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
-        return {"kind": "file", "path": str(p), "sha256": digest}
+        return {"kind": "file", "path": str(pathlib.Path(self.path).expanduser().resolve())}
 
     def items(self, collection: Any = None) -> list[QueryItem]:
         """The queries.

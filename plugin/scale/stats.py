@@ -43,6 +43,9 @@ STOP_STATISTICS = ("border_share", "object_share", "stale_rate", "stability")
 MIN_QUERIES = 10
 """The stopping rule never stops before this many explained queries."""
 
+MAX_TOP_REGIONS = 10
+"""Regions a query row keeps (its most attributed ones): enough for the audit's top 10."""
+
 
 # ----------------------------------------------------------------------------- one query
 
@@ -168,7 +171,8 @@ def query_stats(search: Any, *, band: float = BORDER_BAND, object_masks: dict | 
         band: border band width (fraction of the visible size).
         object_masks: a cache of :func:`largest_object_mask` by image content, shared between calls
             (None: a fresh one); each distinct image is segmented once.
-        top: how many top regions of each explained side to list.
+        top: how many top regions of each explained side to consider (the row keeps the
+            query's :data:`MAX_TOP_REGIONS` most attributed of them).
 
     Returns:
         A JSON-safe dict: ``pairs`` (hits explained), ``explained`` (sides explained), ``total`` (the
@@ -226,6 +230,7 @@ def query_stats(search: Any, *, band: float = BORDER_BAND, object_masks: dict | 
                 out["stale"] += 1
                 out["stale_hits"].append({"query": search.query_name, "id": e.hit_id, "hit": hit_label,
                                           "cosine": e.vector_check.get("cosine")})
+    out["top_regions"] = sorted(out["top_regions"], key=lambda t: -t["value"])[:MAX_TOP_REGIONS]
     return out
 
 
@@ -385,7 +390,16 @@ class AuditStatistics:
     def add(self, row: Mapping) -> None:
         """Add one committed row (its ``stats`` and ``stability``); failed queries add nothing."""
         if row.get("status") == "ok" and row.get("stats"):
-            self.rows.append({"stats": row["stats"], "stability": row.get("stability")})
+            self.rows.append({"stats": row["stats"], "stability": row.get("stability"),
+                              "order": (row.get("index", 0), row.get("key", ""))})
+            self._sorted = False
+
+    def _ordered(self) -> list:
+        """The rows in audit order: sums do not depend on which worker finished first."""
+        if not getattr(self, "_sorted", True):
+            self.rows.sort(key=lambda r: r.get("order", (0, "")))
+            self._sorted = True
+        return self.rows
 
     @property
     def n(self) -> int:
@@ -393,7 +407,7 @@ class AuditStatistics:
         return len(self.rows)
 
     def _col(self, key: str) -> np.ndarray:
-        return np.array([r["stats"].get(key, 0.0) for r in self.rows], dtype=np.float64)
+        return np.array([r["stats"].get(key, 0.0) for r in self._ordered()], dtype=np.float64)
 
     def intervals(self, *, method: str | None = None) -> dict[str, Interval]:
         """``border_share``, ``object_share``, ``stale_rate``, ``stability``, ``border_area``, ``object_area``."""
@@ -407,7 +421,7 @@ class AuditStatistics:
             "border_area": ratio_interval(self._col("border_area"), explained, **kw),
             "object_area": ratio_interval(self._col("object_area"), self._col("object_sides"), **kw),
         }
-        stab = [r["stability"] for r in self.rows if r.get("stability") and r["stability"].get("count")]
+        stab = [r["stability"] for r in self._ordered() if r.get("stability") and r["stability"].get("count")]
         out["stability"] = ratio_interval([s["sum"] for s in stab], [s["count"] for s in stab], **kw)
         return out
 
@@ -415,7 +429,7 @@ class AuditStatistics:
         """Where the top region of an explained side lies most often, with intervals (by side and cell)."""
         explained = {"query": [], "hit": []}
         counts: dict[str, list[float]] = {}
-        for j, r in enumerate(self.rows):
+        for r in self._ordered():
             c = r["stats"].get("cells", {})
             per_side = {"query": 0, "hit": 0}
             for key, v in c.items():

@@ -209,6 +209,56 @@ def _named(search: Any, name: str | None) -> Any:
     return dataclasses.replace(search, query_name=name, explanations=expl)
 
 
+IMAGE_FIELDS = ("query_image", "hit_image", "image", "query_heatmap", "hit_heatmap")
+"""Fields a row's ``search`` leaves out: the images (read again for the few queries a report shows:
+:func:`with_images`) and the heatmaps (painted again from the label maps and values)."""
+
+
+def lean_search(result: Any) -> dict:
+    """The JSON of an explained search without images and heatmaps, each distinct array stored once."""
+    from qdrant_explain.results import pool_arrays
+
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: (None if k in IMAGE_FIELDS else strip(v)) for k, v in x.items()}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    return pool_arrays(strip(result.to_dict(arrays=True)))
+
+
+def with_images(explainer: Any, search: Any, item: QueryItem) -> Any:
+    """A search read back from a row, with its query and hit images read again (for a report).
+
+    Images that cannot be read any more are left out (the maps are still drawn where an image is).
+    """
+    from qdrant_explain.explainers.encoder import to_rgb_array
+    from qdrant_explain.sides import load_side_image
+
+    try:
+        if item.point_id is not None:
+            col = explainer.collection
+            query = to_rgb_array(col.resolve_image(col.retrieve([item.point_id], with_vectors=False)[0]),
+                                 name=item.name)
+        else:
+            query = to_rgb_array(load_side_image(item.image if item.image is not None else item.path, "query"),
+                                 name=item.name)
+    except RESOLVE_ERRORS:
+        query = None
+    hits, _ = explainer.resolve_images(search.hits)
+    images = {h.id: h.image for h in hits}
+
+    def fits(img: Any, labels: Any) -> Any:
+        return img if img is not None and labels is not None and img.shape[:2] == np.shape(labels) else None
+
+    expl = tuple(None if e is None else dataclasses.replace(
+        e, query_image=fits(query, e.query_labels), hit_image=fits(images.get(e.hit_id), e.hit_labels))
+        for e in search.explanations)
+    return dataclasses.replace(search, query_image=query, hits=tuple(dataclasses.replace(h, image=images.get(h.id))
+                                                                     for h in search.hits), explanations=expl)
+
+
 def explain_query(explainer_class: type, encoder: Any, info: CollectionInfo, work: QueryWork,
                   settings: AuditSettings, *, worker: str | None = None) -> dict:
     """Explain one prepared query: the row the audit store commits.
@@ -226,14 +276,16 @@ def explain_query(explainer_class: type, encoder: Any, info: CollectionInfo, wor
         A JSON-safe dict: ``format``, ``key``, ``index``, ``name``, ``status`` (``"ok"`` or
         ``"failed"``), ``error``, ``findings``, ``stats`` (:func:`~qdrant_explain.scale.stats.query_stats`),
         ``stability``, ``passes`` (explanation encoder passes), ``search_passes``,
-        ``stability_passes``, ``seconds``, ``worker`` and ``search`` (the explained
-        :class:`~qdrant_explain.results.SearchResults` as a dict, when ``keep_maps``).
+        ``stability_passes``, ``seconds`` (preparing included), ``prepare_seconds`` (on the driver),
+        ``encoder_seconds`` (inside the encoder), ``worker`` and ``search`` (the explained
+        :class:`~qdrant_explain.results.SearchResults` as a dict without images: :func:`lean_search`,
+        when ``keep_maps``).
     """
     who = worker or f"{socket.gethostname()}:{os.getpid()}"
     row = {"format": ROW_FORMAT, "key": work.item.key, "index": work.index, "name": work.name or work.item.name,
            "status": "failed", "error": work.error, "findings": [], "stats": None, "stability": None, "passes": 0,
-           "search_passes": work.search_passes, "stability_passes": 0, "seconds": work.seconds, "worker": who,
-           "search": None}
+           "search_passes": work.search_passes, "stability_passes": 0, "seconds": work.seconds,
+           "prepare_seconds": work.seconds, "encoder_seconds": 0.0, "worker": who, "search": None}
     if work.error is not None:
         row["findings"] = [{"query": row["name"], "hit": None, "error": work.error}]
         return row
@@ -258,6 +310,7 @@ def explain_query(explainer_class: type, encoder: Any, info: CollectionInfo, wor
     findings = [dict(f, query=row["name"]) for f in findings]
     row.update(status="ok" if any(e is not None for e in result.explanations) else "failed",
                findings=findings, passes=int(result.encoder_passes),
+               encoder_seconds=float(sum(e.encoder_seconds for e in result.explanations if e is not None)),
                stats=query_stats(result, band=settings.band))
     if row["status"] == "failed":
         row["error"] = "no hit could be explained"
@@ -266,11 +319,12 @@ def explain_query(explainer_class: type, encoder: Any, info: CollectionInfo, wor
                                     **common)
         row["stability"] = {k: v for k, v in stability_stats(result, again).items()}
         row["stability_passes"] = int(again.encoder_passes)
+        row["encoder_seconds"] += float(sum(e.encoder_seconds for e in again.explanations if e is not None))
     if settings.keep_maps:
-        row["search"] = result.to_dict(arrays=True)
+        row["search"] = lean_search(result)
     row["seconds"] = work.seconds + time.perf_counter() - t0
     return row
 
 
-__all__ = ["AuditSettings", "QuerySnapshot", "QueryWork", "ROW_FORMAT", "explain_query", "prepare_query",
-           "selected_for_stability"]
+__all__ = ["AuditSettings", "IMAGE_FIELDS", "QuerySnapshot", "QueryWork", "ROW_FORMAT", "explain_query", "lean_search",
+           "prepare_query", "selected_for_stability", "with_images"]

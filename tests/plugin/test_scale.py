@@ -176,6 +176,7 @@ def test_query_stats_splits_the_attribution_mass_by_band_and_object():
     assert got["border"] == pytest.approx(want) and got["total"] == pytest.approx(mass_q.sum() + mass_h.sum())
     assert got["pairs"] == 1 and got["explained"] == 2 and 0 <= got["object"] <= got["object_total"]
     assert sum(got["cells"].values()) == 2 and len(got["top_regions"]) == 6
+    assert [t["value"] for t in got["top_regions"]] == sorted((t["value"] for t in got["top_regions"]), reverse=True)
 
 
 # ------------------------------------------------------------------------------------------ store
@@ -256,6 +257,8 @@ def test_collection_audit_filters_samples_and_never_writes(col, tmp_path):
     assert (tmp_path / "a" / "queries.parquet").exists() and (tmp_path / "a" / "report.html").exists()
     html = (tmp_path / "a" / "report.html").read_text()
     assert "Audit statistics (95 % intervals over queries)" in html and "<svg" in html and "All queries" in html
+    assert "data:image/png" in html  # the maps are drawn over images read again (rows hold no images)
+    assert max(len(x) for x in (tmp_path / "a" / "queries.jsonl").read_bytes().splitlines()) < 60_000
     again = ex.audit(CollectionSource(filter=flt), out=tmp_path / "a", max_queries=6, progress=False, **FAST)
     assert again.summary["queries_this_run"] == 0 and again.summary["resumed"] == 6
     assert again.summary["intervals"] == s["intervals"]
