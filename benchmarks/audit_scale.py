@@ -112,6 +112,10 @@ def main() -> None:
     p.add_argument("--widths", default="0.4,0.3,0.2,0.1,0.05,0.01")
     p.add_argument("--min-queries", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--live-width", type=float, default=None,
+                   help="also run the stopping rule live at this width (local engine) and compare with the replay")
+    p.add_argument("--engines", choices=("both", "local"), default="both",
+                   help="local: skip the Ray run (for the stopping-rule replay on many queries)")
     args = p.parse_args()
 
     import ray
@@ -135,10 +139,13 @@ def main() -> None:
     settings = dict(limit=args.k, players=args.players, budget=args.budget, stability=args.stability, seed=args.seed,
                     max_queries=args.queries, progress=False)
     local = ex.audit(CollectionSource(), out=root / "local", threads=args.threads, **settings).summary
-    ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    dist = ex.audit(CollectionSource(), out=root / "ray", engine="ray", workers=args.workers, threads=1,
-                    **settings).summary
-    ray.shutdown()
+    if args.engines == "both":
+        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        dist = ex.audit(CollectionSource(), out=root / "ray", engine="ray", workers=args.workers, threads=1,
+                        **settings).summary
+        ray.shutdown()
+    else:
+        dist = dict(local, engine="none", workers=0, start_seconds=0.0)
     same = local["intervals"] == dist["intervals"]
 
     def steady(s: dict) -> float:
@@ -174,6 +181,12 @@ def main() -> None:
     res["per_query_sd"] = sig
     res["stopping"] = [{"width": w, "stopped_at": stops[w], "of": n, "fixed_worst_case": math.ceil((z / w) ** 2),
                         "fixed_from_measured_sd": math.ceil((2 * z * max(sig.values()) / w) ** 2)} for w in widths]
+    if args.live_width is not None:
+        live = ex.audit(CollectionSource(), out=root / "live", threads=args.threads, ci_width=args.live_width,
+                        min_queries=args.min_queries, **settings).summary
+        replay = replay_stop(rows_l, [args.live_width], args.min_queries)[args.live_width]
+        res["live_stop"] = {"width": args.live_width, "queries": live["queries"], "stopped_early": live["stopped_early"],
+                            "replay_stopped_at": replay, "widths": {k: v["width"] for k, v in live["intervals"].items()}}
     print(json.dumps(res, indent=2, default=str))
 
 

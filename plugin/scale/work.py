@@ -74,8 +74,11 @@ class AuditSettings:
             raise ValueError(f"audit(seed=...) must be an integer >= 0; got {self.seed!r}.")
 
     def to_dict(self) -> dict:
-        """JSON-safe form (what a rerun is compared against)."""
+        """JSON-safe form of what changes the explanations (what a rerun is compared against; the batch
+        size and ``keep_maps`` do not change them and may differ between runs)."""
         d = dataclasses.asdict(self)
+        d.pop("batch_size")
+        d.pop("keep_maps")
         for k in ("players", "baseline"):
             if not isinstance(d[k], (str, int, float, type(None))):
                 d[k] = repr(d[k])
