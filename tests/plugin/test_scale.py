@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from plugin_helpers import TINY, _smooth_image, synthetic_pair
+from scale_helpers import collection_fingerprint, run
 from qdrant_explain import SearchExplainer
-from qdrant_explain.cli import main
 from qdrant_explain.scale import (
     AuditStateError,
     AuditStatistics,
@@ -33,10 +31,6 @@ from qdrant_explain.results import Hit, SearchResults
 FAST = dict(limit=2, players="grid:2x3", budget=24, stability=0.5)
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
 @pytest.fixture(scope="module")
 def col(tmp_path_factory):
     """12 smooth photos indexed with the tiny encoder (path-based embedded Qdrant)."""
@@ -52,28 +46,6 @@ def col(tmp_path_factory):
     out = run("index", photos, "--collection", "c", "--db", db, "--encoder", TINY, "--quiet")
     assert out.exit_code == 0, out.output
     return {"db": db, "photos": photos, "root": root}
-
-
-def collection_fingerprint(db, name="c"):
-    """Every point (id, vector, payload) and every storage file's bytes: what "unchanged" means."""
-    from qdrant_client import QdrantClient
-
-    from qdrant_explain.connectors.client import close_shared_clients
-
-    close_shared_clients()  # the embedded store allows one client per folder
-    cl = QdrantClient(path=str(db))
-    try:
-        points, offset = [], None
-        while True:
-            recs, offset = cl.scroll(name, limit=256, offset=offset, with_payload=True, with_vectors=True)
-            points += [(str(r.id), json.dumps(r.payload, sort_keys=True), np.asarray(r.vector).tobytes()) for r in recs]
-            if offset is None:
-                break
-    finally:
-        cl.close()
-    files = {str(p.relative_to(db)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(db.rglob("*"))
-             if p.is_file()}
-    return sorted(points), files
 
 
 # ------------------------------------------------------------------------------------------ intervals

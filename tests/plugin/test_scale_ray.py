@@ -22,7 +22,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from plugin_helpers import TINY, _smooth_image  # noqa: E402
-from test_scale import collection_fingerprint, run  # noqa: E402
+from scale_helpers import collection_fingerprint, run  # noqa: E402
 
 from qdrant_explain import SearchExplainer  # noqa: E402
 from qdrant_explain.connectors.client import close_shared_clients  # noqa: E402
