@@ -449,8 +449,11 @@ class AuditStatistics:
         return out[:top]
 
     def widths(self, statistics: Sequence[str] = STOP_STATISTICS) -> dict[str, float]:
-        """Current full widths of the stopping rule's intervals (CLT: cheap; infinite while undefined)."""
-        ivs = self.intervals(method="clt" if self.interval == "clt" else self.interval)
+        """Current full widths of the stopping rule's intervals, infinite while undefined.
+
+        Always the CLT / Wilson intervals (cheap after every query); with ``interval="bootstrap"``
+        only the summary's intervals are bootstrapped."""
+        ivs = self.intervals(method="clt")
         return {k: ivs[k].width for k in statistics if k in ivs and (k != "stability" or ivs[k].n > 0)}
 
     def should_stop(self, ci_width: float | None, *, min_queries: int = MIN_QUERIES,
