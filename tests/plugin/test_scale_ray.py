@@ -29,6 +29,8 @@ from qdrant_explain.connectors.client import close_shared_clients  # noqa: E402
 from qdrant_explain.results import SearchResults  # noqa: E402
 from qdrant_explain.scale import CollectionSource  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a Ray session and a killed driver: ~25-55 s on 2 busy cores
+
 N = 8
 SETTINGS = dict(limit=3, players="grid:2x3", budget=32, stability=0.25, seed=3)
 
@@ -97,7 +99,7 @@ def test_a_driver_killed_halfway_resumes_with_every_query_once(ray_session, rcol
     before = collection_fingerprint(rcol["db"])  # also closes this process's client: the driver opens the store
     out = tmp_path / "audit"
     args = [sys.executable, "-m", "qdrant_explain", "audit", "--from-collection", "--collection", "c", "--db",
-            str(rcol["db"]), "-k", "3", "--players", "slic:12", "--budget", "64", "--seed", "3", "--engine", "ray",
+            str(rcol["db"]), "-k", "3", "--players", "grid:2x3", "--budget", "32", "--seed", "3", "--engine", "ray",
             "--address", ray_session, "--workers", "2", "--threads", "1", "--out", str(out), "--quiet", "--encoder", TINY]
     env = dict(os.environ, OMP_NUM_THREADS="1", RAY_DEDUP_LOGS="0")
     driver = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -113,8 +115,8 @@ def test_a_driver_killed_halfway_resumes_with_every_query_once(ray_session, rcol
     done_at_kill = log.read_bytes().count(b"\n")
     assert 2 <= done_at_kill < N
     close_shared_clients()
-    again = run("audit", "--from-collection", "--collection", "c", "--db", rcol["db"], "-k", 3, "--players", "slic:12",
-                "--budget", 64, "--seed", 3, "--engine", "ray", "--workers", 2, "--threads", 1, "--out", out, "--quiet",
+    again = run("audit", "--from-collection", "--collection", "c", "--db", rcol["db"], "-k", 3, "--players", "grid:2x3",
+                "--budget", 32, "--seed", 3, "--engine", "ray", "--workers", 2, "--threads", 1, "--out", out, "--quiet",
                 "--encoder", TINY)
     assert again.exit_code == 0, again.output
     keys = [r["key"] for r in _rows(out)]
