@@ -445,6 +445,18 @@ class ClientCollection(CollectionBase):
             if offset is None:
                 return
 
+    def scroll_ids(self, query_filter=None):
+        """Every point id matching ``query_filter`` (a Filter or its dict form; None: all), page by page."""
+        offset = None
+        flt = as_client_filter(query_filter)
+        while True:
+            records, offset = self._call(self.client.scroll, self.name, scroll_filter=flt, limit=SCROLL_PAGE,
+                                         offset=offset, with_payload=False, with_vectors=False)
+            for r in records:
+                yield normalize_id(r.id)
+            if offset is None:
+                return
+
     def set_paths(self, paths: dict) -> None:
         """Set the ``path`` payload field of these points (``{id: path}``; refused when read-only)."""
         from qdrant_client import models

@@ -372,6 +372,20 @@ class CollectionBase:
         """Every point as ``(id, payload)``; a backend that indexes implements it."""
         raise NotImplementedError(self._cannot("list its points (re-indexing reconciles against them)"))
 
+    def scroll_ids(self, query_filter: Any = None) -> Iterable[PointId]:
+        """Every point id (those matching ``query_filter``), page by page; never writes.
+
+        The default lists :meth:`scroll_payloads` and takes no filter; a backend that can filter
+        a scroll overrides it (the client backend does).
+
+        Raises:
+            NotImplementedError: a filter on a backend that cannot filter a scroll.
+        """
+        if query_filter is not None:
+            raise NotImplementedError(self._cannot("scroll with a filter (audit --filter)"))
+        for pid, _payload in self.scroll_payloads():
+            yield pid
+
     def set_paths(self, paths: dict) -> None:
         """Set the ``path`` payload of points; a backend that indexes implements it."""
         raise NotImplementedError(self._cannot("update the paths of moved files"))

@@ -22,7 +22,7 @@ import os
 import pathlib
 import time
 from dataclasses import replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -56,22 +56,7 @@ def _is_point_id(x: Any) -> bool:
     return False
 
 
-RESOLVE_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, LookupError)
-"""Errors of one item (an image that cannot be loaded or resolved, a missing point, a 1x1 image)
-that ``errors="record"`` turns into a finding instead of stopping the run; see :func:`_systemic`."""
-
-
-def _systemic(exc: BaseException) -> bool:
-    """Errors that no other item would escape (server, credentials, wrong encoder): never recorded."""
-    from qdrant_explain.connectors.errors import (
-        DimensionMismatchError,
-        EncoderMismatchError,
-        QdrantAuthError,
-        QdrantConnectionError,
-    )
-
-    return isinstance(exc, (TypeError, QdrantConnectionError, QdrantAuthError, DimensionMismatchError,
-                            EncoderMismatchError, MemoryError))
+from ._errors import RESOLVE_ERRORS, systemic as _systemic  # noqa: E402 - shared with qdrant_explain.scale
 
 
 class SearchExplainer:
@@ -426,67 +411,48 @@ class SearchExplainer:
                           query_players=o.query.players, explanation=expl,
                           baseline=_baseline_label(opts["baseline"]), estimated=bool(expl.estimated))
 
-    def audit(self, queries: Sequence[Any], *, limit: int = 5, players: Any = "slic:24", budget: int | None = 128,
-              method: str | None = None, seed: int | None = None, progress: Any = None) -> AuditReport:
-        """Explain the top hits of many queries and summarise where similarity comes from.
+    def audit(self, queries: Any, *, limit: int = 5, players: Any = "slic:24", budget: int | None = 128,
+              method: str | None = None, seed: int | None = None, progress: Any = False, engine: str = "local",
+              out: Any = None, **options: Any) -> AuditReport:
+        """Explain the top hits of many queries and summarise where similarity comes from, with intervals.
 
-        One bad item does not stop the audit: a query that fails to load, or a hit whose image
-        cannot be resolved, becomes an entry of ``summary["findings"]`` and the rest goes on.
+        Work is split by query (one masked-query plan shared by its k hits, batched encodes); each
+        query's row is committed to ``out`` as it finishes, so an interrupted audit resumes where it
+        stopped. One bad item does not stop the audit: a query that fails to load, or a hit whose
+        image cannot be resolved, becomes an entry of ``summary["findings"]``. Nothing is written
+        to the collection.
 
         Args:
-            queries: image paths (or images): a list, tuple or other iterable (not a single string).
+            queries: a list of query images (paths, PIL images, arrays) or point ids, a folder,
+                or a source of :mod:`qdrant_explain.scale` (``CollectionSource(filter=...)``: every
+                point of the collection; ``FolderSource``; ``QueryFileSource``: a file of queries).
             limit: hits per query.
             players, budget, method, seed: explanation settings (order 1, both sides).
-            progress: an optional callable ``progress(i, n, name)`` called before each query.
+            progress: True / None (on a TTY) / False, a file-like object, or ``progress(done, total, widths)``.
+            engine: ``"local"`` or ``"ray"``.
+            out: the audit's folder (state, ``audit.json``, ``report.html``); None: a temporary one.
+            **options: :func:`qdrant_explain.scale.run_audit` options (``address``, ``workers``,
+                ``threads``, ``num_gpus``, ``batch_size``, ``ci_width``, ``max_queries``, ``stability``,
+                ``interval``, ``restart``, ...).
 
         Returns:
-            :class:`AuditReport` (see :func:`qdrant_explain.audit.summarise`).
+            :class:`AuditReport`: ``summary`` holds the statistics, ``summary["intervals"]`` their
+            confidence intervals; ``searches`` the explained queries shown with maps (all of them
+            for a small audit, else the worst offenders).
 
         Raises:
-            TypeError: ``queries`` is None, a single string/path or not iterable.
+            TypeError: ``queries`` is None, a single image path or string, or not iterable.
+            ValueError: bad options, an empty source, or ``out`` holding another audit.
         """
-        from .audit import summarise
+        from .scale import as_source, run_audit
 
-        if queries is None or isinstance(queries, (str, bytes, os.PathLike)) or not isinstance(queries, Iterable):
-            raise TypeError(
-                "SearchExplainer.audit(queries=...) takes a list of query images (paths, PIL images or arrays); "
-                f"got {type(queries).__name__}. Wrap a single query in a list: audit([query]).")
-        t0 = time.perf_counter()
-        searches = []
-        findings: list[dict] = []
-        queries = list(queries)
-        for i, q in enumerate(queries):
-            label = _label(q, i)
-            if progress is not None:
-                progress(i, len(queries), label)
-            try:
-                found, recorded = self._explain_hits(q, None, limit=limit, order=1, method=method, players=players,
-                                                     baseline=None, budget=budget, side="both", seed=seed,
-                                                     check_vectors=True, errors="record", log=None)
-                searches.append(found)
-                findings.extend(recorded)
-            except RESOLVE_ERRORS as exc:
-                if _systemic(exc):
-                    raise
-                findings.append({"query": label, "hit": None, "error": " ".join(str(exc).split()) or type(exc).__name__})
-        summary = summarise(searches)
-        summary.update(encoder=self.encoder_name, collection=self.collection.info.name,
-                       seconds=round(time.perf_counter() - t0, 2), findings=findings,
-                       finding_count=len(findings), queries_failed=sum(f["hit"] is None for f in findings))
-        return AuditReport(searches=searches, summary=summary, collection=self.collection.info.name,
-                           method=method if method is not None else self.method, budget=budget,
-                           encoder_passes=summary.get("encoder_passes"), seconds=summary["seconds"],
-                           encoder=self.encoder_name, seed=self.seed if seed is None else seed)
+        source = as_source(queries)  # the TypeError for a single query comes first
+        return run_audit(self, source, limit=limit, players=players, budget=budget, method=method, seed=seed,
+                         progress=progress, engine=engine, out=out, **options)
 
 
 def _baseline_label(baseline: Any) -> str:
     return baseline if isinstance(baseline, str) else ("callable" if callable(baseline) else "array")
-
-
-def _label(query: Any, index: int) -> str:
-    if isinstance(query, (str, os.PathLike)):
-        return pathlib.Path(query).name
-    return f"query {index}"
 
 
 def _is_image(x: Any) -> bool:

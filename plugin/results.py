@@ -1303,11 +1303,14 @@ class AuditReport(Result):
         return _images.stack_rows(rows)
 
     def report_sections(self) -> tuple[_sec.Section, ...]:
-        """The summary tables, then every query with its explained hits."""
-        out: list[_sec.Section] = [_sec.SummarySection(summary=self.summary)]
+        """The summary tables, then every query with its explained hits (a scale audit adds its
+        intervals, histograms, recurring regions and drill-down list: report/audit_sections.py)."""
+        from .report.audit_sections import audit_sections
+
+        searched: list[_sec.Section] = []
         for s in self.searches:
-            out.extend(s.report_sections())
-        return tuple(out)
+            searched.extend(s.report_sections())
+        return tuple(audit_sections(self.summary, _sec.SummarySection(summary=self.summary), self.searches, searched))
 
     def report_layout(self) -> _sec.Layout:
         """"Audit": summary first."""

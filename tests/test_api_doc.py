@@ -22,6 +22,7 @@ PUBLIC_MODULES = (
     "qdrant_explain.sides",
     "qdrant_explain.results",
     "qdrant_explain.report",
+    "qdrant_explain.scale",
     "qdrant_explain.plugins",
     "qdrant_explain.datasets.digits",
     "qdrant_explain.connectors",
