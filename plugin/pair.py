@@ -64,7 +64,11 @@ def _split_players(players: object) -> tuple[object, object]:
 
 
 def _baseline_name(baseline: object) -> str:
-    return baseline if isinstance(baseline, str) else ("callable" if callable(baseline) else "array")
+    from qdrant_explain.explainers.masking import Backgrounds
+
+    if isinstance(baseline, (str, Backgrounds)):
+        return str(baseline)
+    return "callable" if callable(baseline) else "array"
 
 
 def _vector_check_dict(check: Any) -> dict | None:
