@@ -82,6 +82,17 @@ class ProductKST(StratifiedJoint):
         self.order = order
         self.control_variate = False
 
+    def memory_bytes(self, n_players, budget=None, *, dim=512, games=1, score=None):  # noqa: D102
+        """The sampler's product design plus the Kernel Shapley-Taylor regression on at most 20,000
+        (query mask, hit mask) rows: dense float64 pair features of the nq + nh players, four copies."""
+        nq, nh = (int(n) for n in n_players)
+        budget = self.default_budget((nq, nh)) if budget is None else int(budget)
+        kq = kh = max(budget, self.minimum_budget((nq, nh)))
+        rows = min(kq * kh, 20000)
+        pairs = (nq + nh) * (nq + nh - 1) // 2
+        regression = rows * (35 * pairs + 16 * (nq + nh) + 64) + 40 * pairs * pairs
+        return int(super().memory_bytes((nq, nh), budget, dim=dim, games=games, score=score) + regression)
+
     def solve_samples(self, zq, zh, eq, eh, values, *, score, rng):  # noqa: D102 (see StratifiedJoint)
         cross, q_inter, h_inter = product_kst_from_samples(zq, zh, values, rng)
         _, side_q, side_h = stratified_joint_from_samples(zq, zh, values)

@@ -11,11 +11,11 @@ the "25-photo set") with the packaged EfficientNet-Lite0, for each baseline:
   the hit side (hit removed, query complete) and the joint game (both removed);
 - the share of (pair, game) cases with v(empty) < v(N), and the median of v(N) - v(empty).
 
-The background baseline fills from 8 of the other photos (never the pair's own two); it costs 8 encoder
-passes per coalition instead of 1.
+The background baseline fills from 8 of the other photos (never a photo of the pair's own sources); it
+costs 8 encoder passes per coalition instead of 1.
 
-Each case is one exact explanation with a single player per side (``grid:1x1``): its base and full
-values are exactly v(empty) and v(N) of the real pipeline.
+v(empty) is computed from one encode per removed image and baseline; the first pairs are re-run through
+the real pipeline (``explain_pair``, one player per side, exact) and must give the same values.
 
 Run:  OMP_NUM_THREADS=2 python benchmarks/baselines.py [--out benchmarks/baselines.json]
 """
@@ -46,50 +46,64 @@ def _pairs(files: list[pathlib.Path], query: pathlib.Path, embed) -> list[tuple[
     return pairs
 
 
-def _background_folder(root: pathlib.Path, files: list[pathlib.Path], pair: tuple, seed: int) -> pathlib.Path:
-    """A folder of 8 photos that are neither end of the pair (symlinks, seeded choice)."""
-    others = [f for f in files if f not in pair and f.stem.split("_")[0] not in {p.stem.split("_")[0] for p in pair}]
-    pick = np.random.default_rng(seed).choice(len(others), size=min(8, len(others)), replace=False)
-    folder = root / f"bg-{seed}"
-    folder.mkdir(exist_ok=True)
-    for i in pick:
-        link = folder / others[i].name
-        if not link.exists():
-            link.symlink_to(others[i])
-    return folder
+def _family(path: pathlib.Path) -> str:
+    """The source photo of a demo file (``chelsea_flipped`` -> ``chelsea``)."""
+    return path.stem.split("_")[0]
 
 
-def measure(seed: int = 0) -> dict:
-    """Run the measurement and return the table (see the module docstring)."""
+def measure(seed: int = 0, check_pairs: int = 2) -> dict:
+    """Run the measurement and return the table (see the module docstring).
+
+    v(empty) needs one encode of each fully removed image per baseline: the removed image is the
+    baseline image itself (for the background baseline, each of the 8 background photos prepared to the
+    model's input, the embedding the mean of their normalised embeddings). The first ``check_pairs``
+    pairs are also run through ``explain_pair`` (grid:1x1, exact) and must give the same base values.
+    """
     from qdrant_explain.connectors import load_encoder
     from qdrant_explain.demo import DEFAULT_ENCODER, write_demo_photos
+    from qdrant_explain.explainers.encoder import to_rgb_array
+    from qdrant_explain.explainers.masking import Backgrounds, make_baseline
+    from qdrant_explain.explainers.scores import normalize_rows
     from qdrant_explain.pair import explain_pair
+    from qdrant_explain.sides import load_side_image
 
     enc = load_encoder(DEFAULT_ENCODER)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="qe-baselines-"))
     photos = write_demo_photos(tmp / "photos", tmp / "queries")
+    files = photos.files
+    pixels = {f: enc.prepare(to_rgb_array(load_side_image(f, "photo"))).pixels for f in [*files, photos.query]}
 
-    def embed(path: pathlib.Path) -> np.ndarray:
-        from qdrant_explain.sides import load_side_image
-        from qdrant_explain.explainers.encoder import to_rgb_array
+    def unit(batch: np.ndarray) -> np.ndarray:
+        return normalize_rows(enc.encode(batch))
 
-        return enc.encode(enc.prepare(to_rgb_array(load_side_image(path, "photo"))).pixels[None])[0]
-
-    pairs = _pairs(photos.files, photos.query, embed)
-    rows = []
     t0 = time.perf_counter()
+    full = {f: unit(px[None])[0] for f, px in pixels.items()}
+    removed: dict[tuple, np.ndarray] = {}
+
+    def removed_embedding(f: pathlib.Path, name: str, exclude: frozenset) -> np.ndarray:
+        key = (f, name, exclude if name == "background" else None)
+        if key not in removed:
+            if name == "background":
+                pool = [g for g in files if _family(g) not in exclude]
+                pick = np.random.default_rng(seed).choice(len(pool), size=min(8, len(pool)), replace=False)
+                removed[key] = unit(np.stack([pixels[pool[i]] for i in pick])).mean(axis=0)
+            else:
+                removed[key] = unit(make_baseline(name, pixels[f])[None])[0]
+        return removed[key]
+
+    pairs = _pairs(files, photos.query, lambda f: full[f])
+    rows = []
     for k, (q, h) in enumerate(pairs):
+        exclude = frozenset({_family(q), _family(h), "query"})
         for name in BASELINES:
-            baseline = f"background:{_background_folder(tmp, photos.files, (q, h), k)}" if name == "background" else name
-            one = explain_pair(q, h, enc, order=1, players="grid:1x1", baseline=baseline, method="exact",
-                               side="both", progress=False, seed=seed)
-            two = explain_pair(q, h, enc, order=2, players="grid:1x1", baseline=baseline, method="exact",
-                               progress=False, seed=seed)
-            full = one.full_value
-            bases = {"query side": one.base_value, "hit side": one.extra["hit_base_value"], "joint": two.base_value}
+            rq, rh = removed_embedding(q, name, exclude), removed_embedding(h, name, exclude)
+            value = float(full[q] @ full[h])
+            bases = {"query side": float(rq @ full[h]), "hit side": float(full[q] @ rh), "joint": float(rq @ rh)}
+            if k < check_pairs:
+                _check_with_pipeline(explain_pair, Backgrounds, enc, q, h, name, exclude, files, seed, bases, value)
             for game, base in bases.items():
                 rows.append({"pair": k, "query": q.name, "hit": h.name, "baseline": name, "game": game,
-                             "base": float(base), "full": float(full)})
+                             "base": base, "full": value})
     seconds = time.perf_counter() - t0
     table = {}
     for name in BASELINES:
@@ -98,7 +112,26 @@ def measure(seed: int = 0) -> dict:
             gaps = np.array([r["full"] - r["base"] for r in sel])
             table[f"{name}|{game}"] = {"cases": len(sel), "below": int((gaps > 0).sum()),
                                        "share_below": float((gaps > 0).mean()), "median_gap": float(np.median(gaps))}
-    return {"pairs": len(pairs), "photos": len(photos.files), "seconds": seconds, "table": table, "rows": rows}
+    return {"pairs": len(pairs), "photos": len(files), "seconds": seconds, "encodes": len(full) + sum(
+        8 if key[1] == "background" else 1 for key in removed), "table": table, "rows": rows}
+
+
+def _check_with_pipeline(explain_pair, Backgrounds, enc, q, h, name, exclude, files, seed, bases, value) -> None:
+    """The same base values through the real pipeline (grid:1x1, exact); raises when they differ."""
+    if name == "background":
+        pool = [g for g in files if _family(g) not in exclude]
+        pick = np.random.default_rng(seed).choice(len(pool), size=min(8, len(pool)), replace=False)
+        baseline = Backgrounds(images=tuple(pool[i] for i in pick))
+    else:
+        baseline = name
+    one = explain_pair(q, h, enc, order=1, players="grid:1x1", baseline=baseline, method="exact", side="both",
+                       progress=False, seed=seed)
+    two = explain_pair(q, h, enc, order=2, players="grid:1x1", baseline=baseline, method="exact", progress=False,
+                       seed=seed)
+    got = {"query side": one.base_value, "hit side": one.extra["hit_base_value"], "joint": two.base_value}
+    for game, base in bases.items():
+        if abs(got[game] - base) > 1e-5 or abs(one.full_value - value) > 1e-5:
+            raise AssertionError(f"{name} {game}: pipeline base {got[game]:.6f} != direct {base:.6f}")
 
 
 def markdown(result: dict) -> str:
@@ -120,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     result = measure(args.seed)
-    print(f"{result['pairs']} pairs over {result['photos']} photos, {result['seconds']:.0f} s")
+    print(f"{result['pairs']} pairs over {result['photos']} photos, {result['encodes']} encodes, "
+          f"{result['seconds']:.0f} s")
     print(markdown(result))
     if args.out is not None:
         args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")

@@ -117,6 +117,7 @@ def explain_game(
     seed: int | None = 0,
     batch_size: int = 1024,
     progress: bool = False,
+    memory_cap: object = None,
     **method_options: Any,
 ) -> Explanation:
     """Explain a coalition game: plan coalitions, evaluate them once each, solve.
@@ -133,6 +134,10 @@ def explain_game(
         seed: seed of the one random generator of this call.
         batch_size: most coalitions per call of ``value_fn``.
         progress: show a progress bar over batches.
+        memory_cap: bytes or a size (``"4GiB"``, ``"50%"``) the plan must fit
+            (None: ``$QDRANT_EXPLAIN_MEMORY_CAP``, else 80 % of the available
+            memory); ``"auto"`` picks only what fits, and any method that does
+            not fit is refused before the game is called.
         **method_options: hyper-parameters of the estimator (see :func:`get_estimator`).
 
     Returns:
@@ -144,6 +149,8 @@ def explain_game(
         ValueError: bad arguments, a budget below the method's minimum, an
             unsupported order, or a value function returning wrong shapes,
             non-numbers, NaN or inf.
+        MemoryCapError: (a ValueError) the plan's stated memory exceeds the cap;
+            the message gives both and the largest budget that fits.
 
     Example:
         >>> res = explain_game(lambda Z: Z.sum(axis=1) ** 2.0, 6, method="kernel-shapley-taylor", order=2)
@@ -155,7 +162,8 @@ def explain_game(
             f"explain_game needs a callable value_fn (bool (m, n) -> (m,) floats); got "
             f"{type(value_fn).__name__}. Wrap your model in a function of the coalition matrix."
         )
-    est, plan = plan_game(n_players, method=method, order=order, budget=budget, seed=seed, **method_options)
+    est, plan = plan_game(n_players, method=method, order=order, budget=budget, seed=seed, memory_cap=memory_cap,
+                          **method_options)
     ev = evaluate(value_fn, plan.coalitions, batch_size=batch_size, progress=progress, desc=est.name)
     return solve_game(est, plan, ev.values, seed=seed, requested_method=method)
 
@@ -167,18 +175,23 @@ def plan_game(
     order: int = 1,
     budget: int | None = None,
     seed: int | None = 0,
+    memory_cap: object = None,
+    dim: int = 0,
+    games: int = 1,
     **method_options: Any,
 ) -> tuple[Estimator, Plan]:
     """The ask half of :func:`explain_game`: the estimator and its plan (arguments as there).
 
     Several games on the same players (one masked query against k hits) can
     share one plan: evaluate each on ``plan.coalitions`` and call
-    :func:`solve_game` per game.
+    :func:`solve_game` per game. ``dim`` and ``games`` enter the memory check
+    (an evaluator caching ``dim``-d embeddings for ``games`` games).
     """
     n = check_n_players(n_players, caller="explain_game")
     if budget is not None:
         budget = check_budget(budget)
-    name, _ = _resolve(method, order=order, kind="game", n_players=n, budget=budget)
+    name, _ = _resolve(method, order=order, kind="game", n_players=n, budget=budget, memory_cap=memory_cap,
+                       dim=dim, games=games)
     est = get_estimator(name, order=order, **method_options)
     return est, est.plan(n, budget, np.random.default_rng(seed))
 

@@ -6,10 +6,6 @@ import numpy as np
 
 from ._typing import CoalitionMatrix
 
-MAX_EXACT_PLAYERS = 24
-"""Largest player count whose full 2^n table we agree to enumerate."""
-
-
 def all_coalitions(n_players: int) -> CoalitionMatrix:
     """All 2^n coalitions as a (2^n, n) boolean matrix; row k has bits of k."""
     k = np.arange(2**n_players, dtype=np.int64)
@@ -42,4 +38,4 @@ def coalition_sizes(n_players: int) -> np.ndarray:
     return sizes
 
 
-__all__ = ["MAX_EXACT_PLAYERS", "all_coalitions", "coalition_index", "popcount", "coalition_sizes"]
+__all__ = ["all_coalitions", "coalition_index", "popcount", "coalition_sizes"]

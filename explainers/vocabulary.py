@@ -8,7 +8,9 @@ they cannot drift apart:
   read from the estimator registry (an estimator defined anywhere, by
   subclassing :class:`~qdrant_explain.explainers.estimators.base.Estimator`,
   appears here at once);
-- :func:`resolve_method` is the one ``auto`` rule;
+- :func:`resolve_method` is the one ``auto`` rule (it also refuses, before
+  anything runs, a plan whose stated memory exceeds the memory cap:
+  :func:`method_memory`, :mod:`~qdrant_explain.explainers.memory`);
 - :func:`default_budget` is the budget used when none is given;
 - :data:`BASELINES`, :data:`DEFAULT_PLAYERS` and :data:`BUDGET_MEANING` say what
   the other words mean.
@@ -30,6 +32,7 @@ Example:
 from __future__ import annotations
 
 from .estimators.base import KIND_ORDERS, KINDS, Estimator, check_budget, check_kind, registered_estimators
+from .memory import MEMORY_CAP_ENV, MemoryCapError, format_bytes, largest_fitting, memory_cap as _memory_cap
 
 AUTO_EXACT_COST = 4096
 """``auto`` without a budget is exact when exact costs at most this (2^n for a game or an image side,
@@ -136,14 +139,20 @@ def resolve_method(
     n_players: int | tuple[int, int],
     budget: int | None,
     score: str | None = None,
+    memory_cap: object = None,
+    dim: int | None = None,
+    games: int = 1,
 ) -> tuple[str, int | None]:
-    """The one ``auto`` rule (and the check of any other method name).
+    """The one ``auto`` rule (and the check of any other method name), within a memory cap.
 
     ``"auto"`` is exact when its cost (2^n for a game or an image side,
     2^nq + 2^nh for a joint pair) is at most the budget, where no budget means
-    :data:`AUTO_EXACT_COST`, and the players fit the exact method's limits;
-    else the kind's sampler (:data:`SAMPLERS`) with ``budget`` or
-    :func:`default_budget`.
+    :data:`AUTO_EXACT_COST`, the players fit the exact method's limits and its
+    stated memory (:func:`method_memory`) fits the cap; else the kind's sampler
+    (:data:`SAMPLERS`) with ``budget`` or :func:`default_budget`, if its
+    memory fits. Otherwise, and for any other method whose memory does not
+    fit, it refuses with the numbers (:class:`~.memory.MemoryCapError`), so
+    nothing runs out of memory half-way.
 
     Args:
         method: ``"auto"`` or one of :func:`list_methods` ``(order, kind)``.
@@ -153,6 +162,12 @@ def resolve_method(
         budget: evaluations (games) or encoder passes (images), or None.
         score: the Qdrant metric of a joint pair (exact needs nq + nh <= 24 for
             ``euclid``/``manhattan``); None: no metric limit.
+        memory_cap: bytes, or a size such as ``"4GiB"`` / ``"50%"``; None:
+            ``$QDRANT_EXPLAIN_MEMORY_CAP``, else 80 % of the available memory
+            (:func:`~.memory.memory_cap`).
+        dim: embedding dimension held per evaluated coalition (image sides and
+            joint pairs; None: 0 for games and sides, 512 for joint pairs).
+        games: games solved on one plan (k hits sharing the masked query).
 
     Returns:
         ``(method, budget)``: the concrete method and the budget to plan with:
@@ -161,29 +176,109 @@ def resolve_method(
 
     Raises:
         ValueError: unknown kind or method (listing :func:`list_methods`), an
-            unsupported order, bad ``n_players`` or ``budget``.
+            unsupported order, bad ``n_players``, ``budget`` or ``memory_cap``.
+        MemoryCapError: (a MemoryError and a ValueError) no method fits the
+            memory cap; the message gives what it needs, the cap, and the
+            largest budget that fits.
 
     Example:
         >>> resolve_method("auto", order=1, kind="game", n_players=12, budget=None)
         ('exact', None)
         >>> resolve_method("auto", order=1, kind="game", n_players=12, budget=4095)
         ('kernel-shap', 4095)
+        >>> resolve_method("auto", order=2, kind="game", n_players=21, budget=2**21, memory_cap="1GiB")
+        Traceback (most recent call last):
+        ...
+        qdrant_explain.explainers.memory.MemoryCapError: method='auto' (order 2, 21 players, budget 2097152) ...
     """
     kind = check_kind(kind, caller="resolve_method")
     sizes = _check_players(n_players, kind)
     if budget is not None:
         budget = check_budget(budget)
+    cap = _memory_cap(memory_cap)
+    dim = (512 if kind == "joint" else 0) if dim is None else int(dim)
+    need = lambda name, b: method_memory(name, order=order, kind=kind, n_players=sizes, budget=b,  # noqa: E731
+                                         dim=dim, games=games, score=score)
+    tried: list[tuple[str, int | None, int]] = []
     if method == "auto":
         _check_kind_order(order, kind, caller="method='auto'")
         limit = AUTO_EXACT_COST if budget is None else budget
         exact = registered_estimators(kind).get(EXACT_METHOD)
         if exact is not None and exact_cost(sizes) <= limit and exact.fits(sizes, score=score):
-            return EXACT_METHOD, None
+            tried.append((EXACT_METHOD, None, need(EXACT_METHOD, None)))
+            if cap is None or tried[-1][2] <= cap:
+                return EXACT_METHOD, None
         method = SAMPLERS[(kind, order)]
+        requested = "auto"
+    else:
+        requested = method
     estimator_class(method, order=order, kind=kind)
-    if method == EXACT_METHOD or budget is not None:
-        return method, budget
-    return method, default_budget(order, kind, sizes, method=method)
+    planned = budget if method == EXACT_METHOD or budget is not None else default_budget(
+        order, kind, sizes, method=method)
+    if method == EXACT_METHOD and not registered_estimators(kind)[EXACT_METHOD].fits(sizes, score=score):
+        return method, planned  # the exact estimator refuses it with its own limit (and a hint)
+    tried.append((method, planned, need(method, planned)))
+    if cap is not None and tried[-1][2] > cap:
+        raise MemoryCapError(_refusal(requested, order, kind, sizes, budget, tried, cap, need),
+                             needed=min(t[2] for t in tried), cap=cap)
+    return method, planned
+
+
+def method_memory(
+    method: str,
+    *,
+    order: int,
+    kind: str,
+    n_players: int | tuple[int, int],
+    budget: int | None,
+    dim: int = 0,
+    games: int = 1,
+    score: str | None = None,
+) -> int:
+    """Bytes ``method`` states it needs (its estimator's ``memory_bytes``), before anything runs.
+
+    Args:
+        method: a concrete method (not ``"auto"``: see :func:`resolve_method`).
+        order, kind, n_players, budget: as :func:`resolve_method` (None budget:
+            the method's default; exact ignores it).
+        dim: embedding dimension per evaluated coalition (0 for a plain game).
+        games: games solved on one plan.
+        score: a joint pair's metric (exact's table path for euclid/manhattan).
+
+    Example:
+        >>> method_memory("kernel-shapley-taylor", order=2, kind="game", n_players=21, budget=2**21) > 2**33
+        True
+    """
+    kind = check_kind(kind, caller="method_memory")
+    sizes = _check_players(n_players, kind)
+    est = estimator_class(method, order=order, kind=kind)(order=order)
+    if kind == "joint":
+        return int(est.memory_bytes(sizes, budget, dim=dim, games=games, score=score))
+    if budget is None and method != EXACT_METHOD:
+        budget = default_budget(order, kind, sizes, method=method)
+    return int(est.memory_bytes(sizes, budget, dim=dim, games=games))
+
+
+def _refusal(requested: str, order: int, kind: str, sizes, budget, tried, cap: int, need) -> str:
+    """The message of a plan that does not fit: what each method needs, the cap, what to change."""
+    players = f"{sizes[0]} + {sizes[1]}" if isinstance(sizes, tuple) else f"{sizes}"
+    head = f"method={requested!r} (order {order}, {players} players, budget {budget if budget is not None else 'default'})"
+    needs = "; ".join(f"{m}{'' if b is None else f' at budget {b}'} needs {format_bytes(x)}" for m, b, x in tried)
+    name, planned, _ = tried[-1]
+    hints = []
+    if name != EXACT_METHOD and planned is not None:
+        est = estimator_class(name, order=order, kind=kind)(order=order)
+        low = int(est.minimum_budget(sizes))
+        best = largest_fitting(lambda b: need(name, b) <= cap, low, int(planned))
+        if best is not None:
+            hints.append(f"lower the budget to at most {best}")
+    elif (kind, order) in SAMPLERS:
+        hints.append(f"use a sampler with a budget (method={SAMPLERS[(kind, order)]!r})")
+    hints.append(f"raise the cap (memory_cap=..., --memory-cap or ${MEMORY_CAP_ENV})")
+    hints.append("or use fewer players")
+    text = ", ".join(hints)
+    return (f"{head} does not fit the memory cap: {needs}; the cap is {format_bytes(cap)}. "
+            f"{text[0].upper()}{text[1:]}.")
 
 
 def default_budget(order: int, kind: str, n_players: int | tuple[int, int], *, method: str | None = None) -> int:
@@ -278,5 +373,6 @@ __all__ = [
     "estimator_class",
     "exact_cost",
     "list_methods",
+    "method_memory",
     "resolve_method",
 ]

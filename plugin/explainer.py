@@ -90,6 +90,8 @@ class SearchExplainer:
         seed: default seed.
         batch_size: masked images per encoder call.
         progress: progress bars (None: automatic on a TTY, False: never).
+        memory_cap: bytes or a size (``"4GiB"``, ``"50%"``) every plan must fit (None:
+            ``$QDRANT_EXPLAIN_MEMORY_CAP``, else 80 % of the available memory).
 
     Raises:
         DimensionMismatchError / EncoderMismatchError: the encoder does not fit the collection.
@@ -97,7 +99,7 @@ class SearchExplainer:
 
     def __init__(self, collection: Any, encoder: Any = None, *, players: Any = None, baseline: Any = "blur",
                  method: str = "auto", budget: int | None = None, seed: int = 0, batch_size: int = 64,
-                 progress: bool | None = None) -> None:
+                 progress: bool | None = None, memory_cap: object = None) -> None:
         from qdrant_explain.connectors import load_encoder
 
         self.collection = collection
@@ -114,6 +116,7 @@ class SearchExplainer:
         self.seed = seed
         self.batch_size = batch_size
         self.progress = progress
+        self.memory_cap = memory_cap
 
     @classmethod
     def open(cls, name: str, *, path: str | None = None, url: str | None = None, api_key: str | None = None,
@@ -329,7 +332,8 @@ class SearchExplainer:
                                    name="query", label=name)
             outcomes = explain_sides(query_side, sides, order=order, method=opts["method"], budget=opts["budget"],
                                      metric=self.distance, seed=opts["seed"], side=side, batch_size=self.batch_size,
-                                     progress=self.progress, check_vectors=check_vectors, log=log)
+                                     progress=self.progress, check_vectors=check_vectors, log=log,
+                                     memory_cap=self.memory_cap)
             for i, o in zip(usable, outcomes):
                 explanations[i] = pair_explanation(o, encoder=self.encoder_name, seed=opts["seed"],
                                                    baseline=opts["baseline"], metric=self.distance, query_name=name)
@@ -412,7 +416,7 @@ class SearchExplainer:
                                label=name)
         (o,) = explain_sides(query_side, [diff], order=1, method=opts["method"], budget=opts["budget"],
                              metric=self.distance, seed=opts["seed"], side="query", batch_size=self.batch_size,
-                             progress=self.progress, log=log)
+                             progress=self.progress, log=log, memory_cap=self.memory_cap)
         expl = o.query_explanation
         return Comparison(query_image=rgb, query_labels=o.query.players.original_labels, query_values=expl.values,
                           hit_a=a, hit_b=b, base_value=expl.base_value, full_value=expl.full_value,

@@ -154,6 +154,7 @@ def explain_pair(
     progress: bool | None = None,
     side: str = "both",
     log: Callable[[str], None] | None = None,
+    memory_cap: object = None,
 ) -> ImagePairExplanation:
     """Explain the similarity of a query image and a hit image for ``encoder``.
 
@@ -197,7 +198,9 @@ def explain_pair(
             method, a hit embedding of the wrong dimension, NaN embeddings from
             the encoder (:class:`~qdrant_explain.explainers.side.EmbeddingError`).
         TypeError: an object that is not an encoder (nor a spec string).
-        MemoryError: a budget whose plan cannot fit in the available memory.
+        MemoryCapError: (a MemoryError and a ValueError) a plan whose stated memory exceeds
+            ``memory_cap`` (bytes or ``"4GiB"``/``"50%"``; None: ``$QDRANT_EXPLAIN_MEMORY_CAP``,
+            else 80 % of the available memory), refused before any masked encode.
     """
     return explain_hits(
         query_image,
@@ -215,6 +218,7 @@ def explain_pair(
         progress=progress,
         side=side,
         log=log,
+        memory_cap=memory_cap,
     )[0]
 
 
@@ -235,6 +239,7 @@ def explain_hits(
     progress: bool | None = None,
     side: str = "both",
     log: Callable[[str], None] | None = None,
+    memory_cap: object = None,
 ) -> list[ImagePairExplanation]:
     """Explain one query against several hits, sharing the masked-query encodes (multi-hit).
 
@@ -268,7 +273,8 @@ def explain_hits(
                                    label=side_name(image), payload={"image": side_name(image)} if side_name(image) else None,
                                    vector=stored))
     outcomes = explain_sides(query, sides, order=order, method=method, budget=budget, metric=score, seed=seed,
-                             side=side, batch_size=batch_size, progress=progress, check_vectors=False, log=log)
+                             side=side, batch_size=batch_size, progress=progress, check_vectors=False, log=log,
+                             memory_cap=memory_cap)
     name = str(getattr(encoder, "name", type(encoder).__name__))
     metric = check_score(score)
     return [pair_explanation(o, encoder=name, seed=seed, baseline=baseline, metric=metric) for o in outcomes]

@@ -42,8 +42,8 @@ import numpy as np
 SIDES = ("both", "query", "hit")
 """Values of ``side=``: which ends of the pair an order-1 explanation masks."""
 
-MEMORY_FRACTION = 0.8
-"""A plan is refused when its estimated memory exceeds this share of the available memory."""
+from qdrant_explain.explainers.memory import DEFAULT_MEMORY_FRACTION as MEMORY_FRACTION  # noqa: E402
+from qdrant_explain.explainers.memory import available_memory  # noqa: E402  (re-exported)
 
 
 # ----------------------------------------------------------------------------- sides
@@ -473,14 +473,19 @@ class GamePlan:
 
 
 def resolve_plan(method: str, *, order: int, kind: str, n_players: int | tuple[int, int], budget: int | None,
-                 metric: str | None = None) -> GamePlan:
-    """The one ``auto`` rule (vocabulary) plus the cap at the exact cost.
+                 metric: str | None = None, dim: int | None = None, games: int = 1,
+                 memory_cap: object = None) -> GamePlan:
+    """The one ``auto`` rule (vocabulary) plus the cap at the exact cost, within the memory cap.
 
     A budget at or above the exact cost plans the exact cost (a sampler then
     evaluates every coalition once): ``--budget 1000000000`` on 9 players is 512 passes.
+    The memory each candidate states (``dim``-d embeddings cached per pass,
+    ``games`` games on one plan) must fit ``memory_cap``
+    (:func:`qdrant_explain.explainers.memory.memory_cap`).
 
     Raises:
         ValueError: unknown method for the order (the message lists the allowed ones).
+        MemoryCapError: (a MemoryError and a ValueError) nothing fits the memory cap.
     """
     from qdrant_explain.explainers.vocabulary import exact_cost, resolve_method
 
@@ -491,7 +496,8 @@ def resolve_plan(method: str, *, order: int, kind: str, n_players: int | tuple[i
                 f"({'2^nq + 2^nh' if kind == 'joint' else '2^n'} for {n_players} players)")
         budget = cost
     name, planned = resolve_method(method, order=order, kind=kind, n_players=n_players, budget=budget,
-                                   score=metric if kind == "joint" else None)
+                                   score=metric if kind == "joint" else None, memory_cap=memory_cap, dim=dim,
+                                   games=games)
     if planned is not None and int(planned) > cost:
         planned = cost
     passes = cost if name == "exact" else int(planned)
@@ -499,47 +505,41 @@ def resolve_plan(method: str, *, order: int, kind: str, n_players: int | tuple[i
                     passes=passes, exact_cost=cost, note=note)
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available now: Linux's ``MemAvailable`` (free plus reclaimable cache), else the
-    free physical pages; None when the platform does not say."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
+def plan_memory(plan: GamePlan, dim: int, games: int, *, metric: str | None = None) -> int:
+    """Bytes ``plan`` states it needs (its estimator's ``memory_bytes``, with ``dim``-d embeddings cached per
+    pass and ``games`` games on one plan): :func:`qdrant_explain.explainers.vocabulary.method_memory`."""
+    from qdrant_explain.explainers.vocabulary import method_memory
+
+    order = 2 if plan.kind == "joint" else 1
+    return method_memory(plan.method, order=order, kind=plan.kind, n_players=plan.n_players, budget=plan.budget,
+                         dim=dim, games=games, score=metric)
 
 
-def plan_memory(passes: int, n_players: int, dim: int, games: int) -> int:
-    """Bytes a plan of ``passes`` coalitions needs at least: masks, cache keys, embeddings, values."""
-    per_row = 2 * n_players + 120 + 8 * dim + 16 * max(games, 1)
-    return int(passes) * per_row
+def check_fits(plan: GamePlan, dim: int, games: int, *, available: int | None = None,
+               memory_cap: object = None, metric: str | None = None) -> None:
+    """Refuse a plan whose stated memory (:func:`plan_memory`) exceeds the memory cap.
 
-
-def check_fits(plan: GamePlan, dim: int, games: int, *, available: int | None = None) -> None:
-    """Refuse a plan whose estimated memory exceeds :data:`MEMORY_FRACTION` of the available memory.
+    The cap: ``memory_cap``, else :data:`MEMORY_FRACTION` of ``available`` bytes when given, else
+    :func:`qdrant_explain.explainers.memory.memory_cap` (``$QDRANT_EXPLAIN_MEMORY_CAP`` or 80 % of the
+    available memory). :func:`resolve_plan` already applies it; this checks a plan made elsewhere.
 
     Raises:
-        MemoryError: with the estimate, what is available and what to do.
+        MemoryCapError: (a MemoryError and a ValueError) with the statement, the cap and what to do.
     """
+    from qdrant_explain.explainers.memory import MemoryCapError, format_bytes, memory_cap as cap_of
     from qdrant_explain.explainers.vocabulary import estimator_class
 
     order = 2 if plan.kind == "joint" else 1
-    if plan.method == "exact" and not estimator_class("exact", order=order, kind=plan.kind).fits(plan.n_players):
+    if plan.method == "exact" and not estimator_class("exact", order=order, kind=plan.kind).fits(
+            plan.n_players, score=metric):
         return  # the exact estimator refuses it with its own limit (and a hint)
-    avail = available_memory() if available is None else available
-    n = sum(plan.n_players) if isinstance(plan.n_players, tuple) else int(plan.n_players)
-    need = plan_memory(plan.passes, n, dim, games)
-    if avail is not None and need > MEMORY_FRACTION * avail:
-        raise MemoryError(
-            f"this explanation would plan {plan.passes} encoder passes ({plan.method}, {n} players), about "
-            f"{need / 2**30:.1f} GiB of memory, but only {avail / 2**30:.1f} GiB are available; lower the "
-            f"budget or use fewer players.")
+    cap = cap_of(memory_cap) if memory_cap is not None or available is None else int(MEMORY_FRACTION * available)
+    need = plan_memory(plan, dim, games, metric=metric)
+    if cap is not None and need > cap:
+        raise MemoryCapError(
+            f"this explanation would plan {plan.passes} encoder passes ({plan.method}, {plan.n_players} players), "
+            f"stated {format_bytes(need)} of memory, above the memory cap of {format_bytes(cap)}; lower the "
+            f"budget, use fewer players or raise the cap (--memory-cap).", needed=need, cap=cap)
 
 
 # ----------------------------------------------------------------------------- the pipeline
@@ -577,6 +577,7 @@ def explain_sides(
     progress: bool | None = None,
     check_vectors: bool = False,
     log: Callable[[str], None] | None = None,
+    memory_cap: object = None,
 ) -> list[SideOutcome]:
     """Explain the score of ``query`` against each of ``hits``: plan, evaluate (shared), solve.
 
@@ -595,13 +596,16 @@ def explain_sides(
         progress: progress bars (None: automatic on a TTY).
         check_vectors: also encode a hit image that is not masked, to compare it with its stored vector.
         log: called with one line per plan (method, passes, an estimate of the time) before encoding.
+        memory_cap: bytes or a size (``"4GiB"``, ``"50%"``) every plan's stated memory must fit; ``"auto"``
+            picks only what fits (None: ``$QDRANT_EXPLAIN_MEMORY_CAP``, else 80 % of the available memory).
 
     Returns:
         One :class:`SideOutcome` per hit, in order.
 
     Raises:
         ValueError: bad order/side/metric/method, images, players, baselines, vectors, budgets.
-        MemoryError: a plan that cannot fit in the available memory (before any masked encode).
+        MemoryCapError: (a MemoryError and a ValueError) a plan whose stated memory exceeds the memory cap,
+            raised before any masked encode; the message gives both and what to change.
     """
     metric = _validate(order, side, metric)
     _check_method_name(method, order)
@@ -641,9 +645,9 @@ def explain_sides(
     if any(getattr(p.evaluator, "expectation", False) for p in (q, *prepared)):
         q, prepared, game_metric = score_space(q, prepared, metric)
     if order == 1:
-        outcomes = _order1(q, prepared, method, budget, game_metric, seed, side, say, dim)
+        outcomes = _order1(q, prepared, method, budget, game_metric, seed, side, say, dim, memory_cap)
     else:
-        outcomes = _order2(q, prepared, method, budget, game_metric, seed, progress, say, dim)
+        outcomes = _order2(q, prepared, method, budget, game_metric, seed, progress, say, dim, memory_cap)
         if game_metric != metric:  # the joint values are of the metric itself, scored in its score space
             outcomes = [_replace(o, joint=_replace(o.joint, score=metric)) for o in outcomes]
     # the first outcome carries the time spent preparing the sides
@@ -710,7 +714,8 @@ def _announce(say: Callable[[str], None], what: str, plan: GamePlan, rate: float
         say(plan.note)
 
 
-def _solve(evaluator: Any, plan: GamePlan, fixed: np.ndarray, weights: np.ndarray, metric: str, seed: int) -> list:
+def _solve(evaluator: Any, plan: GamePlan, fixed: np.ndarray, weights: np.ndarray, metric: str, seed: int,
+           memory_cap: object = None) -> list:
     """Evaluate one side's plan against every fixed vector and solve all games at once.
 
     ``fixed`` (k', d) are the vectors scored; ``weights`` (k', k) combine their score columns into
@@ -720,7 +725,8 @@ def _solve(evaluator: Any, plan: GamePlan, fixed: np.ndarray, weights: np.ndarra
     from qdrant_explain.explainers.evaluation import unique_rows
     from qdrant_explain.explainers.scores import score_matrix
 
-    est, game_plan = plan_game(evaluator.n_players, method=plan.method, order=1, budget=plan.budget, seed=seed)
+    est, game_plan = plan_game(evaluator.n_players, method=plan.method, order=1, budget=plan.budget, seed=seed,
+                               memory_cap=memory_cap)
     distinct, inverse = unique_rows(game_plan.coalitions)
     scores = score_matrix(evaluator.embed(distinct), fixed, metric)  # (m, k'): every mask against every vector
     values = (scores @ weights)[inverse]
@@ -728,7 +734,7 @@ def _solve(evaluator: Any, plan: GamePlan, fixed: np.ndarray, weights: np.ndarra
 
 
 def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,
-            side: str, say: Callable[[str], None], dim: int | None) -> list[SideOutcome]:
+            side: str, say: Callable[[str], None], dim: int | None, memory_cap: object = None) -> list[SideOutcome]:
     t0 = time.perf_counter()
     k = len(hits)
     q_expl: list[Any] = [None] * k
@@ -747,14 +753,14 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
         weights = np.zeros((len(columns), len(q_games)))
         for j, (start, w) in enumerate(blocks):
             weights[start : start + len(w), j] = w
-        q_plan = resolve_plan(method, order=1, kind="side", n_players=q.n_players, budget=budget)
-        check_fits(q_plan, dim or 1, len(columns))
+        q_plan = resolve_plan(method, order=1, kind="side", n_players=q.n_players, budget=budget, dim=dim or 1,
+                              games=len(columns), memory_cap=memory_cap)
         shared = f", {len(q_games)} games share one plan" if len(q_games) > 1 else ""
         _announce(say, f"query side ({q.n_players} players{shared})", q_plan, _throughput(q), _fills(q))
-        for i, e in zip(q_games, _solve(q.evaluator, q_plan, np.stack(columns), weights, metric, seed)):
+        for i, e in zip(q_games, _solve(q.evaluator, q_plan, np.stack(columns), weights, metric, seed, memory_cap)):
             q_expl[i] = e
     q_passes, q_seconds = q.passes, q.encoder_seconds  # all of them, the full-image encode included
-    h_expl, h_plans = _hit_sides(q, hits, method, budget, metric, seed, side, say, dim)
+    h_expl, h_plans = _hit_sides(q, hits, method, budget, metric, seed, side, say, dim, memory_cap)
     outcomes = []
     for i, h in enumerate(hits):
         t_hit = time.perf_counter()
@@ -776,7 +782,8 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
 
 
 def _hit_sides(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,
-               side: str, say: Callable[[str], None], dim: int | None) -> tuple[list[Any], list[GamePlan | None]]:
+               side: str, say: Callable[[str], None], dim: int | None,
+               memory_cap: object = None) -> tuple[list[Any], list[GamePlan | None]]:
     """Order-1 hit-side games: hits with the same number of players share one plan and one solve.
 
     Each hit masks its own image against the fixed query vector; the plan (and so the coalitions)
@@ -798,12 +805,13 @@ def _hit_sides(q: PreparedSide, hits: list[PreparedSide], method: str, budget: i
     if groups and q.fixed is None:
         raise ValueError("the query has no vector to hold fixed.")
     for n, members in groups.items():
-        plan = resolve_plan(method, order=1, kind="side", n_players=n, budget=budget)
-        check_fits(plan, dim or 1, len(members))
+        plan = resolve_plan(method, order=1, kind="side", n_players=n, budget=budget, dim=dim or 1,
+                            games=len(members), memory_cap=memory_cap)
         which = f"hit side {members[0] + 1}" if len(members) == 1 else f"hit sides {', '.join(str(i + 1) for i in members)}"
         _announce(say, f"{which} ({n} players{', one plan' if len(members) > 1 else ''})", plan,
                   _throughput(hits[members[0]]), _fills(*(hits[i] for i in members)))
-        est, game_plan = plan_game(n, method=plan.method, order=1, budget=plan.budget, seed=seed)
+        est, game_plan = plan_game(n, method=plan.method, order=1, budget=plan.budget, seed=seed,
+                                   memory_cap=memory_cap)
         distinct, inverse = unique_rows(game_plan.coalitions)
         values = np.concatenate([score_matrix(hits[i].evaluator.embed(distinct), q.fixed[None], metric)
                                  for i in members], axis=1)[inverse]  # (m, hits of this size)
@@ -813,7 +821,8 @@ def _hit_sides(q: PreparedSide, hits: list[PreparedSide], method: str, budget: i
 
 
 def _order2(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,
-            progress: bool | None, say: Callable[[str], None], dim: int | None) -> list[SideOutcome]:
+            progress: bool | None, say: Callable[[str], None], dim: int | None,
+            memory_cap: object = None) -> list[SideOutcome]:
     from qdrant_explain.explainers.joint import explain_joint
 
     outcomes = []
@@ -821,11 +830,10 @@ def _order2(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
         t0 = time.perf_counter()
         q_before, q_sec = q.passes, q.encoder_seconds
         plan = resolve_plan(method, order=2, kind="joint", n_players=(q.n_players, h.n_players), budget=budget,
-                            metric=metric)
-        check_fits(plan, dim or 1, 1)
+                            metric=metric, dim=dim or 1, memory_cap=memory_cap)
         _announce(say, f"joint {i + 1} ({q.n_players} + {h.n_players} players)", plan, _throughput(q), _fills(q, h))
         joint = explain_joint(q.evaluator, h.evaluator, q.n_players, h.n_players, score=metric, method=plan.method,
-                              budget=plan.budget, seed=seed, progress=progress)
+                              budget=plan.budget, seed=seed, progress=progress, memory_cap=memory_cap)
         qp = q.passes if i == 0 else q.passes - q_before
         notes = tuple(n for n in (plan.note,) if n)
         if h.vector_check is not None and not h.vector_check.agrees:

@@ -241,3 +241,198 @@ def test_digit_bank_is_read_only():
     assert bank.shape == (digits.N_DIGITS, 24, 24) and set(np.unique(which)) == {0, 1}
     with pytest.raises(ValueError, match="read-only"):
         labels[0] = 3
+
+
+# ----------------------------------------------------------------------------- truth by construction (issue 17)
+# Tasks whose attributions are known in closed form (datasets.digits.constructed), run through the
+# real pipeline of sides: exact must match the truth to 1e-8, and the trivial baselines must fail
+# exactly where the construction says they must (so the tasks separate methods).
+
+
+def _load_sibling(name: str):
+    """A benchmarks/fidelity module, loaded by path (its folder on sys.path for its own sibling imports)."""
+    folder = ROOT / "benchmarks" / "fidelity"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(f"fidelity_{name}", folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+B = _load_sibling("baselines")
+TT = _load_sibling("truth_tasks")
+
+
+def _share(task, index: int) -> float:
+    """w_k / W of feature ``index``: the by-hand unit of every closed form below."""
+    w = task.encoder.weights if hasattr(task, "encoder") else task.query_encoder.weights
+    return float(w[index] / w.sum())
+
+
+def _exact_side(task, metric: str):
+    from qdrant_explain.sides import ImageSide as PipelineSide
+    from qdrant_explain.sides import VectorSide, explain_sides
+
+    side = PipelineSide(task.scene.image, task.encoder, players=task.scene.cell_labels(), baseline="constant:0,0,0")
+    return explain_sides(side, [VectorSide(task.vector)], method="exact", metric=metric, side="query",
+                         batch_size=512)[0].query_explanation
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+@pytest.mark.parametrize("kind", digits.SIDE_TASKS)
+def test_exact_shapley_matches_the_constructed_truth(kind, metric):
+    task = digits.make_side_task(kind, np.random.default_rng(11))
+    res = _exact_side(task, metric)
+    truth = task.shapley()
+    np.testing.assert_allclose(res.values, truth, atol=1e-8, rtol=0)
+    assert res.n_evaluations == 512 and not res.estimated
+    # the closed form against the construction by hand (not by the same helper)
+    r = task.roles
+    if kind in ("co-occurrence", "redundancy"):
+        a, b = r["together" if kind == "co-occurrence" else "redundant"]
+        (c,) = r["alone"]
+        hand = np.zeros(9)
+        hand[[a, b]] = _share(task, 0) / 2
+        hand[c] = _share(task, 1)
+        np.testing.assert_allclose(truth, hand, atol=1e-12)
+    assert truth.sum() == pytest.approx(res.full_value - res.base_value, abs=1e-12) == pytest.approx(1.0)
+    empty = [c for c in range(9) if c not in task.scene.cells]
+    assert np.all(truth[empty] == 0)
+
+
+def test_trivial_baselines_fail_where_the_construction_says():
+    rng = np.random.default_rng(5)
+    for kind in ("additive", "co-occurrence", "redundancy"):
+        task = digits.make_side_task(kind, rng)
+        game = TT._game(task, "cosine")
+        truth = task.shapley()
+        single, n_single = B.singleton_values(game, 9)
+        loo, _ = B.leave_one_out_values(game, 9)
+        assert n_single == 10 and game.side.encoder_passes <= 20
+        if kind == "additive":  # control: additive games are where trivial methods are right
+            np.testing.assert_allclose(single, truth, atol=1e-12)
+            np.testing.assert_allclose(loo, truth, atol=1e-12)
+            continue
+        pair = task.roles["together" if kind == "co-occurrence" else "redundant"]
+        w = _share(task, 0)
+        if kind == "co-occurrence":  # needs both: alone each scores 0, removing either loses everything
+            np.testing.assert_allclose(single[list(pair)], 0.0, atol=1e-12)
+            np.testing.assert_allclose(loo[list(pair)], w, atol=1e-12)
+        else:  # either suffices: alone each scores all of it, removing one loses nothing
+            np.testing.assert_allclose(single[list(pair)], w, atol=1e-12)
+            np.testing.assert_allclose(loo[list(pair)], 0.0, atol=1e-12)
+        np.testing.assert_allclose(truth[list(pair)], w / 2, atol=1e-12)
+        assert TT.relative_error(single, truth) > 0.3 and TT.relative_error(loo, truth) > 0.3
+        assert TT.relative_error(_exact_side(task, "cosine").values, truth) < 1e-8
+        # the package's leave-one-out estimator is the same baseline
+        np.testing.assert_allclose(explain_game(game, 9, method="occlusion").values, loo, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["co-occurrence", "redundancy", "mixed"])
+def test_joint_exact_matches_the_constructed_truth_and_pair_baselines_fail(kind):
+    from qdrant_explain.sides import explain_sides
+
+    task = digits.make_joint_task(kind, np.random.default_rng(23))
+    q, h = TT._joint_sides(task)
+    joint = explain_sides(q, [h], order=2, method="exact", metric="cosine", batch_size=512)[0].joint
+    truth = task.truth()
+    for name in ("cross", "query_values", "hit_values", "query_interactions", "hit_interactions",
+                 "query_side_values", "hit_side_values"):
+        np.testing.assert_allclose(getattr(joint, name), getattr(truth, name), atol=1e-8, rtol=0, err_msg=name)
+    assert joint.full_value == pytest.approx(truth.full_value, abs=1e-12) == pytest.approx(1.0)
+    game = TT._joint_game(task, "cosine")
+    single = B.pair_singleton_cross(game, 9, 9)
+    sbsm = explain_game(game, 18, method="sbsm", order=2).interactions[:9, 9:]
+    w = _share(task, 0)
+    if kind == "co-occurrence":  # hit digit b1 matches query digits a1 and a2 only together
+        (a1, a2), b1 = task.roles["together"]
+        np.testing.assert_allclose(truth.cross[[a1, a2], b1], w / 3, atol=1e-12)
+        np.testing.assert_allclose(truth.query_interactions[a1, a2], w / 3, atol=1e-12)
+        np.testing.assert_allclose(single[[a1, a2], b1], 0.0, atol=1e-12)
+        np.testing.assert_allclose(sbsm[[a1, a2], b1], w, atol=1e-12)
+    elif kind == "redundancy":  # query digit a1 matches either of the hit digits b1, b2
+        a1, (b1, b2) = task.roles["redundant"]
+        np.testing.assert_allclose(truth.cross[a1, [b1, b2]], 2 * w / 3, atol=1e-12)
+        np.testing.assert_allclose(truth.hit_interactions[b1, b2], -w / 3, atol=1e-12)
+        np.testing.assert_allclose(single[a1, [b1, b2]], w, atol=1e-12)
+        np.testing.assert_allclose(sbsm[a1, [b1, b2]], 0.0, atol=1e-12)
+    assert TT.relative_error(single, truth.cross) > 0.2 and TT.relative_error(sbsm, truth.cross) > 0.2
+
+
+@pytest.mark.parametrize("kind", digits.SIDE_TASKS)
+def test_pure_logic_games_match_exact_at_orders_1_and_2(kind):
+    game = digits.make_logic_game(kind, np.random.default_rng(2), n_players=8)
+    np.testing.assert_allclose(explain_game(game, 8, method="exact").values, game.shapley(), atol=1e-8, rtol=0)
+    res = explain_game(game, 8, method="exact", order=2)
+    single, pairs = game.shapley_taylor2()
+    np.testing.assert_allclose(res.values, single, atol=1e-8, rtol=0)
+    np.testing.assert_allclose(res.interactions, pairs, atol=1e-8, rtol=0)
+
+
+def test_cell_logic_encoder_reads_cells_and_has_unit_norm():
+    task = digits.make_side_task("mixed", np.random.default_rng(4))
+    enc, scene = task.encoder, task.scene
+    labels = scene.cell_labels()
+    rng = np.random.default_rng(0)
+    masks = rng.random((40, 9)) < 0.5
+    images = np.stack([scene.image * m[labels][:, :, None] for m in masks]).astype(np.uint8)
+    occupied = np.zeros(9, dtype=bool)
+    occupied[list(scene.cells)] = True
+    np.testing.assert_array_equal(enc.presence(images), masks & occupied)
+    emb = enc.encode(images)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(emb @ task.vector, task.value(masks), atol=1e-12)
+    assert enc.dim == emb.shape[1] == len(enc.features) + 2 and enc.name.startswith("cell-logic[")
+
+
+def test_baselines_cost_what_they_say_and_random_is_seeded_and_efficient():
+    game = digits.make_logic_game("mixed", np.random.default_rng(1), n_players=10)
+    a, passes = B.random_values(game, 10, seed=3)
+    b, _ = B.random_values(game, 10, seed=3)
+    c, _ = B.random_values(game, 10, seed=4)
+    assert passes == 2 and np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"singleton_values needs n_players, an integer >= 1; got 0"):
+        B.singleton_values(game, 0)
+
+
+def test_constructed_tasks_refuse_bad_inputs():
+    with pytest.raises(ValueError, match=r"CellFeature\(kind=...\) must be one of \('and', 'or'\); got 'xor'"):
+        digits.CellFeature("xor", (0, 1))
+    with pytest.raises(ValueError, match=r"CellFeature\(cells=...\) must list one or more distinct"):
+        digits.CellFeature("and", (1, 1))
+    with pytest.raises(ValueError, match=r"CellFeature\(cells=...\)"):
+        digits.CellFeature("or", ())
+    feats = [digits.CellFeature("and", (0, 1))]
+    with pytest.raises(ValueError, match=r"slot=...\) must be 0 \(query\) or 1 \(hit\); got 2"):
+        digits.CellLogicEncoder(feats, slot=2)
+    with pytest.raises(ValueError, match=r"cell 9 is outside the 3 x 3 grid"):
+        digits.CellLogicEncoder([digits.CellFeature("or", (2, 9))])
+    with pytest.raises(ValueError, match=r"needs one positive finite weight per feature \(1\); got \[-1.0\]"):
+        digits.CellLogicEncoder(feats, [-1.0])
+    with pytest.raises(ValueError, match=r"expects an \(m, 96, 96, 3\) uint8 batch; got shape \(2, 32, 32, 3\)"):
+        digits.CellLogicEncoder(feats).encode(np.zeros((2, 32, 32, 3), np.uint8))
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"make_side_task\(kind=...\) must be one of .*; got 'xor'"):
+        digits.make_side_task("xor", rng)
+    with pytest.raises(ValueError, match=r"make_joint_task\(digits=...\) needs 4 to 9 digits per scene; got 3"):
+        digits.make_joint_task("redundancy", rng, digits=3)
+    with pytest.raises(ValueError, match=r"make_logic_game needs n_players >= \d+ for 3 groups; got 3"):
+        digits.make_logic_game("co-occurrence", rng, n_players=3)
+
+
+def test_truth_tasks_benchmark_smoke(tmp_path, capsys):
+    """A tiny run of benchmarks/fidelity/truth_tasks.py: the tables separate exact from the trivial baselines."""
+    out = tmp_path / "tt.json"
+    result = TT.main(["--instances", "1", "--pure-instances", "2", "--seeds", "1", "--parts", "side,pure",
+                      "--pure-players", "8", "--pure-budgets", "64", "--out", str(out)])
+    assert out.is_file() and "A. Order 1" in capsys.readouterr().out
+    side, pure = result["side"]["tasks"], result["pure"]["tasks"]
+    assert result["side"]["exact_max_abs_error"] < 1e-8 and result["pure"]["exact_max_abs_error"] < 1e-8
+    for kind in ("co-occurrence", "redundancy"):
+        assert side[kind]["exact"]["passes_task"] and pure[f"{kind}/64"]["exact"]["passes_task"]
+        for trivial in ("singleton", "occlusion", "random"):
+            assert not side[kind][trivial]["passes_task"], (kind, trivial)
+            assert not pure[f"{kind}/64"][trivial]["passes_task"], (kind, trivial)
+    assert side["additive"]["singleton"]["passes_task"] and side["additive"]["occlusion"]["passes_task"]

@@ -11,17 +11,21 @@ Part A (digit scenes, ground truth known; ``digits-cnn`` encoder):
   * order 1, query side and hit side: shared-object ranking (pairs (shared digit,
     unshared digit) ordered correctly, ties wrong), relevance mass on shared digits,
     deletion and insertion AUC of the score; methods at a budget of B encoder passes
-    per side: exact (512), kernel-shap, permutation, lime, occlusion (10), random,
-    captum KernelShap and Lime on the same score (feature_mask = cell labels).
+    per side: exact (512), kernel-shap, permutation, lime, captum KernelShap and Lime on
+    the same score (feature_mask = cell labels), and the trivial baselines (``baselines.py``):
+    singleton v({i}) - v(empty) (10), leave-one-out = occlusion (10), random (2).
   * order 2 (query x hit cross indices): correspondence accuracy (argmax of the row of
     a shared query digit lands on the same-class hit digit), censoring AUC (Hamilton
     et al.: keep only the top-k pairs' regions); methods at B2 encoder passes in all:
     exact (1024), stratified (product design), kernel-shapley-taylor on i.i.d. joint
-    coalitions, sbsm (pair occlusion), random.
+    coalitions, and the trivial baselines: pair singleton (the pair's derivative at the
+    empty coalition), sbsm (pair occlusion = pair leave-one-out), random.
   * scenes use *screened* digits (``digits.ambiguous_digits``: the ~4 % of sklearn's
     digits that an independent SVM, 3-NN or logistic regression, out of fold, reads as
     another class are left out), so the class labels that define the truth are ones a
-    reader agrees with; ``--unscreened`` draws from every held-out digit.
+    reader agrees with; the *unscreened* protocol draws from every held-out digit. Both
+    run by default (``--protocols screened,unscreened``) and every table shows them side by
+    side (screened / unscreened).
   * ranking and correspondence are also given on the pairs whose digits the model
     itself reads as their class (each digit shown alone is nearest its class centroid,
     ``protocol.recognised_cells``; no explanation involved): on the others the class
@@ -36,7 +40,7 @@ brightness); players = a 4 x 4 grid; all methods at the same budget.
 
 Run:
 
-    nice -n 5 python benchmarks/fidelity/run.py                  # full (5.5 min on 2 idle cores, ~17 min shared)
+    nice -n 5 python benchmarks/fidelity/run.py                  # full, both protocols (~12 min on 2 idle cores)
     nice -n 5 python benchmarks/fidelity/run.py --quick          # smoke run
 """
 
@@ -51,7 +55,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from protocol import class_centroids, matches, reads_every_digit, truth  # sibling module (benchmarks/fidelity/ is on sys.path)
+from baselines import pair_singleton_cross, random_cross, random_values, singleton_values  # sibling modules
+from protocol import class_centroids, matches, reads_every_digit, truth  # (benchmarks/fidelity/ is on sys.path)
 
 from qdrant_explain.datasets import digits
 from qdrant_explain.explainers import (
@@ -165,15 +170,25 @@ def pick_pairs(encoder, client, queries: list[digits.Scene], database: list[digi
     return pairs
 
 
-FIRST_ORDER = ["exact", "kernel-shap", "permutation", "lime", "occlusion", "captum-kernelshap", "captum-lime", "random"]
-SECOND_ORDER = ["exact", "stratified", "kernel-shapley-taylor", "sbsm", "random"]
+FIRST_ORDER = ["exact", "kernel-shap", "permutation", "lime", "captum-kernelshap", "captum-lime",
+               "singleton", "occlusion", "random"]
+SECOND_ORDER = ["exact", "stratified", "kernel-shapley-taylor", "pair-singleton", "sbsm", "random"]
+TRIVIAL = {"singleton": "singleton v({i}) - v(∅)", "occlusion": "leave-one-out v(N) - v(N∖i) (occlusion)",
+           "random": "random (seeded Dirichlet split of v(N) - v(∅))",
+           "pair-singleton": "pair singleton v({i,j}) - v({i}) - v({j}) + v(∅)",
+           "sbsm": "pair leave-one-out (sbsm, pair occlusion)", }
+"""Display names of the trivial baselines (every table lists them beside the real methods)."""
+DETERMINISTIC = ("exact", "occlusion", "singleton", "sbsm", "pair-singleton")
+"""Methods run once per game (no seed)."""
 BASELINE = "constant:0,0,0"
 
 
 def first_order(method: str, game, encoder, pixels, labels, other_emb, budget: int, seed: int):
     n = game.n_players
     if method == "random":
-        return np.random.default_rng(seed).normal(size=n), 0
+        return random_values(game, n, seed)
+    if method == "singleton":
+        return singleton_values(game, n)
     if method.startswith("captum"):
         return captum_map(method, encoder, pixels, labels, other_emb, budget, seed)
     if method == "exact":
@@ -187,8 +202,10 @@ def first_order(method: str, game, encoder, pixels, labels, other_emb, budget: i
 
 def joint_cross(method: str, qs: ImageSide, hs: ImageSide, budget: int, seed: int):
     nq, nh = qs.n_players, hs.n_players
-    if method == "random":
-        return np.random.default_rng(seed).normal(size=(nq, nh)), 0
+    if method in ("random", "pair-singleton"):
+        game = JointGame(qs, hs, "cosine")
+        cross = random_cross(game, nq, nh, seed) if method == "random" else pair_singleton_cross(game, nq, nh)
+        return cross, game.encoder_passes
     if method in ("exact", "stratified"):
         res = explain_joint(qs, hs, nq, nh, score="cosine", method=method,
                             budget=None if method == "exact" else budget, seed=seed)
@@ -211,16 +228,15 @@ def joint_cross(method: str, qs: ImageSide, hs: ImageSide, budget: int, seed: in
     return best
 
 
-def run_digits(args) -> dict:
+def run_digits(args, screened: bool) -> dict:
     enc = digits.load_digits_encoder(threads=args.threads)
     rnd = digits.load_digits_encoder("random", seed=1, threads=args.threads)
     memo, memo_rnd = MemoEncoder(enc), MemoEncoder(rnd)
-    screened = not args.unscreened
     database = digits.make_scenes(args.database, seed=101, k=(2, 4), split="test", screened=screened)
     queries = digits.make_scenes(args.queries, seed=202, k=(3, 4), split="test", screened=screened)
     client = build_collection(enc, database)
     pairs = pick_pairs(enc, client, queries, database)
-    print(f"digits: {len(pairs)} (query, hit) pairs with partial overlap from {len(queries)} queries; "
+    print(f"digits ({'screened' if screened else 'unscreened'}): {len(pairs)} (query, hit) pairs with partial overlap from {len(queries)} queries; "
           f"hit ranks {np.bincount([p[2] for p in pairs]).tolist()}", flush=True)
 
     centroids = class_centroids(enc)
@@ -241,7 +257,7 @@ def run_digits(args) -> dict:
             ("query", q.image, labels_q, eh, sq, uq), ("hit", h.image, labels_h, eq, sh, uh)
         ):
             for method in FIRST_ORDER:
-                for seed in range(args.seeds if method not in ("exact", "occlusion") else 1):
+                for seed in range(args.seeds if method not in DETERMINISTIC else 1):
                     s = side(memo, img, labels, BASELINE, side_name)
                     game = QueryGame(s, other, "cosine") if side_name == "query" else HitGame(s, other, "cosine")
                     values, passes = first_order(method, game, memo, img, labels, other, args.budget, seed)
@@ -268,7 +284,7 @@ def run_digits(args) -> dict:
         # ---- order 2
         m = matches(q, h)
         for method in SECOND_ORDER:
-            for seed in range(args.seeds if method not in ("exact", "sbsm") else 1):
+            for seed in range(args.seeds if method not in DETERMINISTIC else 1):
                 qs = side(memo, q.image, labels_q, BASELINE, "query")
                 hs = side(memo, h.image, labels_h, BASELINE, "hit")
                 cross, passes = joint_cross(method, qs, hs, args.budget2, seed)
@@ -292,7 +308,7 @@ def run_digits(args) -> dict:
         if pi % 5 == 4:
             print(f"  pair {pi + 1}/{len(pairs)}  {time.perf_counter() - t0:.0f} s  (encodes: {memo.computed})", flush=True)
 
-    out = {"pairs": len(pairs), "pairs_read": int(sum(read)), "budget": args.budget, "budget2": args.budget2, "seeds": args.seeds,
+    out = {"screened": screened, "pairs": len(pairs), "pairs_read": int(sum(read)), "budget": args.budget, "budget2": args.budget2, "seeds": args.seeds,
            "seconds": time.perf_counter() - t0, "order1": {}, "order2": {}, "sanity": {}}
     for (order, method), r in acc.items():
         row = {"passes": float(np.mean(r["passes"]))}
@@ -349,8 +365,8 @@ def run_photos(args) -> dict:
     enc = load_encoder("efficientnet-lite0", threads=args.threads)
     memo = MemoEncoder(enc)
     rng = np.random.default_rng(0)
-    methods = ["exact", "kernel-shap", "permutation", "lime", "occlusion", "random"] if args.photo_grid <= 3 else \
-        ["kernel-shap", "permutation", "lime", "occlusion", "random"]
+    methods = ["exact", "kernel-shap", "permutation", "lime", "singleton", "occlusion", "random"] if args.photo_grid <= 3 else \
+        ["kernel-shap", "permutation", "lime", "singleton", "occlusion", "random"]
     res = defaultdict(lambda: defaultdict(list))
     t0 = time.perf_counter()
     for name in PHOTOS[: args.photos]:
@@ -360,7 +376,7 @@ def run_photos(args) -> dict:
         labels = grid_labels(qp.shape[:2], args.photo_grid, args.photo_grid)
         eh = enc.encode(hp[None])[0]
         for method in methods:
-            for seed in range(args.seeds if method not in ("exact", "occlusion") else 1):
+            for seed in range(args.seeds if method not in DETERMINISTIC else 1):
                 game = QueryGame(side(memo, qp, labels, "blur", "query"), eh, "cosine")
                 values, passes = first_order(method, game, memo, qp, labels, eh, args.photo_budget, seed)
                 ref = QueryGame(side(memo, qp, labels, "blur", "query"), eh, "cosine")
@@ -384,40 +400,67 @@ def run_photos(args) -> dict:
 # --------------------------------------------------------------------------- report
 
 
+def _label(method: str) -> str:
+    return TRIVIAL.get(method, method)
+
+
+def _both(d: dict, order: str, method: str, key: str, fmt) -> str:
+    """'screened / unscreened' figures of one table cell ('-' where a protocol did not run)."""
+    parts = []
+    for protocol in ("screened", "unscreened"):
+        row = d.get(protocol, {}).get(order, {}).get(method)
+        parts.append("-" if row is None else fmt(row, key))
+    return " / ".join(parts)
+
+
+def _pct(row: dict, key: str) -> str:
+    n = row.get(f"{key}_pairs", row.get(f"{key}_n"))
+    return f"{100 * row[key]:.1f} %" + (f" ({n})" if n is not None else "")
+
+
+def _auc(row: dict, key: str) -> str:
+    se = row.get(key.replace("_auc", "_se"))
+    return f"{row[key]:.3f}" + (f" ± {se:.3f}" if se is not None else "")
+
+
 def markdown(result: dict) -> str:
     lines = []
     if "digits" in result:
         d = result["digits"]
-        lines += [f"Digit scenes: {d['pairs']} (query, hit) pairs ({d.get('pairs_read', '?')} with every digit read as its "
-                  f"class by the model: each digit alone nearest its class centroid), 9 + 9 cell players, "
-                  f"{d['seeds']} seed(s) per sampled method.", "",
-                  f"Order 1 (query and hit sides; budget {d['budget']} encoder passes per side):", "",
+        first = d.get("screened") or d.get("unscreened")
+        counts = "; ".join(f"{p}: {d[p]['pairs']} pairs ({d[p]['pairs_read']} with every digit read as its class)"
+                           for p in ("screened", "unscreened") if p in d)
+        lines += [f"Digit scenes, both protocols (screened / unscreened in every cell): {counts}; 9 + 9 cell "
+                  f"players, {first['seeds']} seed(s) per sampled method; trivial baselines listed beside the methods.", "",
+                  f"Order 1 (query and hit sides; budget {first['budget']} encoder passes per side):", "",
                   "| method | passes/side | shared-object ranking | ranking, digits read right | mass on shared | "
                   "deletion AUC ↓ | insertion AUC ↑ |",
                   "|---|---|---|---|---|---|---|"]
-        for m, r in d["order1"].items():
-            lines.append(f"| {m} | {r['passes']:.0f} | {100 * r['ranking']:.1f} % ({r['ranking_pairs']} pairs) | "
-                         f"{100 * r['ranking_read']:.1f} % ({r['ranking_read_pairs']}) | "
-                         f"{r['mass']:.3f} | {r['deletion_auc']:.3f} ± {r['deletion_se']:.3f} | "
-                         f"{r['insertion_auc']:.3f} ± {r['insertion_se']:.3f} |")
-        lines += ["", f"Order 2 (query x hit cross indices; budget {d['budget2']} encoder passes, both sides together):", "",
+        for m in first["order1"]:
+            lines.append(f"| {_label(m)} | {_both(d, 'order1', m, 'passes', lambda r, k: f'{r[k]:.0f}')} | "
+                         f"{_both(d, 'order1', m, 'ranking', _pct)} | {_both(d, 'order1', m, 'ranking_read', _pct)} | "
+                         f"{_both(d, 'order1', m, 'mass', lambda r, k: f'{r[k]:.3f}')} | "
+                         f"{_both(d, 'order1', m, 'deletion_auc', _auc)} | {_both(d, 'order1', m, 'insertion_auc', _auc)} |")
+        lines += ["", f"Order 2 (query x hit cross indices; budget {first['budget2']} encoder passes, both sides together):", "",
                   "| method | passes | correspondence accuracy | correspondence, digits read right | censoring AUC ↑ |",
                   "|---|---|---|---|---|"]
-        for m, r in d["order2"].items():
-            lines.append(f"| {m} | {r['passes']:.0f} | {100 * r['correspondence']:.1f} % ({r['correspondence_n']} digits) | "
-                         f"{100 * r['correspondence_read']:.1f} % | "
-                         f"{r['censoring_auc']:.3f} |")
+        for m in first["order2"]:
+            lines.append(f"| {_label(m)} | {_both(d, 'order2', m, 'passes', lambda r, k: f'{r[k]:.0f}')} | "
+                         f"{_both(d, 'order2', m, 'correspondence', _pct)} | "
+                         f"{_both(d, 'order2', m, 'correspondence_read', lambda r, k: f'{100 * r[k]:.1f} %')} | "
+                         f"{_both(d, 'order2', m, 'censoring_auc', lambda r, k: f'{r[k]:.3f}')} |")
         lines += ["", "Sanity (Spearman between exact maps of the trained and a re-initialised network):", "",
-                  "| map | mean rank correlation | maps |", "|---|---|---|"]
-        for k, v in d["sanity"].items():
-            lines.append(f"| {k} | {v['mean']:.3f} | {v['n']} |")
+                  "| map | mean rank correlation (screened / unscreened) | maps |", "|---|---|---|"]
+        for k, v in first["sanity"].items():
+            cells = " / ".join(f"{d[p]['sanity'][k]['mean']:.3f}" if p in d else "-" for p in ("screened", "unscreened"))
+            lines.append(f"| {k} | {cells} | {v['n']} |")
     if "photos" in result:
         p = result["photos"]
         lines += ["", f"EfficientNet-Lite0 on {len(p['photos'])} skimage photos vs an augmented view, "
                       f"{p['grid']}x{p['grid']} grid, blur baseline, budget {p['budget']} passes:", "",
                   "| method | passes | deletion AUC ↓ | insertion AUC ↑ |", "|---|---|---|---|"]
         for m, r in p["methods"].items():
-            lines.append(f"| {m} | {r['passes']:.0f} | {r['deletion_auc']:.3f} ± {r['deletion_se']:.3f} | "
+            lines.append(f"| {_label(m)} | {r['passes']:.0f} | {r['deletion_auc']:.3f} ± {r['deletion_se']:.3f} | "
                          f"{r['insertion_auc']:.3f} ± {r['insertion_se']:.3f} |")
     return "\n".join(lines)
 
@@ -434,9 +477,10 @@ def main() -> None:
     parser.add_argument("--photo-grid", type=int, default=4)
     parser.add_argument("--photo-budget", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--unscreened", action="store_true",
-                        help="scenes from every held-out digit, also those whose label independent classifiers "
-                             "dispute (digits.ambiguous_digits); write to another --out")
+    parser.add_argument("--protocols", default="screened,unscreened",
+                        help="comma-separated digit-scene protocols, reported side by side: 'screened' (digits whose "
+                             "label independent classifiers dispute, digits.ambiguous_digits, left out) and/or "
+                             "'unscreened' (every held-out digit)")
     parser.add_argument("--skip-photos", action="store_true")
     parser.add_argument("--skip-digits", action="store_true")
     parser.add_argument("--quick", action="store_true", help="a few pairs, one seed, two photos")
@@ -448,8 +492,12 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     result: dict = {"args": {k: (str(v) if isinstance(v, pathlib.Path) else v) for k, v in vars(args).items()}}
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    bad = sorted(set(protocols) - {"screened", "unscreened"})
+    if bad or not protocols:
+        parser.error(f"--protocols takes 'screened' and/or 'unscreened' (comma-separated); got {args.protocols!r}")
     if not args.skip_digits:
-        result["digits"] = run_digits(args)
+        result["digits"] = {p: run_digits(args, screened=p == "screened") for p in protocols}
     if not args.skip_photos:
         result["photos"] = run_photos(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

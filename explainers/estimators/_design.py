@@ -230,6 +230,12 @@ def stratified_design(
     return z, weights, info
 
 
+def design_bytes_per_row(n_players: int) -> int:
+    """Bytes per coalition of :func:`stratified_design`: float64 and int64 sampling scratch for twice the
+    rows drawn, the bool rows, their key (a Python int in a set and a list) and the weights."""
+    return 2 * 16 * n_players + 2 * n_players + 200
+
+
 # ------------------------------------------------------------------ solver
 def min_norm_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Minimum-norm least-squares solution of a x = b, via the Gram matrix.
@@ -291,6 +297,7 @@ __all__ = [
     "shapley_kernel_mass",
     "shapley_taylor_kernel_mass",
     "row_keys",
+    "design_bytes_per_row",
     "distinct_subsets",
     "stratified_design",
     "sum_constrained_wls",

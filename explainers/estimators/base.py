@@ -22,6 +22,7 @@ import numpy as np
 
 from .._typing import CoalitionMatrix, FloatVector, GameValues
 from ..evaluation import unique_rows
+from ..memory import FIXED_OVERHEAD, cache_bytes
 from ..result import Explanation
 
 
@@ -118,6 +119,53 @@ class Estimator:
     def default_budget(self, n_players: int) -> int:
         """Budget used when the caller passes ``budget=None``."""
         return self.minimum_budget(n_players)
+
+    # ------------------------------------------------------------------ memory
+    def memory_bytes(self, n_players: int, budget: int | None = None, *, dim: int = 0, games: int = 1) -> int:
+        """Peak bytes of planning, evaluating and solving, stated before anything runs (an upper bound).
+
+        Counts the plan, the driver's deduplication and values, the solver's
+        arrays and, with ``dim`` > 0, an evaluator caching one ``dim``-d float64
+        embedding per distinct coalition (image sides,
+        :func:`~qdrant_explain.explainers.memory.cache_bytes`). Not counted: the
+        game's own model. ``tests/explainers/test_registry_contract.py`` checks
+        every registered estimator's statement against a tracemalloc measurement.
+
+        Args:
+            n_players: n (any size: the statement is arithmetic, nothing is allocated).
+            budget: distinct evaluations (None: :meth:`default_budget`).
+            dim: embedding dimension held per evaluated coalition (0: a plain game).
+            games: games solved on the same plan (k hits sharing one masked query).
+
+        Returns:
+            Bytes (a Python int, exact for any n).
+
+        Example:
+            >>> from qdrant_explain.explainers import get_estimator
+            >>> get_estimator("kernel-shapley-taylor", order=2).memory_bytes(64, 2**64) > 2**60
+            True
+        """
+        n = check_n_players(n_players, caller=f"{type(self).__name__}.memory_bytes")
+        budget = self.default_budget(n) if budget is None else check_budget(budget)
+        games = max(int(games), 1)
+        rows = self.planned_rows(n, budget)
+        distinct = min(int(budget), 2**n, rows)
+        evaluate = rows * (n + 8) + distinct * (2 * n + 96 + 16 * games)  # inverse, distinct rows, values
+        return int(FIXED_OVERHEAD + self._work_bytes(n, budget, games) + evaluate
+                   + cache_bytes(distinct, n, dim, games))
+
+    def planned_rows(self, n_players: int, budget: int) -> int:
+        """Rows of the plan (repeats included) for ``budget``; by default one per distinct coalition."""
+        return min(int(budget), 2**n_players)
+
+    def _work_bytes(self, n_players: int, budget: int, games: int) -> int:
+        """Bytes of the plan and the solver beyond what :meth:`memory_bytes` counts for every method.
+
+        The default, for estimators that do not say: a boolean and a float64
+        copy of every planned row and four float64 values per row and game.
+        """
+        rows = self.planned_rows(n_players, budget)
+        return rows * (9 * n_players + 32 * games)
 
     # ---------------------------------------------------------------- ask/tell
     def plan(self, n_players: int, budget: int | None, rng: np.random.Generator) -> Plan:

@@ -34,6 +34,14 @@ class Exact(Estimator):
         """Whether 2^n coalitions can be enumerated: n <= :data:`MAX_PLAYERS`."""
         return int(n_players) <= MAX_PLAYERS
 
+    def planned_rows(self, n_players: int, budget: int) -> int:
+        """All 2^n coalitions, whatever the budget."""
+        return 2**n_players
+
+    def _work_bytes(self, n_players: int, budget: int, games: int) -> int:
+        """The enumeration (an int64 (2^n, n) temporary, the bool table) and the Moebius/size tables."""
+        return 2**n_players * (9 * n_players + 16 + (48 if self.order == 1 else 96) * games)
+
     def minimum_budget(self, n_players: int) -> int:
         """Every coalition: 2^n."""
         return 2**n_players

@@ -40,7 +40,7 @@ import numpy as np
 
 from .._typing import CoalitionMatrix, FloatVector, GameValues
 from ..result import Explanation
-from ._design import ALLOCATIONS, min_norm_lstsq, shapley_kernel_mass, stratified_design, sum_constrained_wls
+from ._design import ALLOCATIONS, design_bytes_per_row, min_norm_lstsq, shapley_kernel_mass, stratified_design, sum_constrained_wls
 from .base import Estimator, Plan
 
 SOLVERS = ("stratified", "wls")
@@ -218,6 +218,16 @@ class KernelSHAP(Estimator):
 
     def _small_budget_hint(self) -> str:
         return " (v(empty), v(N) and one coalition pair)"
+
+    def _work_bytes(self, n_players: int, budget: int, games: int) -> int:
+        """The design (sampling scratch, row keys) and the solve's float64 feature matrices."""
+        n, rows = n_players, self.planned_rows(n_players, budget)
+        if self.solver == "wls":
+            per_row, params = 32 * n + 24 * games, n
+        else:
+            width = n * (int(self.size_degree) // 2 + 1) + n  # slopes x size powers, one intercept per size
+            per_row, params = 8 * (3 * width + n) + 24 * games, width
+        return rows * (design_bytes_per_row(n) + per_row) + 32 * params * (params + games)
 
     def _plan(self, n_players: int, budget: int, rng: np.random.Generator) -> Plan:
         if self.allocation not in ALLOCATIONS:

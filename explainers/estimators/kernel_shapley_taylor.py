@@ -14,7 +14,7 @@ import numpy as np
 
 from .._typing import CoalitionMatrix, FloatMatrix, FloatVector, GameValues
 from ..result import Explanation
-from ._design import ALLOCATIONS, shapley_taylor_kernel_mass, stratified_design, sum_constrained_wls
+from ._design import ALLOCATIONS, design_bytes_per_row, shapley_taylor_kernel_mass, stratified_design, sum_constrained_wls
 from .base import Estimator, Plan
 
 
@@ -113,6 +113,13 @@ class KernelShapleyTaylor(Estimator):
 
     def _small_budget_hint(self) -> str:
         return " (v(empty), every singleton and v(N)), plus samples for the pairs"
+
+    def _work_bytes(self, n_players: int, budget: int, games: int) -> int:
+        """The design, then the dense (rows, C(n,2)) pair features (four float64 copies in the constrained
+        solve) and its (C(n,2), C(n,2)) Gram matrix, eigenvectors and pseudo-inverse."""
+        n, rows = n_players, self.planned_rows(n_players, budget)
+        pairs = n * (n - 1) // 2
+        return rows * (design_bytes_per_row(n) + 35 * pairs + 16 * n + 24 * games) + 40 * pairs * pairs
 
     def _plan(self, n_players: int, budget: int, rng: np.random.Generator) -> Plan:
         if self.allocation not in ALLOCATIONS:

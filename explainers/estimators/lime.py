@@ -63,6 +63,14 @@ class LIME(Estimator):
         """lime_image's num_samples = 1000 regression rows, plus v(empty)."""
         return 1001
 
+    def planned_rows(self, n_players: int, budget: int) -> int:
+        """``budget`` rows drawn with replacement (repeats cost no evaluation, but are planned)."""
+        return max(int(budget), 2)
+
+    def _work_bytes(self, n_players: int, budget: int, games: int) -> int:
+        """The int64 draw, the bool rows and the weighted ridge's three float64 (rows, n) matrices."""
+        return self.planned_rows(n_players, budget) * (41 * n_players + 64) + 24 * n_players * n_players
+
     def _plan(self, n_players: int, budget: int, rng: np.random.Generator) -> Plan:
         n = n_players
         rows = rng.integers(0, 2, size=(max(budget - 2, 0), n)).astype(bool)

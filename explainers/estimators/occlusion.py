@@ -31,6 +31,14 @@ class Occlusion(Estimator):
         """v(empty), v(N) and the n leave-one-out coalitions (fewer when they coincide)."""
         return min(2**n_players, n_players + 2)
 
+    def planned_rows(self, n_players: int, budget: int) -> int:
+        """v(empty), v(N) and the n leave-one-out rows."""
+        return n_players + 2
+
+    def _work_bytes(self, n_players: int, budget: int, games: int) -> int:
+        """The (n + 2, n) plan and its identity scratch."""
+        return (n_players + 2) * (3 * n_players + 32 * games)
+
     def _plan(self, n_players: int, budget: int, rng: np.random.Generator) -> Plan:
         return Plan(_fixed_rows(n_players), n_players, budget, None, {})
 
@@ -61,6 +69,15 @@ class SBSM(Estimator):
     def minimum_budget(self, n_players: int) -> int:
         """v(empty), v(N), n leave-one-out and C(n,2) leave-two-out coalitions."""
         return min(2**n_players, 2 + n_players + n_players * (n_players - 1) // 2)
+
+    def planned_rows(self, n_players: int, budget: int) -> int:
+        """2 + n + C(n, 2) rows."""
+        return 2 + n_players + n_players * (n_players - 1) // 2
+
+    def _work_bytes(self, n_players: int, budget: int, games: int) -> int:
+        """The plan (built and concatenated: two bool copies), the pair indices and the (n, n) result."""
+        rows = self.planned_rows(n_players, budget)
+        return rows * (2 * n_players + 48 + 32 * games) + 8 * n_players * n_players
 
     def _plan(self, n_players: int, budget: int, rng: np.random.Generator) -> Plan:
         n = n_players

@@ -8,7 +8,10 @@ before the first of i, j (Sundararajan et al. 2020); singletons are exact,
 d({i}) = v({i}) - v(empty).
 
 Permutations are added (in antithetic pairs) while the distinct coalitions
-they need still fit the budget; repeated coalitions cost nothing.
+they need still fit the budget; repeated coalitions cost no evaluation, but
+the planned rows (repeats included) stay within :data:`ROW_FACTOR` times the
+budget, so a budget at or above 2^n (every coalition fits) no longer plans
+``budget`` permutations and the memory stays bounded.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from .._typing import GameValues
 from ..result import Explanation
 from ._design import row_keys
 from .base import Estimator, Plan
+
+ROW_FACTOR = 4
+"""Planned rows (repeated coalitions included) are at most this many times the budget."""
 
 
 def prefix_rows(perm: np.ndarray) -> np.ndarray:
@@ -79,6 +85,28 @@ class PermutationSampling(Estimator):
     def _step(self, perm: np.ndarray) -> list[np.ndarray]:
         return [perm, perm[::-1].copy()] if self.antithetic else [perm]
 
+    def _per_perm(self, n: int) -> int:
+        return n + 1 if self.order == 1 else n + 1 + n * (n - 1)
+
+    def _row_limit(self, n: int, budget: int) -> int:
+        """Most planned rows: :data:`ROW_FACTOR` x budget, and always room for one step."""
+        fixed = 2 + (n if self.order == 2 else 0)
+        return max(ROW_FACTOR * int(budget), fixed + len(self._step(np.arange(1))) * self._per_perm(n))
+
+    def planned_rows(self, n_players: int, budget: int) -> int:
+        """Fixed rows plus whole steps of permutation rows, within the row limit and ``max_permutations``."""
+        n = n_players
+        fixed = 2 + (n if self.order == 2 else 0)
+        step = (2 if self.antithetic else 1) * self._per_perm(n)
+        cap = int(budget) if self.max_permutations is None else int(self.max_permutations)
+        steps = min((self._row_limit(n, budget) - fixed) // step, -(-cap // (2 if self.antithetic else 1)))
+        return fixed + max(steps, 0) * step
+
+    def _work_bytes(self, n_players: int, budget: int, games: int) -> int:
+        """The rows (per step and concatenated), their keys (int64, Python ints in a list and a set) and the
+        solve's marginal differences."""
+        return self.planned_rows(n_players, budget) * (3 * n_players + 136 + 16 * games)
+
     def minimum_budget(self, n_players: int) -> int:
         """Distinct coalitions of the fixed rows and one (antithetic pair of) permutation(s)."""
         self.check_order(n_players)
@@ -98,8 +126,11 @@ class PermutationSampling(Estimator):
         seen = set(row_keys(fixed))
         perms, blocks = [], [fixed]
         cap = budget if self.max_permutations is None else int(self.max_permutations)
+        limit, planned = self._row_limit(n, budget), fixed.shape[0]
         while len(perms) < cap:
             step = self._step(rng.permutation(n))
+            if planned + len(step) * self._per_perm(n) > limit:
+                break
             rows = [self._rows(p) for p in step]
             new = set(row_keys(np.concatenate(rows))) - seen
             if len(seen) + len(new) > budget:
@@ -107,6 +138,7 @@ class PermutationSampling(Estimator):
             seen |= new
             perms.extend(step)
             blocks.extend(rows)
+            planned += sum(r.shape[0] for r in rows)
         perms_arr = np.array(perms, dtype=np.int64).reshape(len(perms), n)
         return Plan(np.concatenate(blocks), n, budget, None, {"permutations": perms_arr})
 

@@ -11,6 +11,7 @@ import numpy as np
 from .._typing import CoalitionMatrix
 from ..api import get_estimator
 from ..estimators.base import registered_estimators
+from ..memory import MemoryCapError
 from ..scores import check_score
 from ..side import SideEvaluator
 from ..vocabulary import resolve_method
@@ -54,6 +55,7 @@ def explain_joint(
     batch_size: int = 256,
     progress: bool | None = None,
     control_variate: bool = True,
+    memory_cap: object = None,
 ) -> JointExplanation:
     """Order-2 Shapley-Taylor indices between query regions and hit regions, factorised.
 
@@ -81,6 +83,11 @@ def explain_joint(
             fitted model of each side's embeddings (:class:`SideModel`, chosen by
             leave-one-out error; exact when every stratum is enumerated, lower
             variance otherwise). False: plain stratum means.
+        memory_cap: bytes or a size (``"4GiB"``, ``"50%"``) the method's stated
+            memory (its tables: exact holds both 2^n side tables, and the
+            2^nq x 2^nh score table for euclid/manhattan) must fit, checked
+            before any mask is encoded; None: ``$QDRANT_EXPLAIN_MEMORY_CAP``,
+            else 80 % of the available memory.
 
     Returns:
         :class:`JointExplanation`.
@@ -88,6 +95,7 @@ def explain_joint(
     Raises:
         ValueError: bad sizes, unknown score or method, a budget below the
             sampler's minimum (the message gives it), exact too large.
+        MemoryCapError: (a ValueError) the method's tables do not fit the cap.
         EmbeddingError: the embedding functions returned NaN/inf or bad shapes.
 
     Example:
@@ -104,11 +112,14 @@ def explain_joint(
         raise ValueError(f"explain_joint needs n_query >= 1 and n_hit >= 1; got {n_query} and {n_hit}.")
     if budget is not None and int(budget) < 1:
         raise ValueError(f"explain_joint needs budget >= 1 encoder passes; got {budget}.")
+    dim = next((int(s.dim) for s in (query_embed, hit_embed) if getattr(s, "dim", None)), None)
     try:
         name, planned = resolve_method(
             method, order=2, kind="joint", n_players=(nq, nh), budget=None if budget is None else int(budget),
-            score=metric,
+            score=metric, memory_cap=memory_cap, dim=dim,
         )
+    except MemoryCapError as err:
+        raise MemoryCapError(f"explain_joint: {err}", needed=err.needed, cap=err.cap) from None
     except ValueError as err:
         raise ValueError(f"explain_joint(method=...): {err}") from None
     est = get_estimator(name, order=2, kind="joint", **_options(name, control_variate=control_variate))

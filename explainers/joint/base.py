@@ -17,6 +17,7 @@ import numpy as np
 
 from .._typing import GameValues
 from ..estimators.base import Estimator, Plan
+from ..memory import FIXED_OVERHEAD, cache_bytes
 from ..side import SideEvaluator
 
 
@@ -45,6 +46,41 @@ class JointEstimator(Estimator, register=False):
         """Fewest encoder passes (query + hit) the method works with for ``(n_query, n_hit)``."""
         nq, nh = n_players
         return 2**nq + 2**nh
+
+    def memory_bytes(self, n_players: tuple[int, int], budget: int | None = None, *, dim: int = 512,  # type: ignore[override]
+                     games: int = 1, score: str | None = None) -> int:
+        """Peak bytes of a joint explanation, stated before anything is encoded (an upper bound).
+
+        The default is the product design of the sampler (``"stratified"``):
+        ``budget`` masks split over the sides, each side's cached ``dim``-d
+        embeddings, the (Kq, Kh) score table of every combination, the control
+        variate's design and Gram matrices and the (n, n, d) stratum deltas.
+        Estimators with other tables (``"exact"``) say so themselves.
+
+        Args:
+            n_players: ``(n_query, n_hit)``.
+            budget: encoder passes, query and hit together (None: :meth:`default_budget`).
+            dim: embedding dimension.
+            games: unused (one pair per explanation); kept for the common signature.
+            score: the metric (None: the larger of the bilinear and the table paths).
+
+        Returns:
+            Bytes (a Python int, for any sizes).
+        """
+        from .design import _split_budget
+
+        nq, nh = (int(n) for n in n_players)
+        budget = self.default_budget((nq, nh)) if budget is None else int(budget)
+        d = max(int(dim), 1)
+        kq, kh = _split_budget(nq, nh, max(budget, self.minimum_budget((nq, nh))))
+        total = FIXED_OVERHEAD + 24 * kq * kh  # the score table and its temporaries
+        for n, k, other in ((nq, kq, kh), (nh, kh, kq)):
+            pairs = n * (n - 1) // 2
+            p = 1 + 3 * n + (pairs if pairs <= min(k, 1200) else 0)  # the control variate's features
+            total += cache_bytes(k, n, d) + k * (4 * n + 64)  # cache, masks (two rounds)
+            total += 24 * k * p + 24 * p * p + 16 * k * d + 32 * n * n * d  # design, Gram, residual, deltas
+            total += 16 * (n + 1) * n * other  # stratum sums of the table path
+        return int(total)
 
     def default_budget(self, n_players: tuple[int, int]) -> int:  # type: ignore[override]
         """Encoder passes used without a budget: 2048, or the minimum when larger."""

@@ -10,6 +10,7 @@ from .._typing import FloatMatrix
 from ..coalitions import all_coalitions, coalition_sizes
 from ..exact import moebius_transform, shapley_values
 from ..scores import BILINEAR_SCORES, check_score, score_matrix
+from ..memory import FIXED_OVERHEAD, cache_bytes
 from .base import JointEstimator, check_dims
 from .design import _prep
 
@@ -132,6 +133,25 @@ class JointExact(JointEstimator):
         nq, nh = n_players  # type: ignore[misc]
         table_ok = score is None or check_score(score) in BILINEAR_SCORES or nq + nh <= MAX_EXACT_JOINT_TABLE
         return max(nq, nh) <= MAX_EXACT_SIDE and table_ok
+
+    def memory_bytes(self, n_players: tuple[int, int], budget: int | None = None, *, dim: int = 512,  # type: ignore[override]
+                     games: int = 1, score: str | None = None) -> int:
+        """Both 2^n side tables and their copies; with euclid/manhattan (or ``score=None``) also the
+        2^nq x 2^nh score table and its Moebius transforms.
+
+        Per side: the cached embeddings, the enumeration, a float64 membership
+        matrix, the prepared and transformed embeddings and the per-size sums.
+        ``budget`` is ignored (exact encodes every mask).
+        """
+        nq, nh = (int(n) for n in n_players)
+        d = max(int(dim), 1)
+        total = FIXED_OVERHEAD
+        for n in (nq, nh):
+            rows = 2**n
+            total += cache_bytes(rows, n, d) + rows * (17 * n + 40 + 24 * d) + 16 * (n + 1) * n * d
+        if score is None or check_score(score) not in BILINEAR_SCORES:
+            total += 48 * 2 ** (nq + nh)
+        return int(total)
 
     def estimate(self, query, hit, *, score, budget, rng):  # noqa: D102 (see JointEstimator.estimate)
         nq, nh = query.n_players, hit.n_players

@@ -217,8 +217,38 @@ def context_options() -> dict[str, Any]:
     return dict(ctx.meta.get(_CONTEXT_KEY, {})) if ctx is not None else {}
 
 
+def _check_memory_cap(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from qdrant_explain.explainers.memory import parse_memory
+
+    if value is not None:
+        try:
+            parse_memory(value, what="--memory-cap")
+        except ValueError as err:
+            raise click.BadParameter(str(err)) from None
+    return _remember(ctx, param, value)
+
+
+def memory_cap_option(fn: Callable) -> Callable:
+    """Add ``--memory-cap SIZE`` (env ``QDRANT_EXPLAIN_MEMORY_CAP``), kept in the click context."""
+    from qdrant_explain.explainers.memory import DEFAULT_MEMORY_FRACTION, MEMORY_CAP_ENV
+
+    return click.option(
+        "--memory-cap", metavar="SIZE", envvar=MEMORY_CAP_ENV, default=None, expose_value=False,
+        callback=_check_memory_cap,
+        help=f"Most memory a plan may state before it runs, e.g. 4GiB, 500M or 50% (of the available memory); "
+             f"'auto' picks only methods that fit and anything else is refused with the numbers "
+             f"(env {MEMORY_CAP_ENV}). Default: {DEFAULT_MEMORY_FRACTION:.0%} of the available memory.",
+    )(fn)
+
+
+def memory_cap() -> Any:
+    """The ``--memory-cap`` of the current command (None: the library's default)."""
+    return context_options().get("memory_cap")
+
+
 def explain_options(fn: Callable) -> Callable:
-    """Add ``--order``, ``--method``, ``--players``, ``--baseline``, ``--budget``, ``--seed``."""
+    """Add ``--order``, ``--method``, ``--players``, ``--baseline``, ``--budget``, ``--seed``, ``--memory-cap``."""
+    fn = memory_cap_option(fn)
     fn = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                       help="Random seed (>= 0).")(fn)
     fn = click.option("--budget", type=click.IntRange(min=MIN_BUDGET), default=None, metavar="N",
@@ -338,6 +368,8 @@ def open_explainer(collection: str, db: pathlib.Path | None, url: str | None, ap
         conn["image_root"] = str(extra["image_root"])
     if extra.get("allow_urls"):
         conn["allow_urls"] = True
+    if extra.get("memory_cap") is not None:
+        conn["memory_cap"] = extra["memory_cap"]
     return SearchExplainer.open(collection, encoder=encoder_spec, progress=progress, **conn)
 
 
@@ -505,6 +537,8 @@ __all__ = [
     "connection_options",
     "default_db",
     "explain_options",
+    "memory_cap",
+    "memory_cap_option",
     "home_dir",
     "run_options",
     "show_progress",

@@ -8,7 +8,14 @@ import click
 
 from qdrant_explain._io import safe_text
 
-from ._common import collection_options, command_errors, open_explainer, out_dir_option, run_options
+from ._common import (
+    collection_options,
+    command_errors,
+    memory_cap_option,
+    open_explainer,
+    out_dir_option,
+    run_options,
+)
 
 
 @click.command()
@@ -16,6 +23,7 @@ from ._common import collection_options, command_errors, open_explainer, out_dir
 @collection_options
 @click.option("-k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="Hits per query.")
 @out_dir_option("qe-audit", "Folder for report.html and audit.json (created if missing).")
+@memory_cap_option
 @run_options
 @command_errors
 def audit(queries_folder, collection, db, url, api_key, encoder_spec, k, out_dir, quiet, debug):

@@ -84,8 +84,10 @@ def explain_images(query_image, hit_image, collection, db, url, api_key, encoder
     if collection is not None:
         ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=progress)
         return ex.explain(query_image, hit_image, log=log, **options)
+    from ._common import memory_cap
+
     (result,) = explain_hits(query_image, [hit_image], encoder_spec or DEFAULT_ENCODER, score="cosine",
-                             progress=progress, log=log, **options)
+                             progress=progress, log=log, memory_cap=memory_cap(), **options)
     return result
 
 

@@ -11,6 +11,7 @@ import click
 from qdrant_explain._io import safe_text
 
 from ._common import (
+    memory_cap_option,
     METHODS_ORDER1,
     MethodChoice,
     Console,
@@ -34,6 +35,7 @@ from ._common import (
 @click.option("--explain", "explain_method", type=MethodChoice(1), default=None, metavar="METHOD",
               help=f"Also explain every hit on the query side with METHOD ({', '.join(METHODS_ORDER1)}); "
                    "the masked-query encodes are shared across hits.")
+@memory_cap_option
 @run_options
 @command_errors
 def search(query_image, collection, db, url, api_key, encoder_spec, k, json_out, html_out, explain_method, quiet, debug):

@@ -46,17 +46,16 @@ def test_minimum_budget_is_n_plus_2():
 
 
 def test_converges_with_budget():
+    """Over 20 seeds, each budget step (80 -> 300 -> 900) cuts the mean squared pair error significantly."""
     n = 10
     table = tanh_network_table(n, seed=3)
     _, exact = brute_shapley_taylor2(table)
-    errs = [
-        np.mean(
-            (explain_game(TableGame(table), n, method="kernel-shapley-taylor", order=2, budget=b).interactions - exact)
-            ** 2
-        )
-        for b in (80, 300, 900)
-    ]
-    assert errs[2] < errs[0]
+    errs = [np.array([np.mean((explain_game(TableGame(table), n, method="kernel-shapley-taylor", order=2, budget=b,
+                                            seed=s).interactions - exact) ** 2) for s in range(20)])
+            for b in (80, 300, 900)]
+    for small, large in zip(errs, errs[1:]):
+        diff = large - small
+        assert diff.mean() + 3 * diff.std(ddof=1) / np.sqrt(diff.size) < 0, [e.mean() for e in errs]
 
 
 def test_solve_reusable_with_own_design():

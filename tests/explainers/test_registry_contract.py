@@ -68,9 +68,9 @@ def _game(kind: str, seed: int):
     return QueryGame(side, rng.normal(size=5), "cosine"), side
 
 
-def _embed(n: int, seed: int, record: list | None = None):
+def _embed(n: int, seed: int, record: list | None = None, dim: int = 6):
     rng = np.random.default_rng(seed)
-    w1, w2 = rng.normal(size=(n, 7)), rng.normal(size=(7, 6))
+    w1, w2 = rng.normal(size=(n, 7)), rng.normal(size=(7, dim))
 
     def f(masks):
         if record is not None:
@@ -195,12 +195,63 @@ def check_unsupported_orders_and_kinds(kind: str, name: str, order: int) -> None
             resolve_method(name, order=2, kind="side", n_players=N, budget=None)
 
 
+MEMORY_N, MEMORY_JOINT, MEMORY_DIM = 14, (10, 10), 64  # large enough that arrays, not Python objects, dominate
+MEMORY_SLACK = 10
+"""A statement may be at most this many times the measured peak (plus the fixed 1 MiB it always adds)."""
+
+
+def _measured_peak(run) -> int:
+    """Peak bytes traced while ``run()`` runs (numpy reports its buffers to tracemalloc); warmed up once."""
+    import tracemalloc
+
+    run()  # lazy imports and caches are not the method's memory
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def check_memory_is_stated(kind: str, name: str, order: int) -> None:
+    """memory_bytes is an upper bound of the measured peak, and not a wild one (within MEMORY_SLACK)."""
+    from qdrant_explain.explainers.memory import FIXED_OVERHEAD
+    from qdrant_explain.explainers.vocabulary import method_memory
+
+    cls = registered_estimators(kind)[name]
+    if kind == "joint":
+        nq, nh = MEMORY_JOINT
+        budget = None if cls.exact_orders and name == "exact" else max(cls(order=order).minimum_budget((nq, nh)), 600)
+        cases = []
+        for score in ("cosine", "euclid"):
+            run = lambda: explain_joint(_embed(nq, 0, dim=MEMORY_DIM), _embed(nh, 1, dim=MEMORY_DIM), nq, nh,  # noqa: E731
+                                        score=score, method=name, budget=budget, memory_cap="1PiB")
+            stated = method_memory(name, order=order, kind=kind, n_players=(nq, nh), budget=budget, dim=MEMORY_DIM,
+                                   score=score)
+            cases.append((score, stated, _measured_peak(run)))
+    else:
+        n = MEMORY_N
+        est = get_estimator(name, order=order)
+        budget = max(est.minimum_budget(n), 3000) if est.minimum_budget(n) < 2**n else None
+        w = np.linspace(-1.0, 1.0, n)
+        run = lambda: explain_game(lambda z: z @ w, n, method=name, order=order, budget=budget,  # noqa: E731
+                                   memory_cap="1PiB")
+        stated = method_memory(name, order=order, kind="game", n_players=n, budget=budget)
+        cases = [("game", stated, _measured_peak(run))]
+    for what, stated, peak in cases:
+        assert peak <= stated <= MEMORY_SLACK * peak + FIXED_OVERHEAD, (
+            f"{name} (order {order}, {what}): memory_bytes states {stated / 2**20:.2f} MiB, measured peak "
+            f"{peak / 2**20:.2f} MiB; the statement must be >= the peak and <= {MEMORY_SLACK}x it + 1 MiB"
+        )
+
+
 CHECKS = {
     check_exact_at_full_budget: lambda cls, order: order in cls.exact_orders,
     check_efficiency: lambda cls, order: order in cls.efficient_orders,
     check_seeded_reproducibility: lambda cls, order: True,
     check_budget_is_kept: lambda cls, order: True,
     check_unsupported_orders_and_kinds: lambda cls, order: True,
+    check_memory_is_stated: lambda cls, order: True,
 }
 """Each check and when it applies (what the estimator claims)."""
 
@@ -307,3 +358,28 @@ def test_an_estimator_from_outside_the_package_passes_the_contract(product_kst):
     assert {(k, o) for _, k, _, o in checks} == {("joint", 2)} and len(checks) == len(CHECKS)
     for check, *case in checks:
         check(*case)
+
+
+def test_an_understated_memory_fails_the_contract():
+    """The memory check can fail: an estimator that claims to need 1 byte is caught (and one that claims 100x)."""
+    from qdrant_explain.explainers.estimators.kernel_shap import KernelSHAP
+
+    class Modest(KernelSHAP):
+        name = "qe-test-modest"
+
+        def memory_bytes(self, n_players, budget=None, *, dim=0, games=1):
+            return 1
+
+    class Anxious(KernelSHAP):
+        name = "qe-test-anxious"
+
+        def memory_bytes(self, n_players, budget=None, *, dim=0, games=1):
+            return 100 * super().memory_bytes(n_players, budget, dim=dim, games=games)
+
+    try:
+        for cls in (Modest, Anxious):
+            with pytest.raises(AssertionError, match="the statement must be >= the peak"):
+                check_memory_is_stated("game", cls.name, 1)
+    finally:
+        unregister_estimator(Modest.name)
+        unregister_estimator(Anxious.name)

@@ -212,16 +212,28 @@ def test_cli_huge_budget_is_capped_with_an_estimate_up_front(indexed):
     assert json.loads(out.stdout)["encoder_passes"] <= 2 * 512
 
 
-def test_cli_plan_that_cannot_fit_in_memory_is_refused_before_encoding(indexed, monkeypatch):
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_cli_plan_that_cannot_fit_in_memory_is_refused_before_encoding(indexed, monkeypatch, how):
     import qdrant_explain.sides as sides
 
     calls = []
-    monkeypatch.setattr(sides, "available_memory", lambda: 8 * 2**30)
     monkeypatch.setattr(sides, "_solve", lambda *a, **k: calls.append(1))
-    out = run("explain", indexed["query"], "--image", indexed["photos"] / "img1.png", "--encoder", TINY,
-              "--players", "grid:5x10", "--method", "kernel-shap", "--budget", 1_000_000_000)
+    args = ["explain", indexed["query"], "--image", indexed["photos"] / "img1.png", "--encoder", TINY,
+            "--players", "grid:5x10", "--method", "kernel-shap", "--budget", 1_000_000_000]
+    if how == "option":
+        args += ["--memory-cap", "8GiB"]
+    else:
+        monkeypatch.setenv("QDRANT_EXPLAIN_MEMORY_CAP", "8GiB")
+    out = run(*args)
     assert out.exit_code == 1 and not calls, out.output
-    assert "GiB" in out.stderr and "lower the budget" in out.stderr
+    assert "the cap is 8.0 GiB" in out.stderr and "Lower the budget to at most" in out.stderr
+    assert "Traceback" not in out.output
+
+
+def test_cli_memory_cap_that_is_not_a_size_is_a_usage_error(indexed):
+    out = run("explain", indexed["query"], "--image", indexed["photos"] / "img1.png", "--encoder", TINY,
+              "--memory-cap", "lots")
+    assert out.exit_code == 2 and "--memory-cap must be a number of bytes or a size" in out.stderr
 
 
 def test_budget_counts_encoder_passes_per_side_and_is_honoured(indexed, enc):
@@ -384,9 +396,11 @@ def test_exact_beyond_its_limit_keeps_the_estimators_message(indexed, enc):
 def test_memory_check_refuses_only_what_cannot_fit():
     from qdrant_explain.sides import check_fits
 
-    huge = resolve_plan("kernel-shap", order=1, kind="side", n_players=50, budget=10**9)
-    with pytest.raises(MemoryError, match=r"1000000000 encoder passes .* GiB .* lower the budget"):
+    huge = resolve_plan("kernel-shap", order=1, kind="side", n_players=50, budget=10**9, memory_cap="1PiB")
+    with pytest.raises(MemoryError, match=r"1000000000 encoder passes .* TiB of memory, above the memory cap of 51.2 GiB; lower the budget"):
         check_fits(huge, 512, 1, available=64 * 2**30)
+    with pytest.raises(ValueError, match=r"does not fit the memory cap: kernel-shap at budget 1000000000 needs"):
+        resolve_plan("kernel-shap", order=1, kind="side", n_players=50, budget=10**9, dim=512, memory_cap="64GiB")
     check_fits(resolve_plan("auto", order=1, kind="side", n_players=9, budget=10**9), 512, 10, available=2**30)
 
 

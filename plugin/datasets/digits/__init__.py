@@ -10,6 +10,10 @@ Three rooms:
   (:func:`screen_digits`; the shipped result ``ambiguous.json``, :func:`ambiguous_digits`),
   left out of scenes by default so that the labels defining the truth are ones a reader
   would agree with.
+* :mod:`.constructed`: tasks whose true attributions are known in closed form
+  (co-occurrence, redundancy, and their joint query x hit forms): :class:`CellLogicEncoder`,
+  a real encoder whose embedding is a known boolean function of which cells hold a digit,
+  :func:`make_side_task`, :func:`make_joint_task` and the pure :func:`make_logic_game`.
 * :mod:`.cnn`: :class:`DigitsEncoder`, spec ``"digits-cnn"``, trained by
   ``benchmarks/fidelity/train_digits.py`` so that cosine similarity tracks class overlap
   (weights ``digits_cnn.pt`` beside it).
@@ -48,6 +52,25 @@ from .scenes import (
     multi_hot,
     overlap,
 )
+from .constructed import (
+    FEATURE_KINDS,
+    JOINT_TASKS,
+    PRESENCE_THRESHOLD,
+    SIDE_TASKS,
+    CellFeature,
+    CellLogicEncoder,
+    JointTask,
+    JointTruth,
+    LogicGame,
+    SideTask,
+    game_value,
+    make_joint_task,
+    make_logic_game,
+    make_side_task,
+    shapley_from_moebius,
+    shapley_taylor2_from_moebius,
+    weighted_moebius,
+)
 from .screen import AMBIGUOUS_PATH, N_DIGITS, ambiguous_digits, screen_digits, write_ambiguous_digits
 
 register_encoder(SPEC, load_digits_encoder, overwrite=True)
@@ -72,6 +95,24 @@ __all__ = [
     "ambiguous_digits",
     "screen_digits",
     "write_ambiguous_digits",
+    # tasks with a constructed truth
+    "FEATURE_KINDS",
+    "JOINT_TASKS",
+    "PRESENCE_THRESHOLD",
+    "SIDE_TASKS",
+    "CellFeature",
+    "CellLogicEncoder",
+    "JointTask",
+    "JointTruth",
+    "LogicGame",
+    "SideTask",
+    "game_value",
+    "make_joint_task",
+    "make_logic_game",
+    "make_side_task",
+    "shapley_from_moebius",
+    "shapley_taylor2_from_moebius",
+    "weighted_moebius",
     # the CNN
     "SPEC",
     "WEIGHTS_PATH",
