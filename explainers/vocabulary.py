@@ -71,6 +71,9 @@ BASELINES: dict[str, str] = {
 }
 """Baseline name -> what replaces a removed region. ``make_baseline`` accepts every name."""
 
+DEFAULT_BASELINE = "blur"
+"""The baseline used when none is given (every entry point: Python, SearchExplainer, the CLI)."""
+
 DEFAULT_PLAYERS: dict[int, str] = {1: "slic:50", 2: "slic:16"}
 """Player spec used when none is given, by order."""
 
@@ -362,6 +365,7 @@ def _check_players(n_players: object, kind: str) -> int | tuple[int, int]:
 __all__ = [
     "AUTO_EXACT_COST",
     "BASELINES",
+    "DEFAULT_BASELINE",
     "BUDGET_MEANING",
     "DEFAULT_JOINT_BUDGET",
     "DEFAULT_PLAYERS",

@@ -37,7 +37,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from qdrant_explain.explainers.scores import check_score
-from qdrant_explain.explainers.vocabulary import DEFAULT_PLAYERS
+from qdrant_explain.explainers.vocabulary import DEFAULT_BASELINE, DEFAULT_PLAYERS
 
 from .results import PairExplanation
 from .sides import ImageSide, SideOutcome, VectorSide, check_encoder, explain_sides, side_name
@@ -88,7 +88,7 @@ def baseline_warnings(outcome: SideOutcome, metric: str, baseline: object) -> li
     else:
         bases = [e.base_value for e in (outcome.query_explanation, outcome.hit_explanation) if e is not None]
     lines = [baseline_warning(b, outcome.full_value, higher_is_better=higher_is_better(metric),
-                              baseline=_baseline_name(baseline)) for b in bases]
+                              baseline=_baseline_name(baseline), joint=outcome.joint is not None) for b in bases]
     return list(dict.fromkeys(line for line in lines if line))[:1]
 
 
@@ -145,7 +145,7 @@ def explain_pair(
     order: int = 1,
     method: str = "auto",
     players: object = None,
-    baseline: object = "blur",
+    baseline: object = DEFAULT_BASELINE,
     budget: int | None = None,
     score: str = "cosine",
     seed: int = 0,
@@ -230,7 +230,7 @@ def explain_hits(
     order: int = 1,
     method: str = "auto",
     players: object = None,
-    baseline: object = "blur",
+    baseline: object = DEFAULT_BASELINE,
     budget: int | None = None,
     score: str = "cosine",
     seed: int = 0,

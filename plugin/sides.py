@@ -44,6 +44,7 @@ SIDES = ("both", "query", "hit")
 
 from qdrant_explain.explainers.memory import DEFAULT_MEMORY_FRACTION as MEMORY_FRACTION  # noqa: E402
 from qdrant_explain.explainers.memory import available_memory  # noqa: E402  (re-exported)
+from qdrant_explain.explainers.vocabulary import DEFAULT_BASELINE  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- sides
@@ -236,7 +237,7 @@ class ImageSide:
     image: object
     encoder: Any
     players: object = None
-    baseline: object = "blur"
+    baseline: object = DEFAULT_BASELINE
     name: str = "query"
     label: str | None = None
     id: Any = None

@@ -94,25 +94,35 @@ def shares(values: np.ndarray, base_value: float, full_value: float) -> np.ndarr
 
 
 def baseline_warning(base_value: float, full_value: float, *, higher_is_better: bool,
-                     baseline: object = None) -> str | None:
+                     baseline: object = None, joint: bool = False) -> str | None:
     """A warning when the baseline (every region removed) scores at least as well as the full pair.
 
     Then the values add up to zero or less, and a positive-looking region only means "less harmful
     than the rest"; a person would read "these regions make the images less similar". Returns None
     when the baseline is worse than the full pair, as it should be.
+
+    ``joint``: the joint game, where both images are removed at once: any one-colour or blurred fill makes
+    the two removed images alike (benchmarks/baselines.py: v(empty) >= v(N) in nearly every pair), so the
+    advice is a background baseline, whose fills of the two sides are independent photos.
     """
     base, full = float(base_value), float(full_value)
     if not (np.isfinite(base) and np.isfinite(full)):
         return None
     if (base < full) if higher_is_better else (base > full):
         return None
-    name = "the baseline" if baseline is None else f"the baseline {baseline!r}"
-    others = [b for b in ("gray", "blur", "mean") if str(baseline).split(":")[0].lower() != b][:2]
+    name = "the baseline" if baseline is None else f"the baseline {str(baseline)!r}"
+    if joint:
+        advice = ("In the joint game both images are removed at once and one-colour or blurred fills make them "
+                  "alike; fill from other photos instead (--baseline background:DIR, a folder of unrelated photos), "
+                  "or read the cross values as relative only.")
+    else:
+        others = [b for b in ("gray", "blur", "mean") if str(baseline).split(":")[0].lower() != b][:2]
+        advice = (f"Try another baseline (--baseline {others[0]} or --baseline {others[1]}) so that removing "
+                  f"regions lowers the score.")
     return (
         f"{name} scores at least as well as the full pair (base {base:.4f}, full {full:.4f}): with every region "
         f"removed the images look as similar as the originals, so the values add up to {full - base:+.4f} and read "
-        f"as 'regions that make the pair less similar'. Try another baseline (--baseline {others[0]} or "
-        f"--baseline {others[1]}) so that removing regions lowers the score."
+        f"as 'regions that make the pair less similar'. {advice}"
     )
 
 
@@ -152,8 +162,8 @@ def summary_sentence(*, query_values: np.ndarray | None, hit_values: np.ndarray 
     if not warn:
         return body
     bases = [base_value] if hit_base_value is None or query_values is None else [base_value, hit_base_value]
-    warning = next((w for w in (baseline_warning(b, full_value, higher_is_better=higher_is_better, baseline=baseline)
-                                for b in bases) if w), None)
+    warning = next((w for w in (baseline_warning(b, full_value, higher_is_better=higher_is_better, baseline=baseline,
+                                                 joint=cross is not None) for b in bases) if w), None)
     return body if warning is None else f"Warning: {warning} {body}"
 
 

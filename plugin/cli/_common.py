@@ -254,7 +254,7 @@ def explain_options(fn: Callable) -> Callable:
     fn = click.option("--budget", type=click.IntRange(min=MIN_BUDGET), default=None, metavar="N",
                       help=f"{_vocabulary.BUDGET_MEANING} Capped at the exact cost; at least {MIN_BUDGET}. "
                            "Default: the method's own.")(fn)
-    fn = click.option("--baseline", default="blur", show_default=True, metavar="NAME", callback=_check_baseline,
+    fn = click.option("--baseline", default=_vocabulary.DEFAULT_BASELINE, show_default=True, metavar="NAME", callback=_check_baseline,
                       help=_baseline_help())(fn)
     fn = click.option("--players", default=None, metavar="SPEC", callback=_check_players,
                       help=f"Regions: slic:N or grid:RxC (default {_vocabulary.DEFAULT_PLAYERS[1]} at order 1, "

@@ -65,6 +65,8 @@ def test_baseline_warning_only_when_the_baseline_scores_as_high():
     # distances: lower is better, a baseline *closer* than the pair is the bad case
     assert baseline_warning(3.0, 1.0, higher_is_better=False) is None
     assert baseline_warning(0.5, 1.0, higher_is_better=False, baseline="gray") is not None
+    joint = baseline_warning(0.98, 0.95, higher_is_better=True, baseline="gray", joint=True)
+    assert "background:DIR" in joint and "--baseline blur" not in joint
 
 
 def test_sentences_name_regions_positions_and_shares():
