@@ -65,8 +65,14 @@ BASELINES: dict[str, str] = {
     "grey": "the same as 'gray': mid grey (128, 128, 128)",
     "constant": "open_clip's normalisation mean (123, 117, 104), which CLIP's preprocessing maps to zero",
     "constant:R,G,B": "one colour everywhere, three integers 0..255 (e.g. 'constant:0,0,0' for black)",
+    "background:DIR": "removed regions filled from other photos (the images in folder DIR, a seeded sample of 8 "
+                      "when it has more), the score averaged over them like SHAP's background data: each coalition "
+                      "costs one encoder pass per background image; cosine and dot scores",
 }
 """Baseline name -> what replaces a removed region. ``make_baseline`` accepts every name."""
+
+DEFAULT_BASELINE = "blur"
+"""The baseline used when none is given (every entry point: Python, SearchExplainer, the CLI)."""
 
 DEFAULT_PLAYERS: dict[int, str] = {1: "slic:50", 2: "slic:16"}
 """Player spec used when none is given, by order."""
@@ -359,6 +365,7 @@ def _check_players(n_players: object, kind: str) -> int | tuple[int, int]:
 __all__ = [
     "AUTO_EXACT_COST",
     "BASELINES",
+    "DEFAULT_BASELINE",
     "BUDGET_MEANING",
     "DEFAULT_JOINT_BUDGET",
     "DEFAULT_PLAYERS",

@@ -26,6 +26,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from qdrant_explain.explainers.vocabulary import DEFAULT_BASELINE
+
 from .results import AuditReport, Comparison, Hit, PairExplanation, SearchResults
 
 SIDES = ("query", "hit", "both")
@@ -82,7 +84,7 @@ class SearchExplainer:
         DimensionMismatchError / EncoderMismatchError: the encoder does not fit the collection.
     """
 
-    def __init__(self, collection: Any, encoder: Any = None, *, players: Any = None, baseline: Any = "blur",
+    def __init__(self, collection: Any, encoder: Any = None, *, players: Any = None, baseline: Any = DEFAULT_BASELINE,
                  method: str = "auto", budget: int | None = None, seed: int = 0, batch_size: int = 64,
                  progress: bool | None = None, memory_cap: object = None) -> None:
         from qdrant_explain.connectors import load_encoder

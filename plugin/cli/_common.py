@@ -101,9 +101,13 @@ def _check_baseline(ctx: click.Context, param: click.Parameter, value: str | Non
         return None
     import numpy as np
 
-    from qdrant_explain.explainers.masking import make_baseline
+    from qdrant_explain.explainers.masking import is_background, make_baseline
+    from qdrant_explain.sides import resolve_backgrounds
 
     try:
+        if is_background(value):  # a folder of photos: its path keeps its case
+            resolve_backgrounds(value, seed=0)
+            return value.strip()
         make_baseline(value, np.zeros((4, 4, 3), dtype=np.uint8))
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(f"{value!r}: {' '.join(str(exc).split())} Names: {', '.join(BASELINES)}.") from None
@@ -250,7 +254,7 @@ def explain_options(fn: Callable) -> Callable:
     fn = click.option("--budget", type=click.IntRange(min=MIN_BUDGET), default=None, metavar="N",
                       help=f"{_vocabulary.BUDGET_MEANING} Capped at the exact cost; at least {MIN_BUDGET}. "
                            "Default: the method's own.")(fn)
-    fn = click.option("--baseline", default="blur", show_default=True, metavar="NAME", callback=_check_baseline,
+    fn = click.option("--baseline", default=_vocabulary.DEFAULT_BASELINE, show_default=True, metavar="NAME", callback=_check_baseline,
                       help=_baseline_help())(fn)
     fn = click.option("--players", default=None, metavar="SPEC", callback=_check_players,
                       help=f"Regions: slic:N or grid:RxC (default {_vocabulary.DEFAULT_PLAYERS[1]} at order 1, "

@@ -172,11 +172,18 @@ def _pixels() -> np.ndarray:
     return np.random.default_rng(1).integers(0, 256, (24, 20, 3)).astype(np.uint8)
 
 
-@pytest.mark.parametrize("name", list(BASELINES))
+@pytest.mark.parametrize("name", [b for b in BASELINES if not b.startswith("background")])
 def test_every_baseline_name_is_accepted(name):
     spelled = {"blur:SIGMA": "blur:3.5", "constant:R,G,B": "constant:10,20,30"}.get(name, name)
     out = make_baseline(spelled, _pixels())
     assert out.shape == (24, 20, 3) and out.dtype == np.uint8
+
+
+def test_the_background_baseline_is_a_game_over_fills_not_one_image():
+    """``background:DIR`` is in the vocabulary; it has no single replacement image (the plugin averages fills)."""
+    assert "background:DIR" in BASELINES
+    with pytest.raises(ValueError, match="not one replacement image"):
+        make_baseline("background:/photos", _pixels())
 
 
 @pytest.mark.parametrize("name", ["gray", "grey", "GRAY", " grey ", "constant:128,128,128"])
