@@ -10,7 +10,11 @@ by the *baseline* image (same size, model space). Baselines:
 - ``"gray"`` / ``"grey"``: mid grey (128, 128, 128), the same everywhere;
 - ``"constant"`` / ``"constant:R,G,B"`` / an (R, G, B) tuple: one colour
   (default: open_clip's normalisation mean, which the encoder maps to zero);
-- a callable ``f(pixels (H, W, 3) uint8) -> (H, W, 3)`` array.
+- a callable ``f(pixels (H, W, 3) uint8) -> (H, W, 3)`` array;
+- ``"background:DIR"`` / :class:`Backgrounds`: removed regions filled from each of several other
+  images in turn, the game being the mean score over them (SHAP's background data). The plugin
+  loads the images (``qdrant_explain.sides``); each coalition then costs one encoder pass per
+  background.
 
 The names and their meaning are :data:`qdrant_explain.explainers.vocabulary.BASELINES`.
 """
@@ -18,6 +22,7 @@ The names and their meaning are :data:`qdrant_explain.explainers.vocabulary.BASE
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +33,45 @@ CLIP_MEAN_RGB = (123, 117, 104)
 
 GRAY_RGB = (128, 128, 128)
 """Mid grey: the baseline ``"gray"`` / ``"grey"``."""
+
+
+MAX_BACKGROUNDS = 32
+"""Most background images one explanation averages over (each multiplies the encoder passes)."""
+
+DEFAULT_BACKGROUNDS = 8
+"""Background images taken from a folder when it holds more (a seeded sample)."""
+
+
+@dataclass(frozen=True)
+class Backgrounds:
+    """Background fills: removed regions take each image's pixels in turn; the game is the mean score.
+
+    Args:
+        images: 1..:data:`MAX_BACKGROUNDS` images (arrays, PIL images or paths: anything the
+            plugin's image loader reads), any size: each is prepared to the encoder's model space
+            like the explained image.
+        name: how reports name the baseline (e.g. the folder).
+    """
+
+    images: tuple
+    name: str = "background"
+
+    def __post_init__(self) -> None:
+        images = tuple(self.images)
+        if not 1 <= len(images) <= MAX_BACKGROUNDS:
+            raise ValueError(
+                f"Backgrounds needs 1..{MAX_BACKGROUNDS} images (each costs one encoder pass per coalition); "
+                f"got {len(images)}.")
+        object.__setattr__(self, "images", images)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({len(self.images)} images)"
+
+
+def is_background(baseline: object) -> bool:
+    """True for a :class:`Backgrounds` or a ``"background:..."`` spec."""
+    return isinstance(baseline, Backgrounds) or (
+        isinstance(baseline, str) and baseline.strip().lower().startswith("background:"))
 
 
 def _blur(pixels: np.ndarray, sigma: float | None = None) -> np.ndarray:
@@ -90,6 +134,11 @@ def make_baseline(baseline: object, pixels: np.ndarray) -> np.ndarray:
     """
     img = np.asarray(pixels)
     shape = img.shape
+    if is_background(baseline):
+        raise ValueError(
+            f"baseline={str(baseline)!r} fills regions from other images: it is a game over several fills, "
+            f"not one replacement image; explain through qdrant_explain (explain_pair, SearchExplainer, the CLI), "
+            f"which average the score over the backgrounds.")
     if callable(baseline):
         out = np.asarray(baseline(img.copy()))
         where = "the baseline callable returned"
@@ -206,4 +255,14 @@ def masked_batch(
     return out
 
 
-__all__ = ["BASELINES", "CLIP_MEAN_RGB", "GRAY_RGB", "make_baseline", "masked_batch"]
+__all__ = [
+    "BASELINES",
+    "Backgrounds",
+    "CLIP_MEAN_RGB",
+    "DEFAULT_BACKGROUNDS",
+    "GRAY_RGB",
+    "MAX_BACKGROUNDS",
+    "is_background",
+    "make_baseline",
+    "masked_batch",
+]

@@ -260,4 +260,116 @@ class ImageSide(SideEvaluator):
         return self.encode(payload) if self.masked_encode is None else self.masked_encode(payload)
 
 
-__all__ = ["EmbeddingError", "SideEvaluator", "ImageSide"]
+class ExpectedSide:
+    """The expectation of a score over several fills of the removed regions (SHAP-style background data).
+
+    Each background image gives one :class:`SideEvaluator` (same pixels and players, removed regions
+    filled from that background). For a score that is bilinear in the (normalised) embeddings, the
+    expected score of a coalition is the score of the mean (normalised) embedding, so :meth:`embed`
+    returns that mean, in *score space*: with ``normalise=True`` (cosine) every background's embedding
+    is normalised before the mean, and the caller must score the result with ``"dot"`` against
+    normalised vectors. E_b[cos(e_b(S), y)] = <mean_b e_b(S)/|e_b(S)|, y/|y|> exactly.
+
+    The full coalition fills nothing, so it is encoded once (first background) instead of K times.
+
+    Args:
+        sides: one evaluator per background, all over the same players.
+        normalise: normalise each embedding before averaging (cosine scores).
+
+    Attributes:
+        expectation: True (the pipeline scores this side in score space).
+    """
+
+    expectation = True
+
+    def __init__(self, sides: "list[SideEvaluator]", *, normalise: bool) -> None:
+        sides = list(sides)
+        if not sides:
+            raise ValueError("ExpectedSide needs at least one background evaluator.")
+        counts = {int(s.n_players) for s in sides}
+        if len(counts) != 1:
+            raise ValueError(f"every background evaluator must have the same players; got counts {sorted(counts)}.")
+        self.sides = sides
+        self.normalise = bool(normalise)
+        self.n_players = counts.pop()
+        self.name = sides[0].name
+
+    @property
+    def first(self) -> SideEvaluator:
+        """The first background's evaluator (the full image's raw embedding comes from it)."""
+        return self.sides[0]
+
+    @property
+    def encoder_passes(self) -> int:
+        """Masked images encoded over all backgrounds."""
+        return int(sum(s.encoder_passes for s in self.sides))
+
+    @property
+    def encoder_seconds(self) -> float:
+        """Seconds inside the encoder over all backgrounds."""
+        return float(sum(s.encoder_seconds for s in self.sides))
+
+    @property
+    def calls(self) -> int:
+        """Encoder calls over all backgrounds."""
+        return int(sum(s.calls for s in self.sides))
+
+    @property
+    def dim(self) -> int | None:
+        """Embedding dimension (None before the first encode)."""
+        return self.sides[0].dim
+
+    def embed(self, masks: CoalitionMatrix) -> FloatMatrix:
+        """(m, d) mean over backgrounds of each mask's (normalised) embedding; full masks cost one pass."""
+        from .scores import normalize_rows
+
+        z = np.asarray(masks, dtype=bool)
+        if z.ndim != 2 or z.shape[1] != self.n_players:
+            raise ValueError(f"{self.name} masks must be a (m, {self.n_players}) boolean matrix; got shape {z.shape}.")
+        if z.shape[0] == 0:
+            raise ValueError(f"{self.name}: embed() of zero masks.")
+        prep = normalize_rows if self.normalise else np.asarray
+        full = z.all(axis=1)
+        pieces: dict[str, np.ndarray] = {}
+        if full.any():  # nothing is filled: one encode, whatever the background
+            pieces["full"] = prep(self.sides[0].embed(z[full]))
+        if (~full).any():
+            pieces["part"] = sum(prep(side.embed(z[~full])) for side in self.sides) / len(self.sides)
+        d = next(iter(pieces.values())).shape[1]
+        out = np.empty((z.shape[0], d))
+        if "full" in pieces:
+            out[full] = pieces["full"]
+        if "part" in pieces:
+            out[~full] = pieces["part"]
+        return out
+
+    def table(self) -> FloatMatrix:
+        """All 2^n mean embeddings in bitmask order."""
+        return self.embed(all_coalitions(self.n_players))
+
+
+class NormalisedSide:
+    """A side evaluator whose embeddings are normalised (score space of cosine beside an :class:`ExpectedSide`)."""
+
+    def __init__(self, inner: SideEvaluator) -> None:
+        self.inner = inner
+        self.n_players = inner.n_players
+        self.name = inner.name
+
+    encoder_passes = property(lambda self: self.inner.encoder_passes, doc="As the wrapped evaluator.")
+    encoder_seconds = property(lambda self: self.inner.encoder_seconds, doc="As the wrapped evaluator.")
+    calls = property(lambda self: self.inner.calls, doc="As the wrapped evaluator.")
+    dim = property(lambda self: self.inner.dim, doc="As the wrapped evaluator.")
+
+    def embed(self, masks: CoalitionMatrix) -> FloatMatrix:
+        """Normalised embeddings of the masks."""
+        from .scores import normalize_rows
+
+        return normalize_rows(self.inner.embed(masks))
+
+    def table(self) -> FloatMatrix:
+        """All 2^n normalised embeddings in bitmask order."""
+        return self.embed(all_coalitions(self.n_players))
+
+
+__all__ = ["EmbeddingError", "ExpectedSide", "ImageSide", "NormalisedSide", "SideEvaluator"]

@@ -62,6 +62,9 @@ BASELINES: dict[str, str] = {
     "grey": "the same as 'gray': mid grey (128, 128, 128)",
     "constant": "open_clip's normalisation mean (123, 117, 104), which CLIP's preprocessing maps to zero",
     "constant:R,G,B": "one colour everywhere, three integers 0..255 (e.g. 'constant:0,0,0' for black)",
+    "background:DIR": "removed regions filled from other photos (the images in folder DIR, a seeded sample of 8 "
+                      "when it has more), the score averaged over them like SHAP's background data: each coalition "
+                      "costs one encoder pass per background image; cosine and dot scores",
 }
 """Baseline name -> what replaces a removed region. ``make_baseline`` accepts every name."""
 

@@ -64,7 +64,11 @@ def _split_players(players: object) -> tuple[object, object]:
 
 
 def _baseline_name(baseline: object) -> str:
-    return baseline if isinstance(baseline, str) else ("callable" if callable(baseline) else "array")
+    from qdrant_explain.explainers.masking import Backgrounds
+
+    if isinstance(baseline, (str, Backgrounds)):
+        return str(baseline)
+    return "callable" if callable(baseline) else "array"
 
 
 def _vector_check_dict(check: Any) -> dict | None:
@@ -72,6 +76,20 @@ def _vector_check_dict(check: Any) -> dict | None:
         return None
     return {"cosine": check.cosine, "rel_diff": check.rel_diff, "disagrees": not check.agrees,
             "message": check.message}
+
+
+def baseline_warnings(outcome: SideOutcome, metric: str, baseline: object) -> list[str]:
+    """The warning of :func:`~qdrant_explain.summary.baseline_warning` for each explained side (once)."""
+    from qdrant_explain.explainers.scores import higher_is_better
+    from qdrant_explain.summary import baseline_warning
+
+    if outcome.joint is not None:
+        bases = [outcome.joint.base_value]
+    else:
+        bases = [e.base_value for e in (outcome.query_explanation, outcome.hit_explanation) if e is not None]
+    lines = [baseline_warning(b, outcome.full_value, higher_is_better=higher_is_better(metric),
+                              baseline=_baseline_name(baseline)) for b in bases]
+    return list(dict.fromkeys(line for line in lines if line))[:1]
 
 
 def pair_explanation(outcome: SideOutcome, *, encoder: str, seed: int, baseline: object, metric: str,
@@ -84,8 +102,9 @@ def pair_explanation(outcome: SideOutcome, *, encoder: str, seed: int, baseline:
     qe, he, joint = outcome.query_explanation, outcome.hit_explanation, outcome.joint
     extra: dict = {"heatmaps": "side Shapley values" if outcome.order == 2 else "Shapley values",
                    "query_passes": outcome.query_passes, "hit_passes": outcome.hit_passes}
-    if outcome.notes:
-        extra["warnings"] = list(outcome.notes)
+    notes = list(outcome.notes) + baseline_warnings(outcome, metric, baseline)
+    if notes:
+        extra["warnings"] = notes
     if joint is not None:
         q_values, h_values, cross = joint.query_values, joint.hit_values, joint.cross
         q_heat, h_heat = q.players.paint(joint.query_side_values), h.players.paint(joint.hit_side_values)

@@ -904,6 +904,23 @@ class PairExplanation(Result):
         """(H1, W1) heatmap over the hit: ``cross[region, :]`` painted on the hit regions (order 2 only)."""
         return self.hit_heatmap_for(int(region))
 
+    @property
+    def summary(self) -> str:
+        """One sentence that says why the hit matched: the strongest regions (or pair), where they lie and
+        their share of the score, after a warning when the baseline scores as high as the pair
+        (:func:`qdrant_explain.summary.summary_sentence`)."""
+        return self.summary_text()
+
+    def summary_text(self, *, warn: bool = True) -> str:
+        """:attr:`summary`; ``warn=False`` leaves out the baseline warning."""
+        from qdrant_explain.summary import summary_sentence
+
+        return summary_sentence(warn=warn,
+            query_values=self.query_values, hit_values=self.hit_values, cross=self.cross,
+            base_value=self.base_value, full_value=self.full_value, query_labels=self.query_labels,
+            hit_labels=self.hit_labels, higher_is_better=self.higher_is_better, baseline=self.baseline,
+            hit_base_value=(self.extra or {}).get("hit_base_value"))
+
     def top_pairs(self, k: int = 5) -> list[tuple[int, int, float]]:
         """The ``k`` largest positive cross entries as (query region, hit region, value); [] at order 1."""
         if self.cross is None:
@@ -918,7 +935,7 @@ class PairExplanation(Result):
         Documented (README): ``method``, ``order``, ``encoder``, ``seed``, ``players``
         ({"query": nq, "hit": nh}), ``query_values``, ``hit_values``, ``cross`` (order 2, else
         null), ``base_value``, ``full_value``, ``score`` (Qdrant's, or null), ``encoder_passes``,
-        ``seconds``; then ``result``, ``format``, ``metric``, ``higher_is_better``, ``budget``,
+        ``seconds``, ``summary`` (one sentence: why the hit matched, with shares of the score); then ``result``, ``format``, ``metric``, ``higher_is_better``, ``budget``,
         ``baseline``, ``side``, ``estimated``, ``hit_id``, ``hit_payload``, ``query_name``,
         ``vector_check``, ``encoder_seconds``, ``extra``, ``query_players`` / ``hit_players``,
         ``joint``, ``query_explanation`` / ``hit_explanation``.
@@ -937,6 +954,7 @@ class PairExplanation(Result):
             "score": self.score,
             "encoder_passes": self.encoder_passes,
             "seconds": self.seconds,
+            "summary": self.summary,
             "result": type(self).__name__,
             "format": JSON_FORMAT,
             "metric": self.metric,

@@ -134,6 +134,36 @@ def load_side_image(image: object, name: str) -> object:
     return image
 
 
+def resolve_backgrounds(baseline: object, *, seed: int) -> Any:
+    """A :class:`~qdrant_explain.explainers.masking.Backgrounds` for ``"background:DIR"`` (or one given), else None.
+
+    A folder's images are listed in name order; when it holds more than
+    :data:`~qdrant_explain.explainers.masking.DEFAULT_BACKGROUNDS`, a sample of that many is drawn with ``seed``.
+    A single image file is one background.
+
+    Raises:
+        ValueError: a missing folder or one without images.
+    """
+    from qdrant_explain.connectors.images import iter_image_files
+    from qdrant_explain.explainers.masking import DEFAULT_BACKGROUNDS, Backgrounds, is_background
+
+    if isinstance(baseline, Backgrounds) or not is_background(baseline):
+        return baseline if isinstance(baseline, Backgrounds) else None
+    where = pathlib.Path(str(baseline).strip()[len("background:"):]).expanduser()
+    if where.is_file():
+        return Backgrounds(images=(where,), name=f"background:{where}")
+    if not where.is_dir():
+        raise ValueError(f"baseline 'background:{where}': no such folder or image file; give a folder of photos "
+                         f"to fill removed regions from, e.g. --baseline background:./backgrounds.")
+    files = iter_image_files(where)
+    if not files:
+        raise ValueError(f"baseline 'background:{where}': the folder holds no images (.jpg, .png, ...).")
+    if len(files) > DEFAULT_BACKGROUNDS:
+        pick = np.sort(np.random.default_rng(seed).choice(len(files), DEFAULT_BACKGROUNDS, replace=False))
+        files = [files[i] for i in pick]
+    return Backgrounds(images=tuple(files), name=f"background:{where}")
+
+
 def check_encoder(encoder: Any, caller: str) -> Any:
     """An encoder object, loading a spec string with ``load_encoder`` (as SearchExplainer does).
 
@@ -228,8 +258,9 @@ class ImageSide:
         prepared = self.encoder.prepare(rgb) if hasattr(self.encoder, "prepare") else prepare_image(
             rgb, tuple(self.encoder.input_size), name=self.name)
         if maskable:
-            players, evaluator = self._evaluator(prepared, order, seed, batch_size, progress)
-            fresh = evaluator.embed(np.ones((1, players.n_players), dtype=bool))[0]
+            players, evaluator = self._evaluator(prepared, order, seed, batch_size, progress, metric)
+            raw = getattr(evaluator, "first", evaluator)  # a background side: the full image has no fill
+            fresh = raw.embed(np.ones((1, players.n_players), dtype=bool))[0]
         else:
             players = evaluator = None
             fresh = _vector(self.encoder.encode(prepared.pixels[None])[0], f"the {self.name} embedding")
@@ -246,7 +277,8 @@ class ImageSide:
                             players=players, image=rgb, fresh=fresh, vector_check=check,
                             unmasked_passes=0 if maskable else 1)
 
-    def _evaluator(self, prepared: Any, order: int, seed: int, batch_size: int, progress: bool | None):
+    def _evaluator(self, prepared: Any, order: int, seed: int, batch_size: int, progress: bool | None,
+                   metric: str = "cosine"):
         from concurrent.futures import ThreadPoolExecutor
 
         from qdrant_explain.explainers.masking import make_baseline
@@ -254,6 +286,9 @@ class ImageSide:
         from qdrant_explain.explainers.vocabulary import DEFAULT_PLAYERS
 
         spec = DEFAULT_PLAYERS[order] if self.players is None else self.players
+        backgrounds = resolve_backgrounds(self.baseline, seed=seed)
+        if backgrounds is not None:
+            return self._background_evaluator(prepared, backgrounds, spec, seed, batch_size, progress, metric)
         with ThreadPoolExecutor(max_workers=1) as pool:  # the blur runs while SLIC segments (both release the GIL)
             pending = pool.submit(make_baseline, self.baseline, prepared.pixels)
             players = make_players(spec, prepared, name=self.name, seed=seed)
@@ -261,6 +296,30 @@ class ImageSide:
         evaluator = encoder_side(self.encoder, prepared.pixels, base, players.labels, batch_size=batch_size,
                                  progress=progress, name=self.name)
         return players, evaluator
+
+    def _background_evaluator(self, prepared: Any, backgrounds: Any, spec: object, seed: int, batch_size: int,
+                              progress: bool | None, metric: str):
+        """One evaluator per background image (prepared to model space like the image), averaged."""
+        from qdrant_explain.explainers.encoder import prepare_image, to_rgb_array
+        from qdrant_explain.explainers.players import make_players
+        from qdrant_explain.explainers.scores import BILINEAR_SCORES
+        from qdrant_explain.explainers.side import ExpectedSide
+
+        if metric not in BILINEAR_SCORES:
+            raise ValueError(
+                f"baseline {backgrounds}: the mean score over backgrounds is computed from mean embeddings, which "
+                f"needs a cosine or dot score; the collection scores with {metric!r}. Use another baseline "
+                f"(blur, gray, mean).")
+        players = make_players(spec, prepared, name=self.name, seed=seed)
+        fills = []
+        for k, image in enumerate(backgrounds.images):
+            rgb = to_rgb_array(load_side_image(image, f"background {k}"), name=f"background {k}")
+            fill = self.encoder.prepare(rgb) if hasattr(self.encoder, "prepare") else prepare_image(
+                rgb, tuple(self.encoder.input_size), name=f"background {k}")
+            fills.append(fill.pixels)
+        sides = [encoder_side(self.encoder, prepared.pixels, fill, players.labels, batch_size=batch_size,
+                              progress=progress, name=self.name) for fill in fills]
+        return players, ExpectedSide(sides, normalise=metric == "cosine")
 
 
 @dataclass(frozen=True)
@@ -578,10 +637,15 @@ def explain_sides(
                 f"the {p.source.name} vector has dimension {d} but the encoder produces {dim}-d embeddings; pass "
                 f"the stored vector of the same encoder/collection (or the image, to encode it).")
     prep_seconds = time.perf_counter() - t_start
+    game_metric = metric
+    if any(getattr(p.evaluator, "expectation", False) for p in (q, *prepared)):
+        q, prepared, game_metric = score_space(q, prepared, metric)
     if order == 1:
-        outcomes = _order1(q, prepared, method, budget, metric, seed, side, say, dim)
+        outcomes = _order1(q, prepared, method, budget, game_metric, seed, side, say, dim)
     else:
-        outcomes = _order2(q, prepared, method, budget, metric, seed, progress, say, dim)
+        outcomes = _order2(q, prepared, method, budget, game_metric, seed, progress, say, dim)
+        if game_metric != metric:  # the joint values are of the metric itself, scored in its score space
+            outcomes = [_replace(o, joint=_replace(o.joint, score=metric)) for o in outcomes]
     # the first outcome carries the time spent preparing the sides
     if outcomes:
         first = outcomes[0]
@@ -589,7 +653,33 @@ def explain_sides(
     return outcomes
 
 
-def _replace(outcome: SideOutcome, **changes: Any) -> SideOutcome:
+def score_space(q: PreparedSide, hits: list[PreparedSide], metric: str) -> tuple[PreparedSide, list[PreparedSide], str]:
+    """Sides scored by ``"dot"`` in the metric's score space, for a game with a background side.
+
+    A background side's embeddings are means over fills (already normalised per fill for cosine): a
+    cosine game is then a dot game of normalised vectors, so every fixed vector and every other
+    evaluator is normalised too. A dot game is unchanged.
+    """
+    from dataclasses import replace
+
+    from qdrant_explain.explainers.scores import normalize_rows
+    from qdrant_explain.explainers.side import NormalisedSide
+
+    if metric != "cosine":
+        return q, hits, metric
+
+    def normalised(p: PreparedSide) -> PreparedSide:
+        ev = p.evaluator
+        if ev is not None and not getattr(ev, "expectation", False):
+            ev = NormalisedSide(ev)
+        fixed = None if p.fixed is None else normalize_rows(p.fixed[None])[0]
+        comb = None if p.combination is None else (normalize_rows(p.combination[0]), p.combination[1])
+        return replace(p, evaluator=ev, fixed=fixed, combination=comb)
+
+    return normalised(q), [normalised(h) for h in hits], "dot"
+
+
+def _replace(outcome: Any, **changes: Any) -> Any:
     from dataclasses import replace
 
     return replace(outcome, **changes)
@@ -602,13 +692,20 @@ def _throughput(p: PreparedSide) -> float | None:
     return p.passes / p.encoder_seconds
 
 
-def _announce(say: Callable[[str], None], what: str, plan: GamePlan, rate: float | None) -> None:
+def _fills(*sides: PreparedSide) -> int:
+    """Encoder passes per coalition: the number of background fills (1 for the other baselines)."""
+    return max(len(getattr(p.evaluator, "sides", ())) or 1 for p in sides)
+
+
+def _announce(say: Callable[[str], None], what: str, plan: GamePlan, rate: float | None, fills: int = 1) -> None:
     eta = ""
     if rate is not None:
-        seconds = plan.passes / rate
+        seconds = plan.passes * fills / rate
         eta = (f", {'under 1 s' if seconds < 1 else f'about {seconds:.0f} s'} at the {rate:.0f} images/s "
                "measured on the whole image")
-    say(f"{what}: {plan.method}, {plan.passes} encoder passes at most{eta}")
+    cost = f"{plan.passes} encoder passes" if fills == 1 else (
+        f"{plan.passes} coalitions x {fills} background images = {plan.passes * fills} encoder passes")
+    say(f"{what}: {plan.method}, {cost} at most{eta}")
     if plan.note:
         say(plan.note)
 
@@ -653,7 +750,7 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
         q_plan = resolve_plan(method, order=1, kind="side", n_players=q.n_players, budget=budget)
         check_fits(q_plan, dim or 1, len(columns))
         shared = f", {len(q_games)} games share one plan" if len(q_games) > 1 else ""
-        _announce(say, f"query side ({q.n_players} players{shared})", q_plan, _throughput(q))
+        _announce(say, f"query side ({q.n_players} players{shared})", q_plan, _throughput(q), _fills(q))
         for i, e in zip(q_games, _solve(q.evaluator, q_plan, np.stack(columns), weights, metric, seed)):
             q_expl[i] = e
     q_passes, q_seconds = q.passes, q.encoder_seconds  # all of them, the full-image encode included
@@ -705,7 +802,7 @@ def _hit_sides(q: PreparedSide, hits: list[PreparedSide], method: str, budget: i
         check_fits(plan, dim or 1, len(members))
         which = f"hit side {members[0] + 1}" if len(members) == 1 else f"hit sides {', '.join(str(i + 1) for i in members)}"
         _announce(say, f"{which} ({n} players{', one plan' if len(members) > 1 else ''})", plan,
-                  _throughput(hits[members[0]]))
+                  _throughput(hits[members[0]]), _fills(*(hits[i] for i in members)))
         est, game_plan = plan_game(n, method=plan.method, order=1, budget=plan.budget, seed=seed)
         distinct, inverse = unique_rows(game_plan.coalitions)
         values = np.concatenate([score_matrix(hits[i].evaluator.embed(distinct), q.fixed[None], metric)
@@ -726,7 +823,7 @@ def _order2(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
         plan = resolve_plan(method, order=2, kind="joint", n_players=(q.n_players, h.n_players), budget=budget,
                             metric=metric)
         check_fits(plan, dim or 1, 1)
-        _announce(say, f"joint {i + 1} ({q.n_players} + {h.n_players} players)", plan, _throughput(q))
+        _announce(say, f"joint {i + 1} ({q.n_players} + {h.n_players} players)", plan, _throughput(q), _fills(q, h))
         joint = explain_joint(q.evaluator, h.evaluator, q.n_players, h.n_players, score=metric, method=plan.method,
                               budget=plan.budget, seed=seed, progress=progress)
         qp = q.passes if i == 0 else q.passes - q_before
@@ -764,6 +861,8 @@ __all__ = [
     "explain_sides",
     "load_side_image",
     "plan_memory",
+    "resolve_backgrounds",
     "resolve_plan",
+    "score_space",
     "side_name",
 ]

@@ -19,8 +19,15 @@ from .result import JointExplanation
 EmbedFn = Callable[[CoalitionMatrix], np.ndarray]
 
 
+def is_side_like(obj: object) -> bool:
+    """True for a cached side evaluator that is not a :class:`SideEvaluator` (an
+    :class:`~qdrant_explain.explainers.side.ExpectedSide`, a
+    :class:`~qdrant_explain.explainers.side.NormalisedSide`): it embeds masks and counts its passes."""
+    return all(hasattr(obj, a) for a in ("embed", "table", "n_players", "encoder_passes", "encoder_seconds"))
+
+
 def _wrap_side(embed: object, n: int, batch_size: int, progress: bool | None, name: str) -> SideEvaluator:
-    if isinstance(embed, SideEvaluator):
+    if isinstance(embed, SideEvaluator) or is_side_like(embed):
         if embed.n_players != n:
             raise ValueError(
                 f"explain_joint: the {name} side evaluator has {embed.n_players} players but n_{name}={n}."

@@ -101,9 +101,13 @@ def _check_baseline(ctx: click.Context, param: click.Parameter, value: str | Non
         return None
     import numpy as np
 
-    from qdrant_explain.explainers.masking import make_baseline
+    from qdrant_explain.explainers.masking import is_background, make_baseline
+    from qdrant_explain.sides import resolve_backgrounds
 
     try:
+        if is_background(value):  # a folder of photos: its path keeps its case
+            resolve_backgrounds(value, seed=0)
+            return value.strip()
         make_baseline(value, np.zeros((4, 4, 3), dtype=np.uint8))
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(f"{value!r}: {' '.join(str(exc).split())} Names: {', '.join(BASELINES)}.") from None

@@ -72,6 +72,7 @@ def explain(query_image, point_id, collection, hit_image, order, method, players
     write_outputs(result, json_out, png_out, html_out, console)
     if json_out != "-":
         click.echo(summary_line(result))
+        click.echo(safe_text(result.summary_text(warn=False)))  # a baseline warning was printed above
 
 
 def explain_images(query_image, hit_image, collection, db, url, api_key, encoder_spec, *, progress, log, **options):

@@ -161,7 +161,8 @@ class PairCard(Card):
         head.append(f'<span class="meta">{meta}</span>')
         if e.vector_check and e.vector_check.get("disagrees"):
             head.append(f'<span class="warn">stored vector ≠ fresh encode (cosine {num(e.vector_check.get("cosine"))})</span>')
-        body = []
+        summary = getattr(e, "summary", None)
+        body = [] if summary is None else [f'<p class="summary">{esc(summary)}</p>']
         if e.order == 2 and e.cross is not None and e.hit_image is not None and e.hit_labels is not None:
             body.append(self._joint_panel(page))
         else:
