@@ -93,6 +93,15 @@
       this.items.push({g: g, title: title});
     }
   }
+  /* A number lies over its image: pointer moves and clicks on it go on to the image below (its title still shows). */
+  Numbers.prototype.forwardTo = function (target) {
+    ["mousemove", "click"].forEach(function (type) {
+      this.svg.addEventListener(type, function (e) {
+        target.dispatchEvent(new MouseEvent(type, {clientX: e.clientX, clientY: e.clientY, bubbles: true}));
+      });
+    }, this);
+    return this;
+  };
   /* texts: hover text per region; shown: bool per region (false = faded); active: region or -1. */
   Numbers.prototype.update = function (texts, shown, active) {
     for (var k = 0; k < this.items.length; k++) {
@@ -193,8 +202,8 @@
     this.el = root; this.spec = spec;
     this.q = new Side(root.querySelector("canvas[data-side=q]"), spec.q, qImg);
     this.h = new Side(root.querySelector("canvas[data-side=h]"), spec.h, hImg);
-    this.qn = new Numbers(stage(this.q.canvas), spec.q);
-    this.hn = new Numbers(stage(this.h.canvas), spec.h);
+    this.qn = new Numbers(stage(this.q.canvas), spec.q).forwardTo(this.q.canvas);
+    this.hn = new Numbers(stage(this.h.canvas), spec.h).forwardTo(this.h.canvas);
     this.figs = this.q.canvas.closest(".figs");
     this.lines = el("svg", {"class": "pair-lines", "aria-hidden": "true"}, this.figs);
     this.status = root.querySelector(".status");
@@ -292,7 +301,7 @@
       veil.className = "veil"; veil.width = sp.w; veil.height = sp.h;
       veil.dataset.side = pair[0];
       st.appendChild(veil);
-      var layer = {spec: sp, veil: veil, labels: decodeLabels(sp.labels), numbers: new Numbers(st, sp)};
+      var layer = {spec: sp, veil: veil, labels: decodeLabels(sp.labels), numbers: new Numbers(st, sp).forwardTo(veil)};
       veil.addEventListener("mousemove", function (e) { self.hover(layer, regionAt(veil, sp, layer.labels, e)); });
       veil.addEventListener("mouseleave", function () { self.hover(layer, -1); });
       self.layers.push(layer);

@@ -195,17 +195,19 @@ def threshold_control(panel: int, vmax: float, start: float, what: str) -> str:
             f'title="Slide right to keep only the strongest values; left to show them all"></div>')
 
 
-SCORE_TITLE = ("the similarity the explanation splits into regions: Qdrant's score of the hit for this query "
-               "(or the metric of the two complete images for a raw pair)")
+SCORE_TITLE = "the similarity the explanation splits into regions: Qdrant's score of the hit for this query"
 """Hover text of a card's score."""
+METRIC_TITLE = "the similarity the explanation splits into regions: the metric of the two complete images"
+"""Hover text of the metric shown by a raw pair's card (it has no Qdrant score)."""
 
 
 def meta_title(e: Any) -> str:
     """Hover text of a card's provenance line: what each number means."""
+    what = "score" if e.score is not None else str(e.metric)
     return (f"order {e.order}: {'each region alone (Shapley values)' if e.order == 1 else 'regions and query×hit pairs (Shapley-Taylor)'}; "
             f"players: regions per image; budget and encoder passes: masked images encoded; "
-            f"base {num(e.base_value)}: the score with every region removed ({e.baseline or 'baseline'}); "
-            f"full {num(e.full_value)}: the score of the two complete images; the values add up to full − base "
+            f"base {num(e.base_value)}: the {what} with every region removed ({e.baseline or 'baseline'}); "
+            f"full {num(e.full_value)}: the {what} of the two complete images; the values add up to full − base "
             f"= {num(e.full_value - e.base_value)}, and a share is a value divided by it")
 
 
@@ -279,7 +281,7 @@ class PairCard(Card):
         if e.score is not None:  # Qdrant's score; a raw image pair has none, so show what was explained
             head.append(f'<span class="score" title="{esc(SCORE_TITLE)}">score {num(e.score)}</span>')
         else:
-            head.append(f'<span class="score" title="{esc(SCORE_TITLE)}">{esc(e.metric)} {num(e.full_value)}</span>')
+            head.append(f'<span class="score" title="{esc(METRIC_TITLE)}">{esc(e.metric)} {num(e.full_value)}</span>')
         meta = (f"order {e.order} · {esc(e.method)} · players q={esc(e.n_query_players)} h={esc(e.n_hit_players)} · "
                 f"budget {esc(e.budget if e.budget is not None else 'auto')} · {esc(e.encoder_passes)} encoder passes · "
                 f"{num(e.seconds, 2)} s · base {num(e.base_value)} → full {num(e.full_value)}")
