@@ -169,6 +169,7 @@ def run_demo(out: str | pathlib.Path = "qe-demo", *, encoder: str | None = None,
         Path of the report.
     """
     from qdrant_explain.connectors import index_folder, load_encoder
+    from qdrant_explain.explainers.joint.stratified import stratified_minimum_budget
 
     from .explainer import SearchExplainer
     from .report import render_layout
@@ -209,7 +210,11 @@ def run_demo(out: str | pathlib.Path = "qe-demo", *, encoder: str | None = None,
         hits = [h for _t, q, hs, _n in cases if q == query for h in hs]
         t1 = time.perf_counter()
         first = ex.explain_hits(query, hits, order=1, side="both", **ORDER1)
-        joint = ex.explain_hits(query, hits, order=2, **ORDER2)
+        # the same players as order 1 (same spec and seed): raise the budget to the sampler's minimum when needed
+        nq = first.explanations[0].n_query_players or 1
+        nh = max(e.n_hit_players or 1 for e in first.explanations)
+        budget = max(ORDER2["budget"], stratified_minimum_budget(nq, nh))
+        joint = ex.explain_hits(query, hits, order=2, **{**ORDER2, "budget": budget})
         say(f"{query.name}: {len(hits)} hits, order 1 {first.encoder_passes} passes, joint {joint.encoder_passes} "
             f"passes, {time.perf_counter() - t1:.1f} s")
         for h, e1, e2 in zip(hits, first.explanations, joint.explanations):
