@@ -12,34 +12,41 @@ import io
 import numpy as np
 from PIL import Image
 
-# Diverging colour map (ColorBrewer RdBu reversed): negative blue, zero white, positive red.
-_RDBU = np.array(
+# Diverging colour map, colour-blind safe (ColorBrewer PuOr, reversed): negative purple-blue, zero
+# near-white, positive orange. Both arms keep their lightness order and stay apart under simulated
+# protan-, deutan- and tritanopia (tests/plugin/test_colours.py measures it); the report's JS and CSS
+# read these same stops (DIVERGING_HEX), so the HTML and the PNG outputs use one map.
+_DIVERGING = np.array(
     [
-        [5, 48, 97],
-        [33, 102, 172],
-        [67, 147, 195],
-        [146, 197, 222],
-        [209, 229, 240],
+        [45, 0, 75],
+        [84, 39, 136],
+        [128, 115, 172],
+        [178, 171, 210],
+        [216, 218, 235],
         [247, 247, 247],
-        [253, 219, 199],
-        [244, 165, 130],
-        [214, 96, 77],
-        [178, 24, 43],
-        [103, 0, 31],
+        [254, 224, 182],
+        [253, 184, 99],
+        [224, 130, 20],
+        [179, 88, 6],
+        [127, 59, 8],
     ],
     dtype=np.float64,
 )
+DIVERGING_HEX = tuple("#%02x%02x%02x" % tuple(int(c) for c in row) for row in _DIVERGING)
+"""The diverging map's stops, most negative first, as ``#rrggbb``."""
+POSITIVE_WORD, NEGATIVE_WORD = "orange", "purple"
+"""How the report names the two ends of the map."""
 CROPPED_RGB = np.array([120, 120, 120], dtype=np.float64)
 
 
 def diverging(t: np.ndarray) -> np.ndarray:
-    """Map values in [-1, 1] to (..., 3) float RGB in [0, 255] (RdBu reversed)."""
+    """Map values in [-1, 1] to (..., 3) float RGB in [0, 255] (PuOr reversed: -1 purple, 0 white, +1 orange)."""
     t = np.clip(np.nan_to_num(np.asarray(t, dtype=np.float64)), -1.0, 1.0)
-    pos = (t + 1.0) / 2.0 * (len(_RDBU) - 1)
+    pos = (t + 1.0) / 2.0 * (len(_DIVERGING) - 1)
     lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, len(_RDBU) - 1)
+    hi = np.minimum(lo + 1, len(_DIVERGING) - 1)
     frac = (pos - lo)[..., None]
-    return _RDBU[lo] * (1.0 - frac) + _RDBU[hi] * frac
+    return _DIVERGING[lo] * (1.0 - frac) + _DIVERGING[hi] * frac
 
 
 def symmetric_scale(*arrays: np.ndarray | None) -> float:

@@ -38,7 +38,7 @@ def _draw(ax: Any, image: np.ndarray, heatmap: np.ndarray | None, scale: float, 
     if heatmap is not None:
         hm = np.asarray(heatmap, dtype=np.float64)
         mappable = ax.imshow(
-            np.ma.masked_invalid(hm), cmap="RdBu_r", vmin=-scale, vmax=scale, alpha=alpha, interpolation="nearest"
+            np.ma.masked_invalid(hm), cmap="PuOr_r", vmin=-scale, vmax=scale, alpha=alpha, interpolation="nearest"
         )
         nan = ~np.isfinite(hm)
         if nan.any():
@@ -143,7 +143,7 @@ def _centroids(labels: np.ndarray, n: int) -> np.ndarray:
 def save_correspondence(result: Any, path: str | pathlib.Path, *, top_k: int = 6, title: str | None = None):
     """Query and hit side by side, the ``top_k`` strongest region pairs linked.
 
-    Lines join region centroids; red links raise the score, blue ones lower it,
+    Lines join region centroids; orange links raise the score, purple ones lower it (the colour-blind-safe map of the reports),
     width in proportion to |cross|. Regions are outlined; the heatmaps underneath
     are the side attributions.
 
@@ -183,7 +183,7 @@ def save_correspondence(result: Any, path: str | pathlib.Path, *, top_k: int = 6
         v = float(cross[i, j])
         if not (np.isfinite(cq[i]).all() and np.isfinite(ch[j]).all()) or v == 0.0:
             continue
-        colour = "#b2182b" if v > 0 else "#2166ac"
+        colour = "#b35806" if v > 0 else "#542788"
         link = ConnectionPatch(
             xyA=(cq[i, 1], cq[i, 0]), coordsA=axq.transData, xyB=(ch[j, 1], ch[j, 0]), coordsB=axh.transData,
             color=colour, linewidth=0.8 + 3.5 * abs(v) / biggest, alpha=0.85,

@@ -80,8 +80,135 @@ def legend(higher_is_better: bool = True, scale: float | None = None) -> str:
     neg, pos = ("more different", "more similar") if higher_is_better else ("closer", "farther apart")
     lo = f"−{scale:.3g} " if scale is not None else ""
     hi = f" +{scale:.3g}" if scale is not None else ""
-    return (f'<div class="legend"><span>{lo}makes them {neg}</span><span class="bar"></span>'
-            f"<span>makes them {pos}{hi}</span></div>")
+    return (f'<div class="legend"><span>{lo}makes them {neg} ({_images.NEGATIVE_WORD})</span>{colour_bar()}'
+            f"<span>makes them {pos} ({_images.POSITIVE_WORD}){hi}</span></div>")
+
+
+def colour_bar() -> str:
+    """The legend's colour bar: a CSS gradient through the stops of the report's diverging map."""
+    stops = ",".join(_images.DIVERGING_HEX)
+    return f'<span class="bar" role="img" aria-label="colour scale, purple (negative) to white (0) to orange (positive)" style="background:linear-gradient(90deg,{stops})"></span>'
+
+
+# ----------------------------------------------------------------------------- region numbers, pairs, slider
+
+
+TOP_LINES = 5
+"""Pair lines shown at first (the slider starts at the 5th-largest |cross|)."""
+MAX_LINES = 40
+"""Most pairs a joint panel can draw (the slider reveals them down to this many)."""
+
+
+def region_anchors(index_map: np.ndarray, n: int) -> list[list[float]]:
+    """(x, y) per region where its number is drawn: the region's pixel farthest from its border.
+
+    Args:
+        index_map: (h, w) region index per display pixel (-1 = cut away).
+        n: number of regions.
+
+    Returns:
+        n pairs [x, y] in display pixels (pixel centres); [-1, -1] for a region with no visible pixel.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    idx = np.asarray(index_map)
+    inner = np.ones(idx.shape, dtype=bool)  # False on borders between regions (and the image edge)
+    inner[:, :-1] &= idx[:, :-1] == idx[:, 1:]
+    inner[:, 1:] &= idx[:, 1:] == idx[:, :-1]
+    inner[:-1, :] &= idx[:-1, :] == idx[1:, :]
+    inner[1:, :] &= idx[1:, :] == idx[:-1, :]
+    inner[0, :] = inner[-1, :] = False
+    inner[:, 0] = inner[:, -1] = False
+    depth = distance_transform_edt(inner)
+    out = [[-1.0, -1.0]] * n
+    flat_idx, flat_depth = idx.ravel(), depth.ravel()
+    order = np.lexsort((-flat_depth, flat_idx))  # by region, deepest first
+    regions_sorted = flat_idx[order]
+    firsts = np.searchsorted(regions_sorted, np.arange(n))
+    w = idx.shape[1]
+    for k, first in enumerate(firsts):
+        if first < regions_sorted.size and regions_sorted[first] == k:
+            y, x = divmod(int(order[first]), w)
+            out[k] = [x + 0.5, y + 0.5]
+    return out
+
+
+def _round(a: Any) -> list | None:
+    return None if a is None else np.round(np.asarray(a, dtype=np.float64), 7).tolist()
+
+
+def side_spec(image: np.ndarray, labels: np.ndarray, size: tuple[int, int], *, side: str,
+              values: np.ndarray | None, base_value: float, full_value: float,
+              stderr: np.ndarray | None = None) -> dict:
+    """What the report's JS needs to number, colour, fade and explain the regions of one image.
+
+    Args:
+        image: (H, W, 3) uint8 original image.
+        labels: (H, W) label map in original pixels (region k = k-th distinct label).
+        size: display (h, w).
+        side: "query" or "hit".
+        values: (n,) region values shown (None: numbers only).
+        base_value, full_value: v(empty) and v(N) of the game the values split (for the shares).
+        stderr: (n,) standard errors of ``values``, or None.
+
+    Returns:
+        A JSON-safe dict: image, label map (base64 int16 region indices), anchors, position words,
+        values, shares (None when v(N) - v(empty) is not positive) and standard errors.
+    """
+    from ..summary import regions, shares
+
+    idx, uniq = _images.region_index(labels)
+    small = _images.resize_nearest(idx, size)
+    n = int(uniq.size)
+    where = [r.where for r in regions(labels, n, side)]
+    sh = None if values is None else shares(values, base_value, full_value)
+    return {
+        "img": _images.data_uri(_images.thumbnail(image, MAX_SIDE)), "w": size[1], "h": size[0],
+        "labels": base64.b64encode(np.ascontiguousarray(small.astype("<i2")).tobytes()).decode("ascii"),
+        "anchors": [[round(x, 1), round(y, 1)] for x, y in region_anchors(small, n)], "where": where,
+        "values": _round(values), "shares": _round(sh), "stderr": _round(stderr), "side": side,
+    }
+
+
+def strongest_pairs(cross: np.ndarray, base_value: float, full_value: float, k: int = MAX_LINES) -> list[list]:
+    """The ``k`` largest |cross| entries as [query region, hit region, value, share or None], largest first."""
+    from ..summary import shares
+
+    c = np.asarray(cross, dtype=np.float64)
+    flat = np.argsort(-np.abs(c), axis=None, kind="stable")[:k]
+    sh = shares(c.ravel()[flat], base_value, full_value)
+    out = []
+    for r, f in enumerate(flat):
+        i, j = np.unravel_index(int(f), c.shape)
+        out.append([int(i), int(j), round(float(c[i, j]), 7), None if sh is None else round(float(sh[r]), 7)])
+    return out
+
+
+def threshold_control(panel: int, vmax: float, start: float, what: str) -> str:
+    """A labelled range input: show only values with |value| >= t (t from 0 to ``vmax``)."""
+    vmax = float(vmax) if np.isfinite(vmax) and vmax > 0 else 1.0
+    start = min(max(0.0, float(start)) * (1 - 1e-6), vmax)  # just under the value it keeps (printing rounds)
+    ident = f"qe-t{panel}"
+    return (f'<div class="threshold"><label for="{ident}">Show {esc(what)} with |value| ≥ '
+            f'<output for="{ident}">{start:.3g}</output></label>'
+            f'<input type="range" id="{ident}" min="0" max="{vmax:.7g}" step="any" value="{start!r}" '
+            f'title="Slide right to keep only the strongest values; left to show them all"></div>')
+
+
+SCORE_TITLE = "the similarity the explanation splits into regions: Qdrant's score of the hit for this query"
+"""Hover text of a card's score."""
+METRIC_TITLE = "the similarity the explanation splits into regions: the metric of the two complete images"
+"""Hover text of the metric shown by a raw pair's card (it has no Qdrant score)."""
+
+
+def meta_title(e: Any) -> str:
+    """Hover text of a card's provenance line: what each number means."""
+    what = "score" if e.score is not None else str(e.metric)
+    return (f"order {e.order}: {'each region alone (Shapley values)' if e.order == 1 else 'regions and query×hit pairs (Shapley-Taylor)'}; "
+            f"players: regions per image; budget and encoder passes: masked images encoded; "
+            f"base {num(e.base_value)}: the {what} with every region removed ({e.baseline or 'baseline'}); "
+            f"full {num(e.full_value)}: the {what} of the two complete images; the values add up to full − base "
+            f"= {num(e.full_value - e.base_value)}, and a share is a value divided by it")
 
 
 class Page:
@@ -152,13 +279,13 @@ class PairCard(Card):
         if e.hit_id is not None:
             head.append(f"<span>id <code>{esc(e.hit_id)}</code></span>")
         if e.score is not None:  # Qdrant's score; a raw image pair has none, so show what was explained
-            head.append(f'<span class="score">score {num(e.score)}</span>')
+            head.append(f'<span class="score" title="{esc(SCORE_TITLE)}">score {num(e.score)}</span>')
         else:
-            head.append(f'<span class="score">{esc(e.metric)} {num(e.full_value)}</span>')
+            head.append(f'<span class="score" title="{esc(METRIC_TITLE)}">{esc(e.metric)} {num(e.full_value)}</span>')
         meta = (f"order {e.order} · {esc(e.method)} · players q={esc(e.n_query_players)} h={esc(e.n_hit_players)} · "
                 f"budget {esc(e.budget if e.budget is not None else 'auto')} · {esc(e.encoder_passes)} encoder passes · "
                 f"{num(e.seconds, 2)} s · base {num(e.base_value)} → full {num(e.full_value)}")
-        head.append(f'<span class="meta">{meta}</span>')
+        head.append(f'<span class="meta" title="{esc(meta_title(e))}">{meta}</span>')
         if e.vector_check and e.vector_check.get("disagrees"):
             head.append(f'<span class="warn">stored vector ≠ fresh encode (cosine {num(e.vector_check.get("cosine"))})</span>')
         summary = getattr(e, "summary", None)
@@ -166,7 +293,7 @@ class PairCard(Card):
         if e.order == 2 and e.cross is not None and e.hit_image is not None and e.hit_labels is not None:
             body.append(self._joint_panel(page))
         else:
-            body.extend(self._overlays())
+            body.extend(self._saliency_panel(page, self._overlays()))
         body.append(payload_html(e.hit_payload))
         return '<div class="card"><div class="card-head">' + "".join(head) + "</div>" + "".join(body) + "</div>"
 
@@ -185,8 +312,33 @@ class PairCard(Card):
                 figs.append(_fig(_images.data_uri(thumb), f"{who} (not explained)", alt=who))
         return ['<div class="figs">' + "".join(figs) + "</div>", legend(e.higher_is_better, scale)]
 
+    def _saliency_panel(self, page: Page, overlays: list[str]) -> list[str]:
+        """The order-1 overlays with numbered regions, a threshold slider that fades weaker regions, and hover
+        text for every region (value, share of the score, 95 % interval when known); unchanged without labels."""
+        e = self.explanation
+        extra = e.extra or {}
+        sides = {}
+        for key, side, img, labels, values, expl, base in (
+                ("q", "query", e.query_image, e.query_labels, e.query_values, e.query_explanation, e.base_value),
+                ("h", "hit", e.hit_image, e.hit_labels, e.hit_values, e.hit_explanation,
+                 extra.get("hit_base_value", e.base_value))):
+            if img is None or labels is None or values is None:
+                continue
+            size = _images.display_size(img.shape, MAX_SIDE)
+            sides[key] = side_spec(img, labels, size, side=side, values=values, base_value=float(base),
+                                   full_value=e.full_value, stderr=getattr(expl, "stderr", None))
+        if not sides:
+            return overlays
+        vmax = _images.symmetric_scale(*(np.asarray(sp["values"]) for sp in sides.values()))
+        k = page.add_panel({"kind": "saliency", **sides, "total": e.full_value - e.base_value})
+        return ([f'<div class="saliency" data-panel="{k}">'] + overlays
+                + [threshold_control(k, vmax, 0.0, "regions"), '<div class="status" aria-live="polite"></div></div>'])
+
     def _joint_panel(self, page: Page) -> str:
-        """Interactive query<->hit canvases for an order-2 explanation."""
+        """Interactive query<->hit canvases for an order-2 explanation: numbered regions, lines between the
+        strongest pairs, a threshold slider, every number explained on hover."""
+        from ..summary import shares
+
         e = self.explanation
         qsize = _images.display_size(e.query_image.shape, MAX_SIDE)
         hsize = _images.display_size(e.hit_image.shape, MAX_SIDE)
@@ -200,12 +352,19 @@ class PairCard(Card):
             label = "each region's own (singleton) value"
         qv = np.asarray(qv if qv is not None else np.zeros(cross.shape[0]), dtype=np.float64)
         hv = np.asarray(hv if hv is not None else np.zeros(cross.shape[1]), dtype=np.float64)
+        pairs = strongest_pairs(cross, e.base_value, e.full_value)
+        start = abs(pairs[min(TOP_LINES, len(pairs)) - 1][2]) if pairs else 0.0
         k = page.add_panel({
-            "q": {"img": _images.data_uri(_images.thumbnail(e.query_image, MAX_SIDE)), "w": qsize[1], "h": qsize[0],
-                  "labels": _labels_b64(e.query_labels, qsize)},
-            "h": {"img": _images.data_uri(_images.thumbnail(e.hit_image, MAX_SIDE)), "w": hsize[1], "h": hsize[0],
-                  "labels": _labels_b64(e.hit_labels, hsize)},
+            "kind": "joint",
+            "q": side_spec(e.query_image, e.query_labels, qsize, side="query", values=None,
+                           base_value=e.base_value, full_value=e.full_value),
+            "h": side_spec(e.hit_image, e.hit_labels, hsize, side="hit", values=None,
+                           base_value=e.base_value, full_value=e.full_value),
             "cross": np.round(cross, 7).tolist(),
+            "pairs": pairs,
+            "qshare": _round(shares(qv, e.base_value, e.full_value)),
+            "hshare": _round(shares(hv, e.base_value, e.full_value)),
+            "total": e.full_value - e.base_value,
             "qv": np.round(qv, 7).tolist(),
             "hv": np.round(hv, 7).tolist(),
             "scale": _images.symmetric_scale(qv, hv),
@@ -214,11 +373,14 @@ class PairCard(Card):
         pairs = ", ".join(f"query #{i} ↔ hit #{j} ({v:+.3g})" for i, j, v in e.top_pairs(3))
         return (
             f'<div class="joint" data-panel="{k}"><div class="figs">'
-            f'<figure><canvas class="region-map" data-side="q" width="{qsize[1]}" height="{qsize[0]}"></canvas>'
+            f'<figure><canvas class="region-map" data-side="q" width="{qsize[1]}" height="{qsize[0]}" role="img" '
+            f'aria-label="query image split into {cross.shape[0]} numbered regions"></canvas>'
             f"<figcaption>Query regions ({cross.shape[0]}): hover or click one</figcaption></figure>"
-            f'<figure><canvas class="region-map" data-side="h" width="{hsize[1]}" height="{hsize[0]}"></canvas>'
+            f'<figure><canvas class="region-map" data-side="h" width="{hsize[1]}" height="{hsize[0]}" role="img" '
+            f'aria-label="hit image split into {cross.shape[1]} numbered regions"></canvas>'
             f"<figcaption>Hit regions ({cross.shape[1]}): hover or click one</figcaption></figure>"
-            f'</div><div class="status"></div>{legend(e.higher_is_better)}'
+            f'</div>{threshold_control(k, _images.symmetric_scale(cross, qv, hv), start, "pairs and regions")}'
+            f'<div class="status" aria-live="polite"></div>{legend(e.higher_is_better)}'
             f'<div class="hint">Strongest pairs: {esc(pairs)}</div></div>'
         )
 
@@ -279,7 +441,7 @@ class ComparisonSection(Section):
             thumb = _images.thumbnail(c.query_image, MAX_SIDE)
             shown = thumb if c.query_heatmap is None else _images.overlay(
                 thumb, _images.resize_nearest(c.query_heatmap, thumb.shape[:2]), scale=scale)
-            figs.append(_fig(_images.data_uri(shown), "query: red favours A, blue favours B", alt="relative heatmap"))
+            figs.append(_fig(_images.data_uri(shown), "query: orange favours A, purple favours B", alt="relative heatmap"))
         for tag, h in (("A", c.hit_a), ("B", c.hit_b)):
             caption = f"{tag}: id {esc(h.id)}, score {num(h.score)}"
             if h.image is not None:
