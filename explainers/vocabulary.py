@@ -57,11 +57,12 @@ DEFAULT_JOINT_BUDGET = 2048
 
 BASELINES: dict[str, str] = {
     "blur": "Gaussian blur of the image itself (sigma = 8% of the longer model-space side, at least 1 px): "
-            "removes the regions' detail, keeps the colour layout (the default)",
+            "removes the regions' detail, keeps the colour layout",
     "blur:SIGMA": "Gaussian blur with sigma SIGMA pixels in model space (a finite number > 0)",
     "mean": "the mean colour of the image itself, everywhere",
     "gray": "mid grey (128, 128, 128), the same for every image and encoder; "
-            "the same as 'grey' and 'constant:128,128,128'",
+            "the same as 'grey' and 'constant:128,128,128' (the default: of the one-image fills it is the one "
+            "that scores below the full pair most often, benchmarks/baselines.py)",
     "grey": "the same as 'gray': mid grey (128, 128, 128)",
     "constant": "open_clip's normalisation mean (123, 117, 104), which CLIP's preprocessing maps to zero",
     "constant:R,G,B": "one colour everywhere, three integers 0..255 (e.g. 'constant:0,0,0' for black)",
@@ -71,8 +72,13 @@ BASELINES: dict[str, str] = {
 }
 """Baseline name -> what replaces a removed region. ``make_baseline`` accepts every name."""
 
-DEFAULT_BASELINE = "blur"
-"""The baseline used when none is given (every entry point: Python, SearchExplainer, the CLI)."""
+DEFAULT_BASELINE = "gray"
+"""The baseline used when none is given (every entry point: Python, SearchExplainer, the CLI).
+
+Measured (``benchmarks/baselines.py``, demo photos, EfficientNet-Lite0): removing every region of one
+side with ``gray`` scored below the full pair in 50/50 side games of top hits and 30/30 of unrelated
+pairs; ``blur`` in 49/50 and 18/30. In the joint game (both sides removed) every one-image fill scores
+at least as high as the pair (0-1/25); only ``background:DIR`` (19/25) does not."""
 
 DEFAULT_PLAYERS: dict[int, str] = {1: "slic:50", 2: "slic:16"}
 """Player spec used when none is given, by order."""
