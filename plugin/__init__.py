@@ -26,6 +26,9 @@ _LAZY: dict[str, str] = {
     "AuditReport": ".results",
     "render_report": ".report",
     "run_demo": ".demo",
+    # every query shape (issue 14)
+    "explain_shape": ".shapes",
+    "ShapeExplanation": ".shapes",
 }
 
 

@@ -67,6 +67,8 @@ class PreparedSide:
         parts: for a :class:`DifferenceSide`, the prepared ends (a, b).
         unmasked_passes: encodes of the whole image made without an evaluator (a side that is
             held fixed but has no stored vector, or a vector check).
+        value_fn: for a fixed hit whose score is not one metric of two vectors (a recommend, discover or
+            context score): ``value_fn((m, d) masked-query embeddings) -> (m,)`` values; else None.
     """
 
     source: Any
@@ -79,6 +81,7 @@ class PreparedSide:
     combination: tuple[np.ndarray, np.ndarray] | None = None
     parts: tuple = ()
     unmasked_passes: int = 0
+    value_fn: Any = None
 
     @property
     def n_players(self) -> int:
@@ -630,6 +633,18 @@ def _solve(evaluator: Any, plan: GamePlan, fixed: np.ndarray, weights: np.ndarra
     return solve_game(est, game_plan, values, seed=seed, requested_method=est.name)
 
 
+def _solve_fn(evaluator: Any, plan: GamePlan, value_fns: list, seed: int) -> list:
+    """Like :func:`_solve` for games whose value is a function of the masked-query embedding (one column each)."""
+    from qdrant_explain.explainers.api import plan_game, solve_game
+    from qdrant_explain.explainers.evaluation import unique_rows
+
+    est, game_plan = plan_game(evaluator.n_players, method=plan.method, order=1, budget=plan.budget, seed=seed)
+    distinct, inverse = unique_rows(game_plan.coalitions)
+    emb = evaluator.embed(distinct)
+    values = np.stack([np.asarray(fn(emb), dtype=np.float64).reshape(-1) for fn in value_fns], axis=1)[inverse]
+    return solve_game(est, game_plan, values, seed=seed, requested_method=est.name)
+
+
 def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,
             side: str, say: Callable[[str], None], dim: int | None) -> list[SideOutcome]:
     t0 = time.perf_counter()
@@ -637,6 +652,14 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
     q_expl: list[Any] = [None] * k
     q_plan = None
     q_games = [i for i, h in enumerate(hits) if side in ("both", "query") or h.combination is not None]
+    fn_games = [i for i in q_games if hits[i].value_fn is not None]  # scored by a function of the query embedding
+    q_games = [i for i in q_games if hits[i].value_fn is None]
+    if fn_games and q.evaluator is not None:
+        q_plan = resolve_plan(method, order=1, kind="side", n_players=q.n_players, budget=budget)
+        check_fits(q_plan, dim or 1, len(fn_games))
+        _announce(say, f"query side ({q.n_players} players, {len(fn_games)} scored games)", q_plan, _throughput(q))
+        for i, e in zip(fn_games, _solve_fn(q.evaluator, q_plan, [hits[i].value_fn for i in fn_games], seed)):
+            q_expl[i] = e
     if q_games and q.evaluator is not None:
         columns, blocks = [], []
         for i in q_games:
