@@ -14,6 +14,7 @@ from .compare import compare
 from .demo import demo
 from .explain import explain
 from .index import index
+from .recommend import recommend
 from .search import search
 
 EPILOG = """\b
@@ -38,7 +39,7 @@ def main() -> None:
         raise click.ClickException(str(exc)) from None
 
 
-for _command in (index, search, explain, compare, audit, demo):
+for _command in (index, search, explain, compare, recommend, audit, demo):
     main.add_command(_command)
 
 __all__ = ["main"]

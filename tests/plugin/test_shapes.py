@@ -127,3 +127,62 @@ def test_bad_inputs_are_clear(image_collection):
         S.Recommend(positive=(ids[0],), strategy="max_score")
     with pytest.raises(ValueError, match="multivector query .* against the dense"):
         explain_shape(col, S.Nearest(np.ones((3, col.vector_size))), regions=False)
+
+
+@pytest.fixture(scope="module")
+def cli_db(tmp_path_factory):
+    """A collection indexed by the CLI (so its image root is recorded on this machine)."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from qdrant_explain.cli import main
+
+    root = tmp_path_factory.mktemp("rec_photos")
+    rng = np.random.default_rng(5)
+    for i in range(8):
+        Image.fromarray(_smooth_image(rng)).save(root / f"r{i}.png")
+    db = tmp_path_factory.mktemp("rec_db") / "q"
+    out = CliRunner().invoke(main, ["index", str(root), "--collection", "rec", "--db", str(db), "--encoder", TINY, "--quiet"])
+    assert out.exit_code == 0, out.output
+    col = open_collection("rec", path=str(db))
+    return db, sorted((pid for pid, _ in col.scroll_payloads()), key=str)
+
+
+def test_cli_recommend_explain_json(cli_db, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from qdrant_explain.cli import main
+
+    db, ids = cli_db
+    base = ["recommend", "--collection", "rec", "--db", str(db), "--positive", str(ids[0]), "--positive", str(ids[1]),
+            "--negative", str(ids[2]), "--strategy", "best_score"]
+    out = CliRunner().invoke(main, base + ["-k", "3"])
+    assert out.exit_code == 0, out.output
+    assert len(out.output.strip().splitlines()) == 3
+    out = CliRunner().invoke(main, base + ["--explain", "--players", "grid:2x2", "--method", "exact", "--quiet",
+                                           "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")])
+    assert out.exit_code == 0, out.output
+    assert "total" in out.output and "<- regions" in out.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["result"] == "ShapeExplanation" and data["shape"] == "recommend" and data["detail"] == "best_score"
+    assert abs(data["total"] - data["exact_score"]) <= 1e-5 and abs(data["score"] - data["exact_score"]) <= 1e-4
+    assert data["regions"][0]["encoder_passes"] == 16
+
+
+def test_cli_recommend_bad_input(cli_db):
+    from click.testing import CliRunner
+
+    from qdrant_explain.cli import main
+
+    db, ids = cli_db
+    base = ["recommend", "--collection", "rec", "--db", str(db)]
+    out = CliRunner().invoke(main, base + ["--positive", "987654321", "--explain", "--no-regions"])
+    assert out.exit_code == 1 and "no point with id 987654321" in out.output
+    out = CliRunner().invoke(main, base + ["--negative", str(ids[0]), "--strategy", "average_vector"])
+    assert out.exit_code == 2 and "needs at least a positive example" in out.output
+    out = CliRunner().invoke(main, base + ["--positive", str(ids[0]), "--strategy", "max"])
+    assert out.exit_code == 2 and "'max' is not one of" in out.output
+    out = CliRunner().invoke(main, base)
+    assert out.exit_code == 2 and "at least one --positive or --negative" in out.output
