@@ -108,6 +108,69 @@ def slot_value_fn(res: S.Resolved, slot: tuple, hit_vector: Any) -> Callable[[np
     return fn
 
 
+def _with_slot(res: S.Resolved, slot: tuple, e: np.ndarray) -> S.Resolved:
+    """``res`` with the example vector at ``slot`` replaced by ``e`` (already as Qdrant stores it)."""
+    if slot[0] in ("positive", "negative"):
+        arr = (res.positive if slot[0] == "positive" else res.negative).copy()
+        arr[slot[1]] = e
+        return replace(res, **{slot[0]: arr})
+    if slot[0] == "target":
+        return replace(res, target=e)
+    pairs = res.pairs.copy()
+    pairs[slot[1], slot[2]] = e
+    return replace(res, pairs=pairs)
+
+
+def shape_scores(res: S.Resolved, vectors: np.ndarray) -> np.ndarray:
+    """The exact recommend / discover / context score of every row of ``vectors`` (Qdrant's formulas)."""
+    shape, metric = res.shape, res.metric
+    if isinstance(shape, S.Recommend):
+        return qs.recommend_scores(res.positive, res.negative, vectors, strategy=shape.strategy, metric=metric)
+    if isinstance(shape, S.Discover):
+        return qs.discovery_scores(res.target, res.pairs, vectors, metric=metric)
+    if isinstance(shape, S.Context):
+        return qs.context_scores(res.pairs, vectors, metric=metric)
+    raise TypeError(f"shape_scores takes a recommend, discover or context shape; got {type(shape).__name__}.")
+
+
+@dataclass(frozen=True)
+class SlotScore:
+    """A score object (:func:`qdrant_explain.explainers.scores.is_pair_score`) for joint region games of a shape.
+
+    ``matrix(E, H)[i, j]`` is the exact shape score (recommend, discover or context, Qdrant's formula)
+    of a candidate whose vector is ``H[j]`` when the example at ``slot`` is ``E[i]`` (the other
+    examples fixed): the value of the joint game between the driving example's regions and the hit's.
+    Not bilinear, so a joint game scores every (example mask, hit mask) combination of the two cached
+    side tables (still 2^nq + 2^nh encoder passes).
+
+    Attributes:
+        res: the resolved shape.
+        slot: ``("positive", j)``, ``("negative", j)``, ``("target",)`` or ``("pair", j, 0 | 1)``.
+    """
+
+    res: Any
+    slot: tuple
+
+    @property
+    def name(self) -> str:
+        """e.g. ``"recommend:best_score"``, ``"discover"``."""
+        return self.res.shape.kind + (f":{self.res.shape.strategy}" if isinstance(self.res.shape, S.Recommend) else "")
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Every shape score is a similarity except ``average_vector`` on a distance (a nearest distance)."""
+        avg = isinstance(self.res.shape, S.Recommend) and self.res.shape.strategy == "average_vector"
+        return not avg or self.res.metric in ("cosine", "dot")
+
+    def matrix(self, query: np.ndarray, hits: np.ndarray) -> np.ndarray:
+        """(m_examples, m_hits) scores."""
+        e = np.atleast_2d(np.asarray(query, dtype=np.float32))
+        h = np.atleast_2d(np.asarray(hits, dtype=np.float32))
+        if self.res.metric == "cosine":  # what Qdrant stores for a cosine collection
+            e, h = qs._unit(e), qs._unit(h)
+        return np.stack([shape_scores(_with_slot(self.res, self.slot, row), h).astype(np.float64) for row in e])
+
+
 # ----------------------------------------------------------------------------- the split
 
 
@@ -366,7 +429,8 @@ def find_hit(collection: Any, shape: Any, hit: Any, *, limit: int, query_filter:
 
 
 def explain_shape(collection: Any, shape: Any, hit: Any = None, *, encoder: Any = None, regions: bool = True,
-                  query_image: Any = None, players: object = None, baseline: object = "blur", method: str = "auto",
+                  query_image: Any = None, hit_image: Any = None, order: int = 1, side: str = "query",
+                  players: object = None, baseline: object = "blur", method: str = "auto",
                   budget: int | None = None, seed: int = 0, limit: int = 10, query_filter: Any = None,
                   rescore: bool | None = None, batch_size: int = 64, progress: bool | None = None,
                   log: Callable[[str], None] | None = None) -> ShapeExplanation:
@@ -380,6 +444,14 @@ def explain_shape(collection: Any, shape: Any, hit: Any = None, *, encoder: Any 
         encoder: the collection's encoder (an object or a spec); None: the recorded one when ``regions`` needs it.
         regions: also explain regions (needs images: the driving example's payload image, or ``query_image``).
         query_image: the image the nearest / prefetch vectors were encoded from (regions of nearest and fusion).
+            On a multivector (MaxSim) collection it may be left out with ``side="hit"``: the hit's regions are then
+            explained against the query multivector that was sent.
+        hit_image: the hit's image when it is masked (default: the one its payload points at).
+        order: 1 (region maps) or 2: the joint (Shapley-Taylor) correspondence between the query's (recommend:
+            the driving example's; discovery: the target's) regions and the hit's, of the shape's own score
+            (MaxSim on a multivector collection).
+        side: order 1: which image is masked, ``"query"`` (default), ``"hit"`` or ``"both"`` (nearest, fusion and
+            multivector queries; recommend / discover / context always mask the driving example).
         players, baseline, method, budget, seed, batch_size, progress, log: as in ``explain_pair`` (order 1).
         limit: results searched for the hit's rank.
         query_filter: the query's filter.
@@ -395,6 +467,12 @@ def explain_shape(collection: Any, shape: Any, hit: Any = None, *, encoder: Any 
             dense collection, ...).
     """
     t0 = time.perf_counter()
+    from .sides import SIDES
+
+    if order not in (1, 2) or isinstance(order, bool):
+        raise ValueError(f"explain_shape(order=...) must be 1 (region maps) or 2 (joint correspondence); got {order!r}.")
+    if side not in SIDES:
+        raise ValueError(f"explain_shape(side=...) must be one of {', '.join(SIDES)}; got {side!r}.")
     res = S.resolve_shape(collection, shape)
     found, rank = find_hit(collection, shape, hit, limit=limit, query_filter=query_filter, res=res)
     if found.vector is None:
@@ -410,21 +488,45 @@ def explain_shape(collection: Any, shape: Any, hit: Any = None, *, encoder: Any 
     if regions:
         try:
             region_results = _regions(collection, res, found, split, driver, encoder=encoder, query_image=query_image,
-                                      players=players, baseline=baseline, method=method, budget=budget, seed=seed,
-                                      batch_size=batch_size, progress=progress, log=log)
+                                      hit_image=hit_image, order=order, side=side, players=players, baseline=baseline,
+                                      method=method, budget=budget, seed=seed, batch_size=batch_size,
+                                      progress=progress, log=log)
         except _NoRegions as why:
             notes.append(str(why))
         passes = sum(int(r.encoder_passes or 0) for r in region_results)
+    parity_json = parity.to_dict()
+    if region_results and not isinstance(shape, S.Fusion):
+        fresh = fresh_parity(parity.exact, region_results[0])
+        parity_json.update(fresh)
+        if not fresh["fresh_ok"]:
+            notes.append(fresh["fresh_message"])
     detail = getattr(shape, "strategy", None) or getattr(shape, "method", None) or ("maxsim" if res.multivector else None)
     enc_name = region_results[0].encoder if region_results else None
     return ShapeExplanation(
         shape=shape.kind, detail=detail, query=_query_json(shape), hit=found, score=found.score,
-        exact_score=parity.exact, parity=parity.to_dict(), players=split.players, values=split.values,
+        exact_score=parity.exact, parity=parity_json, players=split.players, values=split.values,
         base_value=split.base_value, split=split.kind, matched=split.matched,
         driver=driver if region_results and driver is not None else None, regions=tuple(region_results),
         metric=res.metric, notes=tuple(notes), method="exact", encoder_passes=passes,
         seconds=time.perf_counter() - t0, encoder=enc_name, seed=seed,
         budget=region_results[0].budget if region_results else None)
+
+
+def fresh_parity(exact: float, regions: PairExplanation, *, tol: float = S.PARITY_TOL) -> dict:
+    """The exact score recomputed from freshly encoded vectors (the region game's full value: every image it
+    masks is encoded afresh) against the exact score from stored vectors.
+
+    Returns:
+        ``{"fresh_score", "fresh_gap", "fresh_ok", "fresh_message"}`` (added to the parity dict).
+    """
+    fresh = float(regions.full_value)
+    gap = fresh - float(exact)
+    ok = abs(gap) / max(1.0, abs(float(exact))) <= tol
+    msg = (f"the score recomputed from freshly encoded images ({fresh:.6g}) equals the exact score (gap {gap:.1e})" if ok
+           else f"the score recomputed from freshly encoded images is {fresh:.6g}, {gap:+.3g} from the exact score from "
+                "stored vectors: the stored vectors were not encoded from these images with this encoder (or "
+                "another preprocessing); the region map explains the fresh encoding")
+    return {"fresh_score": fresh, "fresh_gap": gap, "fresh_ok": ok, "fresh_message": msg}
 
 
 class _NoRegions(Exception):
@@ -457,14 +559,12 @@ def _encoder(collection: Any, encoder: Any) -> Any:
 
 
 def _regions(collection: Any, res: S.Resolved, hit: Any, split: Split, driver: int | None, *, encoder: Any,
-             query_image: Any, players: object, baseline: object, method: str, budget: int | None, seed: int,
-             batch_size: int, progress: bool | None, log: Any) -> list:
-    from .pair import pair_explanation
+             query_image: Any, hit_image: Any, order: int, side: str, players: object, baseline: object, method: str,
+             budget: int | None, seed: int, batch_size: int, progress: bool | None, log: Any) -> list:
     from .sides import ImageSide, VectorSide, explain_sides, side_name
 
     shape = res.shape
-    kw = dict(order=1, method=method, budget=budget, metric=res.metric, seed=seed, side="query", batch_size=batch_size,
-              progress=progress, log=log)
+    kw = dict(order=order, method=method, budget=budget, seed=seed, batch_size=batch_size, progress=progress, log=log)
     if isinstance(shape, (S.Recommend, S.Discover, S.Context)):
         if isinstance(shape, S.Discover):
             slot, item = ("target",), shape.target
@@ -479,44 +579,118 @@ def _regions(collection: Any, res: S.Resolved, hit: Any, split: Split, driver: i
             raise _NoRegions(f"regions are explained on the collection's own vector ({collection.info.vector_name!r}).")
         enc = _encoder(collection, encoder)
         point = collection.retrieve([item], with_vectors=True, with_payload=True)[0]
-        image = collection.resolve_image(point)
-        q = ImageSide(image, enc, players=players, baseline=baseline, name="query", label=f"example {point.id}",
-                      id=point.id, payload=point.payload)
-        h = ScoredSide(hit.vector, slot_value_fn(res, slot, hit.vector), id=hit.id, score=hit.score,
-                       payload=hit.payload, image=_try_image(collection, hit))
-        out = explain_sides(q, [h], **kw)[0]
-        pe = pair_explanation(out, encoder=getattr(enc, "name", str(enc)), seed=seed, baseline=baseline,
-                              metric=res.metric, query_name=f"example {point.id}")
-        extra = dict(pe.extra)
-        extra["game"] = (f"the {shape.kind} score of point {hit.id} with example {point.id} masked over its regions "
-                         "(the other examples fixed)")
-        return [replace(pe, extra=extra)]
+        q = ImageSide(collection.resolve_image(point), enc, players=players, baseline=baseline, name="query",
+                      label=f"example {point.id}", id=point.id, payload=point.payload)
+        if order == 2:  # the joint correspondence between the driving example's regions and the hit's
+            h = ImageSide(_hit_image(collection, hit, hit_image), enc, players=players, baseline=baseline, name="hit",
+                          id=hit.id, score=hit.score, payload=hit.payload)
+            out = explain_sides(q, [h], metric=SlotScore(res, slot), side="both", **kw)[0]
+            game = (f"the {shape.kind} score of the hit with example {point.id} (its regions) and the hit (its regions) "
+                    "both masked, the other examples fixed")
+        else:
+            h = ScoredSide(hit.vector, slot_value_fn(res, slot, hit.vector), id=hit.id, score=hit.score,
+                           payload=hit.payload, image=_try_image(collection, hit))
+            out = explain_sides(q, [h], metric=res.metric, side="query", **kw)[0]
+            game = (f"the {shape.kind} score of point {hit.id} with example {point.id} masked over its regions "
+                    "(the other examples fixed)")
+        return [_pair(out, enc, res, seed, baseline, f"example {point.id}", game=game)]
+    if res.multivector:
+        return [_multivector_regions(collection, res, hit, encoder=encoder, query_image=query_image,
+                                     hit_image=hit_image, side=side, players=players, baseline=baseline, kw=kw)]
     if query_image is None:
         raise _NoRegions("pass query_image= (the image the query vectors were encoded from) to explain regions.")
-    if res.multivector:
-        raise _NoRegions("region maps of a multivector (MaxSim) query are not built yet; the per-token split is exact.")
     enc = _encoder(collection, encoder)
     q = ImageSide(query_image, enc, players=players, baseline=baseline, name="query", label=side_name(query_image))
     prefs = shape.prefetches if isinstance(shape, S.Fusion) else (shape,)
     own = [i for i, p in enumerate(prefs) if p.using in (None, collection.info.vector_name)]
     if not own:
         raise _NoRegions("no prefetch searches the collection's own vector; nothing to draw regions for.")
-    h = VectorSide(hit.vector, id=hit.id, score=hit.score, payload=hit.payload, image=_try_image(collection, hit))
-    out = explain_sides(q, [h], **kw)[0]  # one game: every prefetch of this image scores the same pair
+    masks_hit = order == 2 or side in ("hit", "both")
+    if masks_hit:
+        h = ImageSide(_hit_image(collection, hit, hit_image), enc, players=players, baseline=baseline, name="hit",
+                      id=hit.id, score=hit.score, payload=hit.payload, vector=hit.vector)
+    else:
+        h = VectorSide(hit.vector, id=hit.id, score=hit.score, payload=hit.payload, image=_try_image(collection, hit))
+    out = explain_sides(q, [h], metric=res.metric, side=side, **kw)[0]  # one game: every prefetch scores the same pair
     from qdrant_explain.connectors import compare_vectors
 
     fresh = out.query.fresh
     agree = [i for i in own if compare_vectors(np.asarray(prefs[i].vector), fresh, res.metric).agrees]
-    pe = pair_explanation(out, encoder=getattr(enc, "name", str(enc)), seed=seed, baseline=baseline,
-                          metric=res.metric, query_name=side_name(query_image))
+    game = (f"the nearest score of the query's regions against point {hit.id}"
+            + (f" (prefetch {', '.join(str(i + 1) for i in agree)})" if isinstance(shape, S.Fusion) else ""))
+    pe = _pair(out, enc, res, seed, baseline, side_name(query_image), game=game)
     extra = dict(pe.extra)
     extra["prefetches"] = [i + 1 for i in agree]
-    extra["game"] = (f"the nearest score of the query's regions against point {hit.id}"
-                     + (f" (prefetch {', '.join(str(i + 1) for i in agree)})" if isinstance(shape, S.Fusion) else ""))
     if not agree:
         extra["warnings"] = list(extra.get("warnings", [])) + [
             "the query image's encoding matches no prefetch vector: this map explains the image, not the query sent"]
     return [replace(pe, extra=extra)]
+
+
+def _pair(out: Any, enc: Any, res: S.Resolved, seed: int, baseline: object, query_name: str | None, *,
+          game: str) -> PairExplanation:
+    from .pair import pair_explanation
+
+    pe = pair_explanation(out, encoder=getattr(enc, "name", str(enc)), seed=seed, baseline=baseline,
+                          metric=res.metric, query_name=query_name)
+    return replace(pe, extra={**pe.extra, "game": game})
+
+
+def _flat(multivector: Any) -> np.ndarray:
+    arr = np.asarray(multivector, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"a multivector must be a (tokens, d) matrix; got shape {arr.shape}.")
+    return arr.reshape(-1)
+
+
+def _multivector_regions(collection: Any, res: S.Resolved, hit: Any, *, encoder: Any, query_image: Any,
+                         hit_image: Any, side: str, players: object, baseline: object, kw: dict) -> PairExplanation:
+    """The region game on a MaxSim collection: the MaxSim score of masked multivectors (query side, hit side, joint).
+
+    The query is the query image (masked or fixed) or, when no image is given and only the hit is masked,
+    the multivector sent to Qdrant itself (a ColPali-style "why does this document match my query").
+    """
+    from qdrant_explain.explainers.maxsim import MaxSimScore
+
+    from .sides import ImageSide, VectorSide, encoder_is_multivector, explain_sides, side_name
+
+    order = kw["order"]
+    masks_query = order == 2 or side in ("query", "both")
+    masks_hit = order == 2 or side in ("hit", "both")
+    if query_image is None and masks_query:
+        raise _NoRegions("pass query_image= (the image the query multivector was encoded from) to explain the query's "
+                         "regions, or side='hit' to explain the hit's regions against the query multivector itself.")
+    enc = _encoder(collection, encoder)
+    if not encoder_is_multivector(enc):
+        raise _NoRegions(f"the encoder {getattr(enc, 'name', enc)!r} produces single vectors, but the collection's "
+                         "vector is a MaxSim multivector: use a multivector encoder (clip-tokens:MODEL@WEIGHTS, or "
+                         "CallableEncoder(fn, multivector=True)).")
+    score = MaxSimScore(res.metric, int(collection.info.vector_size))
+    if query_image is not None:
+        q = ImageSide(query_image, enc, players=players, baseline=baseline, name="query", label=side_name(query_image))
+        qname = side_name(query_image)
+    else:
+        q, qname = VectorSide(_flat(res.shape.vector), name="query", label="query multivector"), "query multivector"
+    if masks_hit:
+        h = ImageSide(_hit_image(collection, hit, hit_image), enc, players=players, baseline=baseline, name="hit",
+                      id=hit.id, score=hit.score, payload=hit.payload)
+    else:
+        h = VectorSide(_flat(hit.vector), id=hit.id, score=hit.score, payload=hit.payload,
+                       image=_try_image(collection, hit))
+    out = explain_sides(q, [h], metric=score, side="both" if order == 2 else side, **kw)[0]
+    masked = " and ".join(w for w, m in (("the query's", masks_query), ("the hit's", masks_hit)) if m)
+    return _pair(out, enc, res, kw["seed"], baseline, qname,
+                 game=f"the MaxSim score ({res.metric}) of point {hit.id} with {masked} regions masked and re-encoded "
+                      "to token multivectors")
+
+
+def _hit_image(collection: Any, hit: Any, hit_image: Any) -> Any:
+    if hit_image is not None:
+        return hit_image
+    try:
+        return collection.resolve_image(hit)
+    except Exception as exc:  # noqa: BLE001 - said as a note: the query side can still be explained
+        raise _NoRegions(f"the hit's image could not be found ({exc}); pass hit_image= to mask the hit.") from None
 
 
 def _try_image(collection: Any, hit: Any) -> Any:
@@ -526,5 +700,5 @@ def _try_image(collection: Any, hit: Any) -> Any:
         return None
 
 
-__all__ = ["ScoredSide", "ShapeExplanation", "ShapeSection", "Split", "driving_slot", "explain_shape", "find_hit",
-           "slot_value_fn", "split_score"]
+__all__ = ["ScoredSide", "ShapeExplanation", "ShapeSection", "SlotScore", "Split", "driving_slot", "explain_shape",
+           "find_hit", "fresh_parity", "shape_scores", "slot_value_fn", "split_score"]

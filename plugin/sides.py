@@ -164,14 +164,32 @@ def encoder_side(encoder: Any, pixels: np.ndarray, baseline: np.ndarray, labels:
 
     An encoder with ``masked_encoder(pixels, baseline, labels)`` (the torch
     encoders on a GPU) builds the masked images itself, on the device; any other
-    gets numpy-masked uint8 batches.
+    gets numpy-masked uint8 batches. A multivector encoder's (m, t, d) token
+    matrices are cached flattened to (m, t * d) rows (scored by a
+    :class:`~qdrant_explain.explainers.maxsim.MaxSimScore`).
     """
     from qdrant_explain.explainers.side import ImageSide as ImageEvaluator
 
     factory = getattr(encoder, "masked_encoder", None)
     masked = factory(pixels, baseline, labels) if callable(factory) else None
-    return ImageEvaluator(pixels, baseline, labels, encoder.encode, batch_size=batch_size, progress=progress,
+    encode = encoder.encode
+    if encoder_is_multivector(encoder):
+        encode, masked = _flattened(encode, name), None if masked is None else _flattened(masked, name)
+    return ImageEvaluator(pixels, baseline, labels, encode, batch_size=batch_size, progress=progress,
                           name=name, masked_encode=masked)
+
+
+def encoder_is_multivector(encoder: Any) -> bool:
+    """Whether the encoder returns (m, t, d) token multivectors (``multivector`` attribute)."""
+    from qdrant_explain.explainers.maxsim import encoder_is_multivector as is_multi
+
+    return is_multi(encoder)
+
+
+def _flattened(fn: Callable[[Any], Any], name: str) -> Callable[[Any], np.ndarray]:
+    from qdrant_explain.explainers.maxsim import flatten_multivectors
+
+    return lambda x: flatten_multivectors(fn(x), name=f"{name} encoder")
 
 
 def _vector(value: object, name: str) -> np.ndarray:
@@ -235,7 +253,12 @@ class ImageSide:
             fresh = evaluator.embed(np.ones((1, players.n_players), dtype=bool))[0]
         else:
             players = evaluator = None
-            fresh = _vector(self.encoder.encode(prepared.pixels[None])[0], f"the {self.name} embedding")
+            raw = self.encoder.encode(prepared.pixels[None])
+            if encoder_is_multivector(self.encoder):
+                from qdrant_explain.explainers.maxsim import flatten_multivectors
+
+                raw = flatten_multivectors(raw, name=f"{self.name} encoder")
+            fresh = _vector(raw[0], f"the {self.name} embedding")
         check = None
         if stored is not None:
             from qdrant_explain.connectors import compare_vectors
@@ -514,7 +537,7 @@ def explain_sides(
     order: int = 1,
     method: str = "auto",
     budget: int | None = None,
-    metric: str = "cosine",
+    metric: Any = "cosine",
     seed: int = 0,
     side: str = "both",
     batch_size: int = 64,
@@ -532,7 +555,8 @@ def explain_sides(
             the vocabulary's one rule.
         budget: encoder passes (``vocabulary.BUDGET_MEANING``): per explained side at order 1,
             query + hit together at order 2; capped at the exact cost. None: the default.
-        metric: Qdrant metric of the score.
+        metric: Qdrant metric of the score, or a score object (``matrix(query, hits) -> (mq, mh)``, e.g.
+            :class:`~qdrant_explain.explainers.maxsim.MaxSimScore` for multivector sides).
         seed: seed of every sampler.
         side: order 1: ``"both"``, ``"query"`` or ``"hit"`` (a fixed hit is explained on the query side).
         batch_size: masked images per encoder call.
@@ -574,9 +598,11 @@ def explain_sides(
         mask_hit = order == 2 or (side in ("both", "hit") and not isinstance(h, DifferenceSide))
         prepared.append(h.prepare(maskable=mask_hit, check_vector=check_vectors, **kw))
     dim = int(q.fixed.shape[0]) if q.fixed is not None else None
+    from qdrant_explain.explainers.scores import is_pair_score
+
     for p in prepared:
         d = p.combination[0].shape[1] if p.combination is not None else p.fixed.shape[0]
-        if dim is not None and d != dim:
+        if dim is not None and d != dim and not is_pair_score(metric):  # a score object checks its own rows
             raise ValueError(
                 f"the {p.source.name} vector has dimension {d} but the encoder produces {dim}-d embeddings; pass "
                 f"the stored vector of the same encoder/collection (or the image, to encode it).")
@@ -731,8 +757,9 @@ def _hit_sides(q: PreparedSide, hits: list[PreparedSide], method: str, budget: i
                   _throughput(hits[members[0]]))
         est, game_plan = plan_game(n, method=plan.method, order=1, budget=plan.budget, seed=seed)
         distinct, inverse = unique_rows(game_plan.coalitions)
-        values = np.concatenate([score_matrix(hits[i].evaluator.embed(distinct), q.fixed[None], metric)
-                                 for i in members], axis=1)[inverse]  # (m, hits of this size)
+        values = np.concatenate([score_matrix(q.fixed[None], hits[i].evaluator.embed(distinct), metric).T
+                                 for i in members], axis=1)[inverse]  # (m, hits of this size); query first: MaxSim is
+        # not symmetric
         for i, e in zip(members, solve_game(est, game_plan, values, seed=seed, requested_method=est.name)):
             explanations[i], plans[i] = e, plan
     return explanations, plans
