@@ -170,6 +170,8 @@ class Resolved:
         ids: the point ids the shape mentions (Qdrant excludes them from recommend/discover results).
         metric: the collection's distance.
         multivector: the searched vector is a MaxSim multivector.
+        token_dim: on a multivector vector, the size of one token vector; the example vectors above are then
+            flattened multivectors (rows of tokens x token_dim numbers).
     """
 
     shape: Any
@@ -180,6 +182,26 @@ class Resolved:
     pairs: np.ndarray | None = None
     ids: tuple = ()
     multivector: bool = False
+    token_dim: int | None = None
+
+    @property
+    def score(self) -> Any:
+        """What Qdrant's formulas score with: the metric name, or a ``MaxSimScore`` on a multivector vector."""
+        if self.token_dim is None:
+            return self.metric
+        from qdrant_explain.explainers.maxsim import MaxSimScore
+
+        return MaxSimScore(self.metric, self.token_dim)
+
+    def rows(self, vector: Any) -> np.ndarray:
+        """A stored vector as the formulas take it: as is, or a (tokens, d) multivector flattened."""
+        arr = np.asarray(vector, dtype=np.float32)
+        return arr.reshape(-1) if self.token_dim is not None else arr
+
+    def unflatten(self, row: Any) -> np.ndarray:
+        """A flattened multivector back to (tokens, d) (dense vectors unchanged)."""
+        arr = np.asarray(row, dtype=np.float32)
+        return arr.reshape(-1, self.token_dim) if self.token_dim is not None else arr
 
 
 def _is_id(x: Any) -> bool:
@@ -236,16 +258,20 @@ def resolve_shape(collection: Any, shape: Any) -> Resolved:
     if isinstance(shape, Nearest):
         _check_query_vector(collection, shape.vector, using)
         return Resolved(shape=shape, metric=metric, multivector=multi)
-    if multi:
-        raise ValueError(f"{type(shape).__name__} on the multivector (MaxSim) vector of collection {collection.name!r} "
-                         "is not explained yet: qdrant-explain explains recommend, discover and context on dense "
-                         "vectors; use a Nearest multivector query, or a dense named vector (using=...).")
+    token_dim = _dim(collection, using) if multi else None
     if isinstance(shape, Recommend):
         pos, ids_p = _lookup(collection, shape.positive, using)
         neg, ids_n = _lookup(collection, shape.negative, using)
         d = _dim(collection, using)
+        if multi:
+            (pos, neg), d = _flatten_multi((pos, neg), d, collection)
         out = Resolved(shape=shape, metric=metric, positive=_stack(pos, d, "positive example"),
-                       negative=_stack(neg, d, "negative example"), ids=tuple(ids_p + ids_n))
+                       negative=_stack(neg, d, "negative example"), ids=tuple(ids_p + ids_n), multivector=multi,
+                       token_dim=token_dim)
+        if multi and shape.strategy == "average_vector":
+            raise ValueError(f"recommend strategy 'average_vector' on the multivector (MaxSim) vector of collection "
+                             f"{collection.name!r} is not explained: Qdrant averages multivectors in a way "
+                             "qdrant-explain does not reproduce; use strategy 'best_score' or 'sum_scores'.")
         return out
     flat = [x for pair in shape.pairs for x in pair]
     target = []
@@ -253,12 +279,29 @@ def resolve_shape(collection: Any, shape: Any) -> Resolved:
         flat = [shape.target] + flat
     vecs, ids = _lookup(collection, flat, using)
     d = _dim(collection, using)
+    if multi:
+        (vecs,), d = _flatten_multi((vecs,), d, collection)
     if isinstance(shape, Discover):
         target, vecs = vecs[0], vecs[1:]
         target = _stack([target], d, "target")[0]
     pairs = _stack(vecs, d, "context pair vector").reshape(-1, 2, d)
     return Resolved(shape=shape, metric=metric, target=target if isinstance(shape, Discover) else None,
-                    pairs=pairs, ids=tuple(ids))
+                    pairs=pairs, ids=tuple(ids), multivector=multi, token_dim=token_dim)
+
+
+def _flatten_multi(groups: tuple, d: int, collection: Any) -> tuple[tuple, int]:
+    """Flatten every (tokens, d) multivector of ``groups``; they must share one token count."""
+    shapes = {np.shape(v) for g in groups for v in g}
+    for s in shapes:
+        if len(s) != 2 or s[1] != d:
+            raise ValueError(f"an example of a multivector query must be a (tokens, {d}) multivector of collection "
+                             f"{collection.name!r} (or a point id); got shape {s}.")
+    counts = {s[0] for s in shapes}
+    if len(counts) > 1:
+        raise ValueError(f"the examples' multivectors have different token counts {sorted(counts)}; qdrant-explain "
+                         "explains recommend, discover and context on multivectors of one token count (one encoder).")
+    t = counts.pop() if counts else 1
+    return tuple([np.asarray(v, np.float32).reshape(-1) for v in g] for g in groups), t * d
 
 
 def _stack(vectors: list[np.ndarray], d: int, what: str) -> np.ndarray:
@@ -453,8 +496,8 @@ def _edge_run(collection: Any, res: Resolved, *, limit: int, query_filter: Any, 
         flt = exclude if base is None else models.Filter(must=[base, exclude])
     using = getattr(shape, "using", None) or collection.info.vector_name
 
-    def lst(x: np.ndarray) -> list:
-        return np.asarray(x, dtype=np.float32).tolist()
+    def lst(x: np.ndarray) -> list:  # multivector examples travel as (tokens, d) lists
+        return res.unflatten(x).tolist()
 
     prefetches = None
     if isinstance(shape, Nearest):
@@ -519,6 +562,7 @@ def exact_shape_score(collection: Any, res: Resolved, hit_vector: Any, *, hit_id
         if res.multivector:
             return qs.maxsim_terms(shape.vector, h, metric=metric).score
         return float(qs.nearest_scores(shape.vector, h, metric)[0])
+    h, metric = res.rows(h), res.score  # multivectors: flattened rows scored with MaxSim's core similarity
     if isinstance(shape, Recommend):
         return float(qs.recommend_scores(res.positive, res.negative, h, strategy=shape.strategy, metric=metric)[0])
     if isinstance(shape, Discover):

@@ -87,6 +87,16 @@ class MaxSimScore:
 
     def matrix(self, query: object, hits: object) -> np.ndarray:
         """(mq, mh) MaxSim scores of every flattened query multivector against every flattened document."""
+        core = self.core(query, hits)
+        if self.metric == "euclid":
+            return np.sqrt(np.abs(core))
+        if self.metric == "manhattan":
+            return np.abs(core)
+        return core
+
+    def core(self, query: object, hits: object) -> np.ndarray:
+        """(mq, mh) core MaxSim (higher = closer: the sum over query tokens of the best core similarity), the
+        similarity Qdrant's recommend, discovery and context formulas use for multivectors."""
         q, h = self.tokens(query, "query embeddings"), self.tokens(hits, "hit embeddings")
         if self.metric == "cosine":
             q, h = _unit(q), _unit(h)
@@ -99,10 +109,6 @@ class MaxSimScore:
             block = q[a : a + step]
             sim = _core(block.reshape(-1, d), hf, self.metric).reshape(block.shape[0], t, mh, s)
             core[a : a + block.shape[0]] = sim.max(axis=3).sum(axis=1)
-        if self.metric == "euclid":
-            return np.sqrt(np.abs(core))
-        if self.metric == "manhattan":
-            return np.abs(core)
         return core
 
 

@@ -84,9 +84,13 @@ def core_scores(queries: object, vectors: object, metric: str) -> np.ndarray:
     """Qdrant's internal similarity of every query row against every vector row, (k, m) float32.
 
     Cosine similarity, dot product, ``-||q - h||^2`` (euclid) or ``-||q - h||_1`` (manhattan):
-    higher is always closer. Recommend, discovery and context scores are built from it.
+    higher is always closer. Recommend, discovery and context scores are built from it. ``metric`` may
+    be a :class:`~qdrant_explain.explainers.maxsim.MaxSimScore`: rows are then flattened multivectors and
+    the core similarity is MaxSim's (Qdrant's recommend, discovery and context on multivector vectors).
     """
     metric = check_score(metric)
+    if callable(getattr(metric, "core", None)):  # a MaxSimScore: rows are flattened multivectors
+        return np.asarray(metric.core(_rows(queries, "queries"), _rows(vectors, "vectors")), dtype=np.float32)
     q, v = _rows(queries, "queries"), _rows(vectors, "vectors")
     if q.shape[1] != v.shape[1]:
         raise ValueError(f"queries have dimension {q.shape[1]} but vectors {v.shape[1]}; use vectors of one "
@@ -105,6 +109,7 @@ def nearest_scores(query: object, vectors: object, metric: str) -> np.ndarray:
     """The score a nearest query returns for each vector, (m,): cosine, dot, L2 or L1 distance."""
     metric = check_score(metric)
     core = core_scores(query, vectors, metric)[0]
+    metric = getattr(metric, "metric", metric)  # a MaxSimScore transforms like its distance
     if metric == "euclid":
         return np.sqrt(np.abs(core)).astype(np.float32)
     if metric == "manhattan":

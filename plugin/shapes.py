@@ -101,6 +101,7 @@ def slot_value_fn(res: S.Resolved, slot: tuple, hit_vector: Any) -> Callable[[np
             pairs = pairs.copy()
             pairs[slot[1], slot[2]] = stored(e)
         return S.exact_shape_score(None, replace(res, positive=pos, negative=neg, target=target, pairs=pairs), h)
+    # (a multivector hit is flattened by exact_shape_score; masked multivector examples arrive flattened)
 
     def fn(embeddings: np.ndarray) -> np.ndarray:
         return np.array([one(e) for e in np.asarray(embeddings)], dtype=np.float64)
@@ -123,7 +124,7 @@ def _with_slot(res: S.Resolved, slot: tuple, e: np.ndarray) -> S.Resolved:
 
 def shape_scores(res: S.Resolved, vectors: np.ndarray) -> np.ndarray:
     """The exact recommend / discover / context score of every row of ``vectors`` (Qdrant's formulas)."""
-    shape, metric = res.shape, res.metric
+    shape, metric = res.shape, res.score
     if isinstance(shape, S.Recommend):
         return qs.recommend_scores(res.positive, res.negative, vectors, strategy=shape.strategy, metric=metric)
     if isinstance(shape, S.Discover):
@@ -195,6 +196,8 @@ def split_score(res: S.Resolved, hit_vector: Any, *, hit_id: Any = None,
     """The exact split of the hit's exact score (see the module docstring)."""
     shape, metric = res.shape, res.metric
     h = None if hit_vector is None else np.asarray(hit_vector, dtype=np.float32)
+    if isinstance(shape, (S.Recommend, S.Discover, S.Context)):
+        h, metric = (None if h is None else res.rows(h)), res.score  # multivectors: flattened, MaxSim core
     if isinstance(shape, S.Recommend):
         table = qs.recommend_game_table(res.positive, res.negative, h, strategy=shape.strategy, metric=metric)
         from qdrant_explain.explainers.exact import shapley_values
@@ -578,6 +581,7 @@ def _regions(collection: Any, res: S.Resolved, hit: Any, split: Split, driver: i
         if getattr(shape, "using", None) not in (None, collection.info.vector_name):
             raise _NoRegions(f"regions are explained on the collection's own vector ({collection.info.vector_name!r}).")
         enc = _encoder(collection, encoder)
+        _check_kind(enc, res)
         point = collection.retrieve([item], with_vectors=True, with_payload=True)[0]
         q = ImageSide(collection.resolve_image(point), enc, players=players, baseline=baseline, name="query",
                       label=f"example {point.id}", id=point.id, payload=point.payload)
@@ -588,7 +592,7 @@ def _regions(collection: Any, res: S.Resolved, hit: Any, split: Split, driver: i
             game = (f"the {shape.kind} score of the hit with example {point.id} (its regions) and the hit (its regions) "
                     "both masked, the other examples fixed")
         else:
-            h = ScoredSide(hit.vector, slot_value_fn(res, slot, hit.vector), id=hit.id, score=hit.score,
+            h = ScoredSide(res.rows(hit.vector), slot_value_fn(res, slot, hit.vector), id=hit.id, score=hit.score,
                            payload=hit.payload, image=_try_image(collection, hit))
             out = explain_sides(q, [h], metric=res.metric, side="query", **kw)[0]
             game = (f"the {shape.kind} score of point {hit.id} with example {point.id} masked over its regions "
@@ -661,10 +665,7 @@ def _multivector_regions(collection: Any, res: S.Resolved, hit: Any, *, encoder:
         raise _NoRegions("pass query_image= (the image the query multivector was encoded from) to explain the query's "
                          "regions, or side='hit' to explain the hit's regions against the query multivector itself.")
     enc = _encoder(collection, encoder)
-    if not encoder_is_multivector(enc):
-        raise _NoRegions(f"the encoder {getattr(enc, 'name', enc)!r} produces single vectors, but the collection's "
-                         "vector is a MaxSim multivector: use a multivector encoder (clip-tokens:MODEL@WEIGHTS, or "
-                         "CallableEncoder(fn, multivector=True)).")
+    _check_kind(enc, res)
     score = MaxSimScore(res.metric, int(collection.info.vector_size))
     if query_image is not None:
         q = ImageSide(query_image, enc, players=players, baseline=baseline, name="query", label=side_name(query_image))
@@ -682,6 +683,20 @@ def _multivector_regions(collection: Any, res: S.Resolved, hit: Any, *, encoder:
     return _pair(out, enc, res, kw["seed"], baseline, qname,
                  game=f"the MaxSim score ({res.metric}) of point {hit.id} with {masked} regions masked and re-encoded "
                       "to token multivectors")
+
+
+def _check_kind(enc: Any, res: S.Resolved) -> None:
+    """A multivector encoder for a multivector vector and a single-vector encoder for a dense one."""
+    from .sides import encoder_is_multivector
+
+    name = getattr(enc, "name", enc)
+    if res.multivector and not encoder_is_multivector(enc):
+        raise _NoRegions(f"the encoder {name!r} produces single vectors, but the collection's vector is a MaxSim "
+                         "multivector: use a multivector encoder (clip-tokens:MODEL@WEIGHTS, or "
+                         "CallableEncoder(fn, multivector=True)).")
+    if not res.multivector and encoder_is_multivector(enc):
+        raise _NoRegions(f"the encoder {name!r} produces token multivectors, but the collection's vector is dense: "
+                         "use the single-vector encoder the collection was built with.")
 
 
 def _hit_image(collection: Any, hit: Any, hit_image: Any) -> Any:

@@ -29,7 +29,13 @@ CASES = {
     "rrf": lambda: S.Fusion((S.Nearest(DENSE[9]), S.Nearest(DENSE[10])), "rrf"),
     "dbsf": lambda: S.Fusion((S.Nearest(DENSE[9]), S.Nearest(DENSE[10])), "dbsf"),
     "maxsim": lambda: S.Nearest(MULTI[4] + 0.05),
+    "maxsim recommend best_score": lambda: S.Recommend((0, 1), (2,), "best_score"),
+    "maxsim recommend sum_scores": lambda: S.Recommend((0, 1), (2,), "sum_scores"),
+    "maxsim discovery": lambda: S.Discover(3, ((4, 5), (6, 7))),
+    "maxsim context": lambda: S.Context(((4, 5), (6, 7))),
 }
+"""Cases starting with "maxsim" run on the MaxSim multivector ``tok`` (recommend, discovery and context with
+MaxSim as the similarity, as Qdrant computes them)."""
 
 
 def _check_case(col, case: str) -> None:
@@ -53,7 +59,7 @@ def test_every_shape_adds_up_to_qdrants_score(backend, distance, tmp_path):
     dense, _ = make_collection(backend, distance, tmp_path, vector_name="img")
     multi, _ = make_collection(backend, distance, tmp_path / "m", vector_name="tok")
     for case in CASES:
-        _check_case(multi if case == "maxsim" else dense, case)
+        _check_case(multi if case.startswith("maxsim") else dense, case)
 
 
 def test_maxsim_split_is_exact_per_query_token(tmp_path):
@@ -91,6 +97,10 @@ def test_bad_inputs(backend, tmp_path):
     with pytest.raises(ValueError, match="multivector query .* against the dense"):
         S.run_shape(col, S.Nearest(MULTI[0]))
     multi, _ = make_collection(backend, "cosine", tmp_path / "m", vector_name="tok")
+    with pytest.raises(ValueError, match="'average_vector' on the multivector .* use strategy 'best_score'"):
+        S.run_shape(multi, S.Recommend((0,), (1,), "average_vector"))
+    with pytest.raises(ValueError, match=r"must be a \(tokens, 8\) multivector"):
+        S.run_shape(multi, S.Recommend((np.ones(8),), (), "best_score"))
     with pytest.raises(ValueError, match="single vector against the multivector"):
         S.run_shape(multi, S.Nearest(DENSE[0]))
     with pytest.raises(ValueError, match="needs at least a positive example"):
@@ -114,7 +124,7 @@ def test_every_shape_on_a_server(distance, tmp_path):
     multi, _ = make_collection("client", distance, tmp_path, client=cl, vector_name="tok")
     try:
         for case in CASES:
-            _check_case(multi if case == "maxsim" else dense, case)
+            _check_case(multi if case.startswith("maxsim") else dense, case)
     finally:
         cl.delete_collection(dense.name)
         cl.delete_collection(multi.name)

@@ -223,3 +223,23 @@ def test_recommend_joint_correspondence_of_the_driving_example(tmp_path):
         # the slot score with the stored example and hit is the exact recommend score
         exact = score.matrix(np.asarray(example.vector)[None], np.asarray(why.hit.vector)[None])[0, 0]
         assert abs(exact - why.exact_score) <= 1e-5
+
+
+@pytest.mark.parametrize("backend", ["client", "edge"])
+def test_recommend_on_multivectors_down_to_regions(mv_collections, tokens_encoder, backend):
+    cols, _ = mv_collections
+    col = cols[backend]
+    ids = sorted((pid for pid, _ in col.scroll_payloads()), key=str)
+    shape = S.Recommend(positive=(ids[0], ids[1]), negative=(ids[2],), strategy="best_score")
+    why = explain_shape(col, shape, encoder=tokens_encoder, players="grid:2x2", method="exact", baseline="gray")
+    assert abs(why.total - why.exact_score) <= 1e-5 and abs(why.score - why.exact_score) <= 1e-4
+    (pe,) = why.regions
+    assert pe.encoder_passes == 16 and abs(pe.full_value - why.exact_score) <= 1e-4
+    joint = explain_shape(col, shape, encoder=tokens_encoder, order=2, players="grid:2x2", method="exact",
+                          baseline="gray").regions[0]
+    assert joint.encoder_passes == 32 and abs(joint.full_value - why.exact_score) <= 1e-4
+    # efficiency of the joint game: base + every index adds up to the full value
+    total = joint.base_value + joint.joint.query_values.sum() + joint.joint.hit_values.sum() + joint.cross.sum()
+    if joint.joint.query_interactions is not None:
+        total += np.triu(joint.joint.query_interactions, 1).sum() + np.triu(joint.joint.hit_interactions, 1).sum()
+    assert abs(total - joint.full_value) <= 1e-6
