@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .results import AuditReport, Comparison, Hit, PairExplanation, SearchResults
+from .shape_queries import ShapeQueries
 
 SIDES = ("query", "hit", "both")
 
@@ -74,8 +75,12 @@ def _systemic(exc: BaseException) -> bool:
                             EncoderMismatchError, MemoryError))
 
 
-class SearchExplainer:
+class SearchExplainer(ShapeQueries):
     """Search a collection by image and explain why each hit came back.
+
+    Every Qdrant query shape too (:class:`~qdrant_explain.shape_queries.ShapeQueries`): :meth:`nearest`
+    (also multivector MaxSim), :meth:`recommend`, :meth:`discover`, :meth:`context`, :meth:`fuse` and
+    :meth:`query`, each with ``explain=``.
 
     Args:
         collection: an opened collection (:func:`qdrant_explain.connectors.open_collection`).

@@ -243,3 +243,38 @@ def test_recommend_on_multivectors_down_to_regions(mv_collections, tokens_encode
     if joint.joint.query_interactions is not None:
         total += np.triu(joint.joint.query_interactions, 1).sum() + np.triu(joint.joint.hit_interactions, 1).sum()
     assert abs(total - joint.full_value) <= 1e-6
+
+
+def test_search_explainer_shape_methods(mv_collections, tokens_encoder, tmp_path):
+    from PIL import Image
+
+    from qdrant_explain import SearchExplainer
+
+    cols, root = mv_collections
+    ex = SearchExplainer(cols["client"], tokens_encoder, players="grid:2x2", method="exact", baseline="gray")
+    img, _ = _query(tokens_encoder, root)
+    hits = ex.nearest(img, limit=3)
+    assert len(hits) == 3 and hits[0].score >= hits[1].score
+    why = ex.nearest(img, explain=True, hit=hits[1])
+    assert why.detail == "maxsim" and why.hit.id == hits[1].id and why.regions[0].encoder_passes == 16
+    assert abs(why.total - why.score) <= 1e-4
+    ids = [h.id for h in hits]
+    rec = ex.recommend([ids[0]], [ids[1]], strategy="sum_scores", explain=True, order=2)
+    assert rec.shape == "recommend" and rec.regions[0].order == 2 and abs(rec.total - rec.score) <= 1e-4
+    disc = ex.discover(ids[0], [(ids[1], ids[2])], explain=True, regions=False)
+    assert disc.shape == "discover" and abs(disc.total - disc.score) <= 1e-4
+    ctx = ex.context([(ids[1], ids[2])], limit=2)
+    assert len(ctx) == 2
+    # dense fusion of two image prefetches on the tiny dense encoder
+    dense_root = tmp_path / "dense"
+    dense_root.mkdir()
+    rng = np.random.default_rng(8)
+    for i in range(5):
+        Image.fromarray(_smooth_image(rng)).save(dense_root / f"d{i}.png")
+    index_folder(dense_root, "dense", encoder=TINY, path=str(tmp_path / "db"), progress=False)
+    dx = SearchExplainer.open("dense", path=str(tmp_path / "db"), players="grid:2x2", method="exact")
+    fused = dx.fuse([dense_root / "d1.png", dense_root / "d2.png"], method="rrf", prefetch_limit=4, explain=True)
+    assert fused.shape == "fusion" and len(fused.values) == 2 and abs(fused.total - fused.score) <= 1e-4
+    assert fused.regions and fused.regions[0].extra["prefetches"] == [1]
+    with pytest.raises(TypeError, match="must be an image .* a \\(d,\\) vector"):
+        dx.nearest({"not": "a query"})
