@@ -19,6 +19,7 @@ from ._common import (
     show_progress,
     write_outputs,
 )
+from .discover import echo_shape, order_option
 
 STRATEGIES = ("average_vector", "best_score", "sum_scores")
 
@@ -38,17 +39,20 @@ def _ids(ctx: click.Context, param: click.Parameter, value: tuple) -> tuple:
 @click.option("--point-id", default=None, callback=parse_point_id, metavar="ID",
               help="The hit to explain (default: the top hit).")
 @click.option("--no-regions", is_flag=True, help="With --explain: the example split only (no encoder passes).")
+@order_option
 @collection_options
 @explain_options
 @output_options
 @run_options
 @command_errors
-def recommend(positive, negative, strategy, limit, do_explain, point_id, no_regions, collection, db, url, api_key,
-              encoder_spec, method, players, baseline, budget, seed, json_out, png_out, html_out, quiet, debug):
+def recommend(positive, negative, strategy, limit, do_explain, point_id, no_regions, order, collection, db, url,
+              api_key, encoder_spec, method, players, baseline, budget, seed, json_out, png_out, html_out, quiet,
+              debug):
     """Recommend points like --positive and unlike --negative; --explain says why a hit came back."""
     from qdrant_explain.connectors import shapes as S
 
-    check_method(method, 1)
+    order = int(order)
+    check_method(method, order)
     if not positive and not negative:
         raise click.UsageError("give at least one --positive or --negative example point id.")
     try:
@@ -67,19 +71,8 @@ def recommend(positive, negative, strategy, limit, do_explain, point_id, no_regi
     from qdrant_explain.shapes import explain_shape
 
     console.info(f"explaining a {strategy} recommendation of collection {safe_text(collection)} ...")
-    result = explain_shape(col, shape, point_id, encoder=ex.encoder, regions=not no_regions, players=players,
-                           baseline=baseline, method=method, budget=budget, seed=seed, limit=limit,
+    result = explain_shape(col, shape, point_id, encoder=ex.encoder, regions=not no_regions, order=order,
+                           players=players, baseline=baseline, method=method, budget=budget, seed=seed, limit=limit,
                            progress=show_progress(quiet), log=console.info)
-    for note in result.notes:
-        console.info(f"warning: {note}")
     write_outputs(result, json_out, png_out, html_out, console)
-    if json_out != "-":
-        p = result.parity
-        click.echo(f"point {safe_text(result.hit.id)}: Qdrant {result.score:.6f}, exact {result.exact_score:.6f} "
-                   f"(gap {p['gap']:.1e}; rank {'-' if p['rank'] is None else p['rank'] + 1}, exact rank "
-                   f"{'-' if p['exact_rank'] is None else p['exact_rank'] + 1})")
-        for i, (name, v) in enumerate(zip(result.players, result.values)):
-            mark = "  <- regions" if result.driver == i else ""
-            click.echo(f"  {safe_text(name)}: {v:+.6f}{mark}")
-        click.echo(f"  total {result.total:.6f} = exact score; {result.encoder_passes} encoder passes, "
-                   f"{result.seconds:.1f} s")
+    echo_shape(result, json_out, console)

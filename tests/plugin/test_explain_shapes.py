@@ -186,3 +186,44 @@ def test_cli_recommend_bad_input(cli_db):
     assert out.exit_code == 2 and "'max' is not one of" in out.output
     out = CliRunner().invoke(main, base)
     assert out.exit_code == 2 and "at least one --positive or --negative" in out.output
+
+
+def test_cli_discover_context_and_fuse(cli_db, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from qdrant_explain.cli import main
+
+    db, ids = cli_db
+    col = ["--collection", "rec", "--db", str(db)]
+    out = CliRunner().invoke(main, ["discover", *col, "--target", str(ids[0]), "--pair", str(ids[1]), str(ids[2]),
+                                    "--explain", "--players", "grid:2x2", "--method", "exact", "--quiet",
+                                    "--json", str(tmp_path / "d.json")])
+    assert out.exit_code == 0, out.output
+    data = json.loads((tmp_path / "d.json").read_text())
+    assert data["shape"] == "discover" and len(data["values"]) == 1 and data["regions"][0]["encoder_passes"] == 16
+    assert abs(data["total"] - data["exact_score"]) <= 1e-5 and abs(data["score"] - data["exact_score"]) <= 1e-4
+    assert data["parity"]["fresh_ok"] is True
+    out = CliRunner().invoke(main, ["discover", *col, "--pair", str(ids[1]), str(ids[2]), "-k", "2"])
+    assert out.exit_code == 0 and len(out.output.strip().splitlines()) == 2, out.output
+    from pathlib import Path
+
+    root = open_collection("rec", path=str(db)).info.image_root
+    imgs = sorted(str(p) for p in Path(root).glob("*.png"))[:2]
+    out = CliRunner().invoke(main, ["fuse", *imgs, *col, "--fusion", "dbsf", "--prefetch-limit", "5", "--explain",
+                                    "--players", "grid:2x2", "--method", "exact", "--quiet"])
+    assert out.exit_code == 0, out.output
+    assert "prefetch 1" in out.output and "total" in out.output
+    out = CliRunner().invoke(main, ["fuse", *imgs, *col, "--fusion", "dbsf", "--rrf-k", "10"])
+    assert out.exit_code == 2 and "--rrf-k is RRF's constant" in out.output
+    out = CliRunner().invoke(main, ["discover", *col, "--target", str(ids[0])])
+    assert out.exit_code == 2 and "at least one --pair" in out.output
+    out = CliRunner().invoke(main, ["discover", *col, "--target", "424242", "--pair", str(ids[1]), str(ids[2]),
+                                    "--explain", "--no-regions"])
+    assert out.exit_code == 1 and "no point with id 424242" in out.output
+    out = CliRunner().invoke(main, ["recommend", *col, "--positive", str(ids[0]), "--negative", str(ids[1]),
+                                    "--strategy", "best_score", "--explain", "--order", "2", "--players", "grid:2x2",
+                                    "--method", "exact", "--quiet"])
+    assert out.exit_code == 0, out.output
+    assert "<- regions" in out.output and "32 encoder passes" in out.output
