@@ -188,8 +188,7 @@ class SearchExplainer(ShapeQueries):
 
     def _qdrant_score(self, query_vector: np.ndarray, point_id: Any) -> float:
         """The score Qdrant itself gives ``point_id`` for ``query_vector`` (a search filtered to that id)."""
-        res = self.collection.search(query_vector, limit=1, query_filter={"must": [{"has_id": [point_id]}]},
-                                     with_vectors=False, with_payload=False)
+        res = self._nearest_hits(query_vector, limit=1, filter={"must": [{"has_id": [point_id]}]}, with_vectors=False)
         if not res:
             from qdrant_explain.connectors.errors import PointNotFoundError
 
@@ -212,10 +211,11 @@ class SearchExplainer(ShapeQueries):
         from .sides import ImageSide, VectorSide
 
         label = hit.payload.get("path") or hit.payload.get("name") if hit.payload else None
+        vector, comparable = self._stored_side(hit.vector)
         if hit.image is None:
-            return VectorSide(hit.vector, name="hit", label=label, id=hit.id, score=hit.score, payload=hit.payload)
+            return VectorSide(vector, name="hit", label=label, id=hit.id, score=hit.score, payload=hit.payload)
         return ImageSide(hit.image, self.encoder, players=players, baseline=baseline, name="hit", label=label,
-                         id=hit.id, score=hit.score, payload=hit.payload, vector=hit.vector)
+                         id=hit.id, score=hit.score, payload=hit.payload, vector=vector if comparable else None)
 
     # ------------------------------------------------------------------------- API
     def search(self, query: Any, limit: int = 10, filter: Any = None) -> SearchResults:  # noqa: A002 - Qdrant's word
@@ -231,7 +231,7 @@ class SearchExplainer(ShapeQueries):
         """
         rgb, name = _as_rgb(query, "query")
         qvec = self._encode(rgb)
-        found = self.collection.search(qvec, limit=limit, query_filter=filter, with_vectors=True, with_payload=True)
+        found = self._nearest_hits(qvec, limit=limit, filter=filter)
         hits = [Hit.from_connector(h) for h in found]
         return SearchResults(query_image=rgb, hits=hits, query_name=name, encoder=self.encoder_name,
                              collection=self.collection.info.name, query_vector=qvec)
@@ -333,7 +333,7 @@ class SearchExplainer(ShapeQueries):
             query_side = ImageSide(rgb, self.encoder, players=opts["players"], baseline=opts["baseline"],
                                    name="query", label=name)
             outcomes = explain_sides(query_side, sides, order=order, method=opts["method"], budget=opts["budget"],
-                                     metric=self.distance, seed=opts["seed"], side=side, batch_size=self.batch_size,
+                                     metric=self._game_score(), seed=opts["seed"], side=side, batch_size=self.batch_size,
                                      progress=self.progress, check_vectors=check_vectors, log=log)
             for i, o in zip(usable, outcomes):
                 explanations[i] = pair_explanation(o, encoder=self.encoder_name, seed=opts["seed"],

@@ -158,6 +158,42 @@ class ShapeQueries:
         return self.query(S.Fusion(prefetches=tuple(shapes), method=method, k=k,
                                    weights=None if weights is None else tuple(weights)), **options)
 
+    # ------------------------------------------------------------------------- multivector collections
+    @property
+    def multivector(self) -> bool:
+        """Whether the collection's vector in use is a MaxSim multivector (searched and explained with MaxSim)."""
+        from qdrant_explain.connectors import shapes as S
+
+        try:
+            return S.is_multivector(self.collection, None)
+        except Exception:  # noqa: BLE001 - a backend whose configuration cannot be read: a dense vector
+            return False
+
+    def _game_score(self) -> Any:
+        """The score of the pair games: the collection's distance, or MaxSim over flattened multivectors."""
+        if not self.multivector:
+            return self.collection.info.distance
+        from qdrant_explain.explainers.maxsim import MaxSimScore
+
+        return MaxSimScore(self.collection.info.distance, int(self.collection.info.vector_size))
+
+    def _nearest_hits(self, vector: np.ndarray, *, limit: int, filter: Any, with_vectors: bool = True) -> list:  # noqa: A002
+        """Connector hits of a nearest query (a multivector runs as a MaxSim query)."""
+        from qdrant_explain.connectors import shapes as S
+
+        if self.multivector:
+            return S.run_shape(self.collection, S.Nearest(vector), limit=limit, query_filter=filter,
+                               with_vectors=with_vectors)
+        return self.collection.search(vector, limit=limit, query_filter=filter, with_vectors=with_vectors,
+                                      with_payload=True)
+
+    def _stored_side(self, vector: Any) -> Any:
+        """A stored vector as a pipeline side takes it (a multivector flattened), and whether it can be compared
+        with a fresh encode (not a flattened multivector: its parity is the fresh score, see explain_shape)."""
+        if self.multivector and vector is not None and np.ndim(vector) == 2:
+            return np.asarray(vector, dtype=np.float64).reshape(-1), False
+        return vector, True
+
     def _shape_vector(self, query: Any, name: str) -> tuple[np.ndarray, Any]:
         """(vector, image): an image encoded with this explainer's encoder, or a vector / multivector as is."""
         if _is_image_like(query):

@@ -258,6 +258,13 @@ def test_search_explainer_shape_methods(mv_collections, tokens_encoder, tmp_path
     why = ex.nearest(img, explain=True, hit=hits[1])
     assert why.detail == "maxsim" and why.hit.id == hits[1].id and why.regions[0].encoder_passes == 16
     assert abs(why.total - why.score) <= 1e-4
+    # search / explain_hits on a MaxSim collection: one set of masked-query encodes scored with MaxSim
+    res = ex.explain_hits(img, limit=2, side="query")
+    for h, e in zip(res.hits, res.explanations):
+        assert abs(e.full_value - h.score) <= 1e-4 * max(1.0, h.score)
+    assert res.encoder_passes == 16
+    both = ex.explain(img, res.hits[1], side="both")
+    assert abs(both.full_value - res.hits[1].score) <= 1e-4 * max(1.0, res.hits[1].score)
     ids = [h.id for h in hits]
     rec = ex.recommend([ids[0]], [ids[1]], strategy="sum_scores", explain=True, order=2)
     assert rec.shape == "recommend" and rec.regions[0].order == 2 and abs(rec.total - rec.score) <= 1e-4
