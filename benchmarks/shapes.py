@@ -7,6 +7,11 @@ of two prefetches down to the query's regions, and (c) the plain nearest explana
 against the same hit, all with the same players, method and budget. Prints encoder passes and seconds.
 
     OMP_NUM_THREADS=1 python benchmarks/shapes.py [--players grid:4x4] [--budget 256]
+
+Then (d) the joint (order 2) correspondence of the recommend (best_score) hit with its driving example against
+the plain nearest joint explanation of the same two images (``--joint-players``, ``--joint-budget``), and
+(e) the region game on a MaxSim collection (``clip-tokens:ViT-B-32@none``: 49 patch tokens of 512 dims, random
+weights: a cost measurement) against the dense ``clip:ViT-B-32@none`` collection of the same photos.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ def main() -> None:
     ap.add_argument("--players", default="grid:4x4")
     ap.add_argument("--budget", type=int, default=256)
     ap.add_argument("--method", default="kernel-shap")
+    ap.add_argument("--joint-players", default="grid:3x3")
+    ap.add_argument("--joint-budget", type=int, default=256)
     args = ap.parse_args()
     from qdrant_explain.connectors import index_folder, load_encoder, open_collection
     from qdrant_explain.connectors import shapes as S
@@ -74,8 +81,35 @@ def main() -> None:
         near = explain_shape(col, S.Nearest(qv), hit=ids[6], query_image=img, **kw)
         rows.append((f"fusion {method}", why.encoder_passes, sec, near.encoder_passes, time.perf_counter() - t,
                      abs(why.total - why.score)))
-    print(f"players {args.players}, method {args.method}, budget {args.budget}, EfficientNet-Lite0 fp32, 1 thread")
-    print(f"{'shape':<28}{'passes':>8}{'s':>8}{'nearest passes':>16}{'s':>8}{'ratio':>8}{'|total-score|':>15}")
+    shape = S.Recommend(positive=(ids[0], ids[1]), negative=(ids[2],), strategy="best_score")
+    jkw = dict(encoder=enc, players=args.joint_players, budget=args.joint_budget, method="auto", seed=0, order=2)
+    t = time.perf_counter()
+    why = explain_shape(col, shape, **jkw)
+    sec = time.perf_counter() - t
+    example = col.retrieve([(shape.positive + shape.negative)[why.driver]])[0]
+    t = time.perf_counter()
+    near = explain_shape(col, S.Nearest(example.vector), hit=why.hit.id, query_image=col.resolve_image(example), **jkw)
+    rows.append(("recommend best_score joint", why.encoder_passes, sec, near.encoder_passes, time.perf_counter() - t,
+                 abs(why.regions[0].full_value - why.exact_score)))
+    for spec in ("clip:ViT-B-32@none", "clip-tokens:ViT-B-32@none"):
+        import torch
+
+        torch.manual_seed(0)
+        venc = load_encoder(spec, device="cpu", threads=1)
+        vdb = tempfile.mkdtemp() + "/db"
+        index_folder(folder, "v", encoder=venc, path=vdb, progress=False)
+        vcol = open_collection("v", path=vdb, image_root=folder)
+        vq = vcol.retrieve([ids[4]])[0]
+        vimg = vcol.resolve_image(vq)
+        qv = venc.encode(venc.prepare(np.asarray(vimg.convert("RGB"))).pixels[None])[0]
+        hit = S.run_shape(vcol, S.Nearest(qv), limit=2)[1]
+        t = time.perf_counter()
+        why = explain_shape(vcol, S.Nearest(qv), hit=hit.id, query_image=vimg, **{**kw, "encoder": venc})
+        rows.append((("MaxSim " if venc.multivector else "dense ") + "ViT-B-32 nearest", why.encoder_passes,
+                     time.perf_counter() - t, why.encoder_passes, 0.0, abs(why.regions[0].full_value - why.score)))
+    print(f"players {args.players}, method {args.method}, budget {args.budget}, EfficientNet-Lite0 fp32, 1 thread; "
+          f"joint: {args.joint_players}, budget {args.joint_budget}; last two rows: open_clip ViT-B-32 (random weights)")
+    print(f"{'shape':<28}{'passes':>8}{'s':>8}{'nearest passes':>16}{'s':>8}{'ratio':>8}{'|gap|':>15}")
     for name, p, s, np_, ns, gap in rows:
         print(f"{name:<28}{p:>8}{s:>8.1f}{np_:>16}{ns:>8.1f}{p / np_:>8.3f}{gap:>15.1e}")
 

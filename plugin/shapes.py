@@ -17,7 +17,14 @@ a hit, and returns a :class:`ShapeExplanation`:
    examples fixed), through the one pipeline of sides (:func:`qdrant_explain.sides.explain_sides`);
    for discovery the target, for context the positive of the pair that holds the hit back most;
    for nearest and for each dense prefetch of a fusion, the query image's regions against the
-   hit's stored vector (one set of masked-query encodes shared by all prefetches).
+   hit's stored vector (one set of masked-query encodes shared by all prefetches). On a MaxSim
+   collection the masked images are encoded to token multivectors and scored with MaxSim
+   (:class:`~qdrant_explain.explainers.maxsim.MaxSimScore`): query side, hit side (against the
+   multivector that was sent) or joint. ``order=2`` gives the joint correspondence between the
+   driving image's regions and the hit's, of the shape's own score (:class:`SlotScore`).
+
+With regions, the parity also holds the score recomputed from freshly encoded images
+(:func:`fresh_parity`).
 """
 
 from __future__ import annotations

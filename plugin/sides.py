@@ -810,6 +810,7 @@ __all__ = [
     "available_memory",
     "check_encoder",
     "check_fits",
+    "encoder_is_multivector",
     "encoder_side",
     "explain_sides",
     "load_side_image",

@@ -88,6 +88,10 @@ def test_tokens_encoder_and_callable_multivectors(tokens_encoder):
     assert tokens_encoder.name == "clip-tokens:qe-tiny-mv-vit@none"
     out = tokens_encoder.encode(np.zeros((2, 64, 64, 3), np.uint8))
     assert out.shape == (2, 16, 24) and np.isfinite(out).all()
+    from qdrant_explain.connectors.encoders import is_trusted_spec
+
+    assert is_trusted_spec("clip-tokens:ViT-B-32@laion2b_s34b_b79k")  # a tag may be loaded from metadata
+    assert not is_trusted_spec("clip-tokens:ViT-B-32@/tmp/ckpt.pt")  # a checkpoint path is not
     enc = CallableEncoder(lambda x: x.reshape(len(x), 4, -1)[:, :, :6].astype(float), input_size=(8, 8), multivector=True)
     assert enc.dim == 6 and enc.encode(np.zeros((3, 8, 8, 3), np.uint8)).shape == (3, 4, 6)
     flat = CallableEncoder(lambda x: x.reshape(len(x), 4, -1).astype(float), input_size=(8, 8))
