@@ -197,9 +197,11 @@ class ShapeQueries:
     def _shape_vector(self, query: Any, name: str) -> tuple[np.ndarray, Any]:
         """(vector, image): an image encoded with this explainer's encoder, or a vector / multivector as is."""
         if _is_image_like(query):
-            from .explainer import _as_rgb
+            from qdrant_explain.explainers.encoder import to_rgb_array
 
-            rgb, _ = _as_rgb(query, name)
+            from .sides import load_side_image
+
+            rgb = to_rgb_array(load_side_image(query, name), name=name)
             return self._encode(rgb), rgb  # type: ignore[attr-defined]
         try:
             arr = np.asarray(query, dtype=np.float64)
