@@ -606,6 +606,9 @@ def _regions(collection: Any, res: S.Resolved, hit: Any, split: Split, driver: i
                     "(the other examples fixed)")
         return [_pair(out, enc, res, seed, baseline, f"example {point.id}", game=game)]
     if res.multivector:
+        if isinstance(shape, S.Fusion) and query_image is None:
+            raise _NoRegions("pass query_image= (the image a prefetch multivector was encoded from) to draw regions "
+                             "of a fusion on a multivector vector.")
         return [_multivector_regions(collection, res, hit, encoder=encoder, query_image=query_image,
                                      hit_image=hit_image, side=side, players=players, baseline=baseline, kw=kw)]
     if query_image is None:
