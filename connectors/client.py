@@ -534,7 +534,10 @@ def create_client_collection(request: OpenRequest, spec: CreateSpec) -> ClientCo
     if exists and not spec.exist_ok:
         raise ValueError(f"Collection {name!r} already exists at {location}; pass exist_ok=True to add to it.")
     if not exists:
-        params = models.VectorParams(size=int(spec.vector_size), distance=_client_distance(spec.distance))
+        multi = (models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+                 if getattr(spec, "multivector", False) else None)
+        params = models.VectorParams(size=int(spec.vector_size), distance=_client_distance(spec.distance),
+                                     multivector_config=multi)
         meta = {k: v for k, v in {"encoder": spec.encoder, "dim": int(spec.vector_size),
                                   "image_root": spec.image_root}.items() if v}
         cl.create_collection(name, vectors_config={spec.vector_name: params} if spec.vector_name else params,

@@ -51,6 +51,10 @@ class OpenClipEncoder(TorchEncoder):
             distance normalises anyway, and dot/euclid collections keep raw norms).
         cache_dir: open_clip download cache (default: Hugging Face's).
         probe_timeout: seconds for the connectivity probe before a download.
+        tokens: multivector mode (spec ``clip-tokens:MODEL@WEIGHTS``): ``encode`` returns the ViT's patch
+            tokens after the final layer norm, projected into the embedding space by the model's own
+            projection, (m, t, d) with t = (image size / patch size)^2: the token vectors of a MaxSim
+            (late interaction) collection. ViT models only.
 
     Raises:
         EncoderSpecError: unknown model name or pretrained tag (lists the valid ones).
@@ -60,7 +64,8 @@ class OpenClipEncoder(TorchEncoder):
 
     def __init__(self, model_name: str, weights: str | None = "none", *, device: str | None = "auto",
                  dtype: str | None = "fp32", threads: int | None = None, batch_size: int = 32,
-                 normalize: bool = False, cache_dir: str | None = None, probe_timeout: float = 3.0) -> None:
+                 normalize: bool = False, cache_dir: str | None = None, probe_timeout: float = 3.0,
+                 tokens: bool = False) -> None:
         import open_clip
 
         self._setup_runtime(device, dtype, threads, batch_size)
@@ -100,12 +105,19 @@ class OpenClipEncoder(TorchEncoder):
                 f"Could not load weights {label!r} for open_clip {model_name}: {exc}. "
                 f"Point at a local checkpoint that fits the model: clip:{model_name}@/path/to/open_clip_pytorch_model.bin."
             ) from None
-        self.name = f"clip:{model_name}@{label}"
+        self.multivector = bool(tokens)
+        self.name = f"{TOKENS_PREFIX if self.multivector else 'clip:'}{model_name}@{label}"
         self.model_name = model_name
         self.weights = label
         self._read_transform(preprocess)
         self.normalize = bool(normalize)
         self.model = model.visual
+        if self.multivector:
+            if not hasattr(self.model, "output_tokens") or getattr(self.model, "attn_pool", None) is not None:
+                raise EncoderSpecError(
+                    f"multivector mode (clip-tokens:) needs an open_clip ViT image tower without attention pooling; "
+                    f"{model_name} has a {type(self.model).__name__}. Use a ViT model, e.g. clip-tokens:ViT-B-32@TAG.")
+            self.model.output_tokens = True
         self.dim = int(getattr(model.visual, "output_dim", 0) or getattr(model, "embed_dim", 0) or 0)
         self._finish_init()
         if not self.dim:
@@ -155,7 +167,11 @@ class OpenClipEncoder(TorchEncoder):
 
     def _forward(self, x):
         out = self.model(x)
-        if isinstance(out, (tuple, list)):
+        if self.multivector:
+            tokens = out[1]  # (b, t, width) after ln_post
+            proj = getattr(self.model, "proj", None)
+            out = tokens @ proj if proj is not None else tokens
+        elif isinstance(out, (tuple, list)):
             out = out[0]
         if self.normalize:
             out = out / out.norm(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -314,6 +330,9 @@ def _reachable(host: str, timeout: float) -> bool:
 CLIP_PREFIXES = ("clip:", "open_clip:", "openclip:")
 """Spellings of the ``clip:`` family prefix."""
 
+TOKENS_PREFIX = "clip-tokens:"
+"""Prefix of the multivector (patch token) mode of the ``clip:`` family: ``clip-tokens:MODEL@WEIGHTS``."""
+
 
 def split_clip_spec(spec: str) -> tuple[str, str]:
     """(model, weights) of ``clip:MODEL@WEIGHTS``.
@@ -322,12 +341,12 @@ def split_clip_spec(spec: str) -> tuple[str, str]:
         EncoderSpecError: not of that form.
     """
     lowered = spec.strip().lower()
-    prefix = next((p for p in CLIP_PREFIXES if lowered.startswith(p)), None)
+    prefix = next((p for p in (TOKENS_PREFIX, *CLIP_PREFIXES) if lowered.startswith(p)), None)
     model, sep, weights = spec.strip()[len(prefix or ""):].partition("@")
     if prefix is None or not model or not sep or not weights:
         raise EncoderSpecError(
             f"Encoder spec {spec!r} needs a model and weights: 'clip:MODEL@TAG', "
-            f"'clip:MODEL@/path/to/ckpt.pt' or 'clip:MODEL@none'."
+            f"'clip:MODEL@/path/to/ckpt.pt' or 'clip:MODEL@none' (clip-tokens:... for patch token multivectors)."
         )
     return model, weights
 
@@ -342,9 +361,12 @@ def is_trusted_clip_spec(spec: str) -> bool:
 
 
 def clip_from_spec(spec: str, **options: Any) -> OpenClipEncoder:
-    """Family factory of ``clip:MODEL@TAG`` / ``clip:MODEL@/path/ckpt.pt`` / ``clip:MODEL@none``."""
+    """Family factory of ``clip:MODEL@TAG`` / ``clip:MODEL@/path/ckpt.pt`` / ``clip:MODEL@none``
+    (and ``clip-tokens:...``: the multivector mode)."""
     model, weights = split_clip_spec(spec)
+    if spec.strip().lower().startswith(TOKENS_PREFIX):
+        options = {**options, "tokens": True}
     return OpenClipEncoder(model, weights, **options)
 
 
-__all__ = ["CLIP_PREFIXES", "OpenClipEncoder", "clip_from_spec", "is_trusted_clip_spec", "split_clip_spec"]
+__all__ = ["CLIP_PREFIXES", "OpenClipEncoder", "TOKENS_PREFIX", "clip_from_spec", "is_trusted_clip_spec", "split_clip_spec"]

@@ -145,6 +145,7 @@ class CreateSpec:
         encoder: encoder spec to record in the collection's metadata (or None).
         image_root: folder to mention in the metadata as a hint (never trusted back).
         exist_ok: open an existing collection instead of failing.
+        multivector: a MaxSim multivector (each point holds (tokens, vector_size) token vectors).
     """
 
     vector_size: int
@@ -153,6 +154,7 @@ class CreateSpec:
     encoder: str | None = None
     image_root: str | None = None
     exist_ok: bool = True
+    multivector: bool = False
 
 
 @runtime_checkable
@@ -223,12 +225,13 @@ class Collection(Protocol):
 
 
 def encoder_dim(encoder: Any) -> int:
-    """An encoder's output dimension: its ``dim`` attribute, else one encode of a grey image."""
+    """An encoder's output dimension (of one token vector for a multivector encoder): its ``dim``
+    attribute, else one encode of a grey image."""
     dim = getattr(encoder, "dim", None)
     if dim:
         return int(dim)
     h, w = encoder.input_size
-    return int(np.asarray(encoder.encode(np.full((1, h, w, 3), 128, np.uint8))).shape[1])
+    return int(np.asarray(encoder.encode(np.full((1, h, w, 3), 128, np.uint8))).shape[-1])
 
 
 def normalize_id(point_id: Any) -> PointId:

@@ -96,7 +96,10 @@ class EdgeCollection(CollectionBase):
             if not spec.exist_ok:
                 raise ValueError(f"Edge collection {name!r} already exists at {str(directory)!r}; pass exist_ok=True.")
             return cls(_load_shard(directory), directory, request)
-        params = q.EdgeVectorParams(size=int(spec.vector_size), distance=getattr(q.Distance, _EDGE_DISTANCE_NAMES[spec.distance]))
+        multi = (q.MultiVectorConfig(comparator=q.MultiVectorComparator.MaxSim)
+                 if getattr(spec, "multivector", False) else None)
+        params = q.EdgeVectorParams(size=int(spec.vector_size), distance=getattr(q.Distance, _EDGE_DISTANCE_NAMES[spec.distance]),
+                                    multivector_config=multi)
         config = q.EdgeConfig(vectors={spec.vector_name: params} if spec.vector_name else params)
         directory.parent.mkdir(parents=True, exist_ok=True)
         shard = q.EdgeShard.create(str(directory), config)

@@ -65,7 +65,7 @@ import numpy as np
 
 from qdrant_explain.explainers.encoder import Encoder, PreparedImage, prepare_image
 
-from .clip import CLIP_PREFIXES, clip_from_spec, is_trusted_clip_spec
+from .clip import CLIP_PREFIXES, TOKENS_PREFIX, clip_from_spec, is_trusted_clip_spec
 from .efficientnet import EfficientNetLite0Encoder, efficientnet_from_spec
 from .errors import EncoderSpecError, UntrustedEncoderError
 from .torch_base import TorchEncoder, check_batch, resolve_dtype, select_device
@@ -358,7 +358,7 @@ def _warn_builtin(mod: str, exc: Exception) -> None:
 
 
 class CallableEncoder:
-    """Wrap any function ``(m, H, W, 3) uint8 -> (m, d)`` as an Encoder.
+    """Wrap any function ``(m, H, W, 3) uint8 -> (m, d)`` (or ``-> (m, t, d)`` multivectors) as an Encoder.
 
     Args:
         fn: the embedding function.
@@ -366,10 +366,13 @@ class CallableEncoder:
         name: spec recorded with collections (default ``"callable:<qualname>"``).
         resize: ``"shortest"`` (resize + centre crop) or ``"squash"``.
         batch_size: images per call of ``fn``.
+        multivector: ``fn`` returns (m, t, d) token multivectors (a MaxSim collection's vectors);
+            ``dim`` is then d, the size of one token vector.
     """
 
     def __init__(self, fn: Callable[[np.ndarray], Any], *, input_size: tuple[int, int] = (224, 224),
-                 name: str | None = None, resize: str = "shortest", batch_size: int = 64) -> None:
+                 name: str | None = None, resize: str = "shortest", batch_size: int = 64,
+                 multivector: bool = False) -> None:
         if not callable(fn):
             raise TypeError(f"CallableEncoder(fn=...) must be callable; got {type(fn).__name__}.")
         self.fn = fn
@@ -377,13 +380,15 @@ class CallableEncoder:
         self.name = name or f"callable:{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
         self.resize = resize
         self.batch_size = int(batch_size)
+        self.multivector = bool(multivector)
         self._dim: int | None = None
 
     @property
     def dim(self) -> int:
-        """Vector size (found by encoding one grey image the first time it is asked)."""
+        """Vector size, or token vector size of a multivector encoder (found by encoding one grey image
+        the first time it is asked)."""
         if self._dim is None:
-            self._dim = int(self.encode(np.full((1, *self.input_size, 3), 128, np.uint8)).shape[1])
+            self._dim = int(self.encode(np.full((1, *self.input_size, 3), 128, np.uint8)).shape[-1])
         return self._dim
 
     def prepare(self, image: object) -> PreparedImage:
@@ -391,18 +396,24 @@ class CallableEncoder:
         return prepare_image(image, self.input_size, resize=self.resize)
 
     def encode(self, pixels: np.ndarray) -> np.ndarray:
-        """Call ``fn`` in batches; returns (m, d) float64."""
+        """Call ``fn`` in batches; returns (m, d) float64 ((m, t, d) for a multivector encoder)."""
         pixels = check_batch(pixels, self.input_size, self.name)
         outs = []
+        ndim, want = (3, "(m, tokens, d) multivectors") if self.multivector else (2, "(m, d)")
         for start in range(0, len(pixels), self.batch_size):
             chunk = pixels[start : start + self.batch_size]
             out = np.asarray(_to_numpy(self.fn(chunk)), dtype=np.float64)
-            if out.ndim != 2 or out.shape[0] != len(chunk):
+            if out.ndim != ndim or out.shape[0] != len(chunk):
+                hint = (" (a function returning (m, t, d) multivectors needs CallableEncoder(fn, multivector=True))"
+                        if out.ndim == 3 and not self.multivector else "")
                 raise ValueError(
-                    f"Encoder {self.name!r} returned shape {out.shape} for {len(chunk)} images; expected ({len(chunk)}, d)."
+                    f"Encoder {self.name!r} returned shape {out.shape} for {len(chunk)} images; expected {want} with "
+                    f"m = {len(chunk)}{hint}."
                 )
             outs.append(out)
-        return np.concatenate(outs, axis=0) if outs else np.zeros((0, self._dim or 0))
+        if outs:
+            return np.concatenate(outs, axis=0)
+        return np.zeros((0, 0, self._dim or 0) if self.multivector else (0, self._dim or 0))
 
 
 def _to_numpy(x: Any) -> Any:
@@ -414,6 +425,8 @@ def _to_numpy(x: Any) -> Any:
 _add(EncoderFamily("efficientnet-", efficientnet_from_spec, True, ("efficientnet-lite0",)), overwrite=True)
 _add(EncoderFamily(CLIP_PREFIXES[0], clip_from_spec, is_trusted_clip_spec, SPEC_FORMS[1:4], False, CLIP_PREFIXES[1:]),
      overwrite=True)
+_add(EncoderFamily(TOKENS_PREFIX, clip_from_spec, is_trusted_clip_spec,
+                   ("clip-tokens:MODEL@TAG (ViT patch tokens: a MaxSim multivector)",)), overwrite=True)
 _add(EncoderFamily(MODULE_PREFIX, _from_module, False, (SPEC_FORMS[4],)), overwrite=True)
 
 __all__ = [

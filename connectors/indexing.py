@@ -138,9 +138,10 @@ def index_folder(folder: str | os.PathLike, collection: str, *, encoder: Any = "
     files = iter_image_files(root, recursive=recursive, extensions=extensions)
     enc = load_encoder(encoder, **encoder_options) if isinstance(encoder, str) else encoder
     dim = encoder_dim(enc)
+    multi = bool(getattr(enc, "multivector", False))  # (m, t, d) token vectors: a MaxSim collection
     col: Collection = create_collection(collection, vector_size=dim, distance=distance, vector_name=vector_name,
                                         encoder=enc.name, image_root=str(root), path=path, url=url, api_key=api_key,
-                                        client=client, backend=backend, timeout=timeout)
+                                        client=client, backend=backend, timeout=timeout, multivector=multi)
     known = dict(col.scroll_payloads())  # id -> payload, before this run wrote anything
     owned = {pid: p for pid, p in known.items() if _is_ours(pid, p)}
     scan = _Scan()
@@ -275,7 +276,8 @@ class _Batch:
 
     def _encode(self, pixels: list[np.ndarray]) -> np.ndarray:
         out = np.asarray(self.enc.encode(np.stack(pixels)), dtype=np.float32)
-        if out.ndim != 2 or out.shape[0] != len(pixels) or not np.isfinite(out).all():
+        ndim = 3 if getattr(self.enc, "multivector", False) else 2
+        if out.ndim != ndim or out.shape[0] != len(pixels) or not np.isfinite(out).all():
             raise ValueError(f"the encoder returned {out.shape} vectors (non-finite or wrong shape) for "
                              f"{len(pixels)} images")
         self.encoded_any = True

@@ -198,7 +198,8 @@ def open_collection(name: str, *, path: str | None = None, url: str | None = Non
 def create_collection(name: str, *, vector_size: int, distance: str = "cosine", vector_name: str | None = None,
                       encoder: str | None = None, image_root: str | None = None, path: str | None = None,
                       url: str | None = None, api_key: str | None = None, client: Any = None, backend: str = "client",
-                      timeout: float = 10.0, exist_ok: bool = True, insecure: bool = False, **options: Any) -> Collection:
+                      timeout: float = 10.0, exist_ok: bool = True, insecure: bool = False, multivector: bool = False,
+                      **options: Any) -> Collection:
     """Create a collection (or open an existing one that fits) for writing.
 
     Args:
@@ -213,6 +214,9 @@ def create_collection(name: str, *, vector_size: int, distance: str = "cosine", 
         path, url, api_key, client, backend, timeout, insecure: as in :func:`open_collection`.
         exist_ok: open an existing collection instead of failing (its size must fit
             and a recorded encoder must match).
+        multivector: create a MaxSim multivector (``multivector_config`` with the ``max_sim``
+            comparator): each point holds (tokens, vector_size) token vectors. An existing
+            collection must agree.
         **options: backend-specific keywords.
 
     Returns:
@@ -233,9 +237,10 @@ def create_collection(name: str, *, vector_size: int, distance: str = "cosine", 
     request = OpenRequest(name=name, path=path, url=url, api_key=api_key, client=client, vector_name=vector_name,
                           read_only=False, timeout=timeout, insecure=insecure, image_root=root, options=dict(options))
     spec = CreateSpec(vector_size=int(vector_size), distance=dist, vector_name=vector_name, encoder=encoder,
-                      image_root=root, exist_ok=exist_ok)
+                      image_root=root, exist_ok=exist_ok, multivector=bool(multivector))
     col = entry.creator(request, spec)
     _check_existing_fits(col, int(vector_size), dist, encoder)
+    _check_existing_kind(col, bool(multivector))
     if root:
         _record_root(col, root)
     updates = {}
@@ -262,6 +267,20 @@ def _record_root(col: Any, root: str) -> None:
             "this one from the original folder."
         )
     record_image_root(info.backend, info.location, info.name, resolved)
+
+
+def _check_existing_kind(col: Any, multivector: bool) -> None:
+    from .shapes import is_multivector
+
+    try:
+        stored = is_multivector(col, None)
+    except Exception:  # noqa: BLE001 - a backend without a readable configuration: nothing to compare
+        return
+    if stored != multivector:
+        have, want = ("a MaxSim multivector", "dense") if stored else ("dense", "multivector")
+        raise ValueError(f"Collection {col.name!r} holds {have} vectors but {want} vectors were to be added "
+                         f"(multivector={multivector}). Use another collection name, or an encoder of the "
+                         "collection's kind.")
 
 
 def _check_existing_fits(col: Any, vector_size: int, distance: str, encoder: str | None) -> None:

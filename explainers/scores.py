@@ -35,8 +35,28 @@ _ALIASES = {"cos": "cosine", "euclidean": "euclid", "l2": "euclid", "l1": "manha
 _CHUNK_ELEMENTS = 2**24  # bound on the (mq, mh, d) temporaries of manhattan
 
 
+def is_pair_score(score: object) -> bool:
+    """Whether ``score`` is a score object (:class:`~qdrant_explain.explainers.maxsim.MaxSimScore`, or any
+    object with ``name``, ``higher_is_better`` and ``matrix(query, hits) -> (mq, mh)``) rather than a metric name.
+
+    Score objects carry games whose value is not one metric of two vectors (MaxSim over flattened
+    multivectors, a recommend score); :func:`score_matrix` calls their ``matrix``.
+    """
+    return not isinstance(score, str) and callable(getattr(score, "matrix", None)) and hasattr(score, "name")
+
+
+def score_name(score: object) -> str:
+    """The metric name, or a score object's ``name`` (what results record)."""
+    return str(score.name) if is_pair_score(score) else check_score(score)
+
+
 def check_score(score: str) -> str:
-    """Normalise a metric name (also Qdrant's ``Distance.COSINE`` etc.) or raise ValueError."""
+    """Normalise a metric name (also Qdrant's ``Distance.COSINE`` etc.) or raise ValueError.
+
+    A score object (:func:`is_pair_score`) is returned unchanged.
+    """
+    if is_pair_score(score):
+        return score  # type: ignore[return-value]
     name = getattr(score, "value", score)
     if not isinstance(name, str):
         raise ValueError(f"score must be one of {SCORES}; got {score!r}.")
@@ -49,6 +69,8 @@ def check_score(score: str) -> str:
 
 def higher_is_better(score: str) -> bool:
     """True for similarity scores (cosine, dot); False for distances (euclid, manhattan)."""
+    if is_pair_score(score):
+        return bool(score.higher_is_better)  # type: ignore[attr-defined]
     return check_score(score) in BILINEAR_SCORES
 
 
@@ -83,6 +105,8 @@ def score_matrix(query: np.ndarray, hits: np.ndarray, score: str = "cosine") -> 
         ValueError: unknown score or mismatched dimensions.
     """
     metric = check_score(score)
+    if is_pair_score(metric):
+        return np.asarray(metric.matrix(query, hits), dtype=np.float64)  # type: ignore[attr-defined]
     q, h = _as_matrix(query, "query"), _as_matrix(hits, "hits")
     if q.shape[1] != h.shape[1]:
         raise ValueError(
@@ -110,6 +134,10 @@ def score_rows(query: np.ndarray, hits: np.ndarray, score: str = "cosine") -> np
     """Row-wise scores score(query[r], hits[r]) for two (m, d) matrices; shape (m,)."""
     metric = check_score(score)
     q, h = _as_matrix(query, "query"), _as_matrix(hits, "hits")
+    if is_pair_score(metric):
+        if q.shape[0] != h.shape[0]:
+            raise ValueError(f"score_rows needs as many query rows as hit rows; got {q.shape[0]} and {h.shape[0]}.")
+        return np.array([float(metric.matrix(q[i : i + 1], h[i : i + 1])[0, 0]) for i in range(q.shape[0])])
     if q.shape != h.shape:
         raise ValueError(f"score_rows needs two matrices of the same shape; got {q.shape} and {h.shape}.")
     if metric == "cosine":
@@ -121,4 +149,5 @@ def score_rows(query: np.ndarray, hits: np.ndarray, score: str = "cosine") -> np
     return np.abs(q - h).sum(1)
 
 
-__all__ = ["SCORES", "BILINEAR_SCORES", "check_score", "higher_is_better", "normalize_rows", "score_matrix", "score_rows"]
+__all__ = ["SCORES", "BILINEAR_SCORES", "check_score", "higher_is_better", "is_pair_score", "normalize_rows", "score_matrix",
+           "score_name", "score_rows"]

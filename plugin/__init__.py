@@ -28,6 +28,9 @@ _LAZY: dict[str, str] = {
     "run_demo": ".demo",
     # grey-box methods (issue 19): the anytime budget's instant preview
     "instant_preview": ".preview",
+    # every query shape (issue 14)
+    "explain_shape": ".shapes",
+    "ShapeExplanation": ".shapes",
 }
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from qdrant_explain.explainers.vocabulary import DEFAULT_BASELINE
 
 from .results import AuditReport, Comparison, Hit, PairExplanation, SearchResults
+from .shape_queries import ShapeQueries
 
 SIDES = ("query", "hit", "both")
 
@@ -61,8 +62,12 @@ def _is_point_id(x: Any) -> bool:
 from ._errors import RESOLVE_ERRORS, systemic as _systemic  # noqa: E402 - shared with qdrant_explain.scale
 
 
-class SearchExplainer:
+class SearchExplainer(ShapeQueries):
     """Search a collection by image and explain why each hit came back.
+
+    Every Qdrant query shape too (:class:`~qdrant_explain.shape_queries.ShapeQueries`): :meth:`nearest`
+    (also multivector MaxSim), :meth:`recommend`, :meth:`discover`, :meth:`context`, :meth:`fuse` and
+    :meth:`query`, each with ``explain=``.
 
     Args:
         collection: an opened collection (:func:`qdrant_explain.connectors.open_collection`).
@@ -173,8 +178,7 @@ class SearchExplainer:
 
     def _qdrant_score(self, query_vector: np.ndarray, point_id: Any) -> float:
         """The score Qdrant itself gives ``point_id`` for ``query_vector`` (a search filtered to that id)."""
-        res = self.collection.search(query_vector, limit=1, query_filter={"must": [{"has_id": [point_id]}]},
-                                     with_vectors=False, with_payload=False)
+        res = self._nearest_hits(query_vector, limit=1, filter={"must": [{"has_id": [point_id]}]}, with_vectors=False)
         if not res:
             from qdrant_explain.connectors.errors import PointNotFoundError
 
@@ -197,10 +201,11 @@ class SearchExplainer:
         from .sides import ImageSide, VectorSide
 
         label = hit.payload.get("path") or hit.payload.get("name") if hit.payload else None
+        vector, comparable = self._stored_side(hit.vector)
         if hit.image is None:
-            return VectorSide(hit.vector, name="hit", label=label, id=hit.id, score=hit.score, payload=hit.payload)
+            return VectorSide(vector, name="hit", label=label, id=hit.id, score=hit.score, payload=hit.payload)
         return ImageSide(hit.image, self.encoder, players=players, baseline=baseline, name="hit", label=label,
-                         id=hit.id, score=hit.score, payload=hit.payload, vector=hit.vector)
+                         id=hit.id, score=hit.score, payload=hit.payload, vector=vector if comparable else None)
 
     # ------------------------------------------------------------------------- API
     def search(self, query: Any, limit: int = 10, filter: Any = None) -> SearchResults:  # noqa: A002 - Qdrant's word
@@ -216,7 +221,7 @@ class SearchExplainer:
         """
         rgb, name = _as_rgb(query, "query")
         qvec = self._encode(rgb)
-        found = self.collection.search(qvec, limit=limit, query_filter=filter, with_vectors=True, with_payload=True)
+        found = self._nearest_hits(qvec, limit=limit, filter=filter)
         hits = [Hit.from_connector(h) for h in found]
         return SearchResults(query_image=rgb, hits=hits, query_name=name, encoder=self.encoder_name,
                              collection=self.collection.info.name, query_vector=qvec)
@@ -318,7 +323,7 @@ class SearchExplainer:
             query_side = ImageSide(rgb, self.encoder, players=opts["players"], baseline=opts["baseline"],
                                    name="query", label=name)
             outcomes = explain_sides(query_side, sides, order=order, method=opts["method"], budget=opts["budget"],
-                                     metric=self.distance, seed=opts["seed"], side=side, batch_size=self.batch_size,
+                                     metric=self._game_score(), seed=opts["seed"], side=side, batch_size=self.batch_size,
                                      progress=self.progress, check_vectors=check_vectors, log=log,
                                      memory_cap=self.memory_cap)
             for i, o in zip(usable, outcomes):

@@ -1339,6 +1339,9 @@ class AuditReport(Result):
 RESULT_TYPES: dict[str, type[Result]] = {c.__name__: c for c in (Hit, PairExplanation, SearchResults, Comparison, AuditReport)}
 """Result class by the ``"result"`` field of its JSON."""
 
+_RESULT_MODULES: dict[str, str] = {"ShapeExplanation": "qdrant_explain.shapes"}
+"""Result types defined outside this module: the module that registers each in :data:`RESULT_TYPES`."""
+
 
 def load_result(source: Any) -> Result:
     """Read any result from its JSON (text, ``pathlib.Path`` or parsed dict), picking the class by ``"result"``.
@@ -1348,6 +1351,10 @@ def load_result(source: Any) -> Result:
     """
     data = _resolve_arrays(_read_json(source))
     kind = data.get("result") if isinstance(data, Mapping) else None
+    if kind in _RESULT_MODULES and kind not in RESULT_TYPES:  # result types defined in other modules register on import
+        import importlib
+
+        importlib.import_module(_RESULT_MODULES[kind])
     if kind not in RESULT_TYPES:
         raise ValueError(f"load_result: the JSON's 'result' field must be one of {sorted(RESULT_TYPES)}; got {kind!r}.")
     return RESULT_TYPES[kind].from_dict(data)

@@ -68,6 +68,8 @@ class PreparedSide:
         parts: for a :class:`DifferenceSide`, the prepared ends (a, b).
         unmasked_passes: encodes of the whole image made without an evaluator (a side that is
             held fixed but has no stored vector, or a vector check).
+        value_fn: for a fixed hit whose score is not one metric of two vectors (a recommend, discover or
+            context score): ``value_fn((m, d) masked-query embeddings) -> (m,)`` values; else None.
     """
 
     source: Any
@@ -80,6 +82,7 @@ class PreparedSide:
     combination: tuple[np.ndarray, np.ndarray] | None = None
     parts: tuple = ()
     unmasked_passes: int = 0
+    value_fn: Any = None
 
     @property
     def n_players(self) -> int:
@@ -192,14 +195,32 @@ def encoder_side(encoder: Any, pixels: np.ndarray, baseline: np.ndarray, labels:
 
     An encoder with ``masked_encoder(pixels, baseline, labels)`` (the torch
     encoders on a GPU) builds the masked images itself, on the device; any other
-    gets numpy-masked uint8 batches.
+    gets numpy-masked uint8 batches. A multivector encoder's (m, t, d) token
+    matrices are cached flattened to (m, t * d) rows (scored by a
+    :class:`~qdrant_explain.explainers.maxsim.MaxSimScore`).
     """
     from qdrant_explain.explainers.side import ImageSide as ImageEvaluator
 
     factory = getattr(encoder, "masked_encoder", None)
     masked = factory(pixels, baseline, labels) if callable(factory) else None
-    return ImageEvaluator(pixels, baseline, labels, encoder.encode, batch_size=batch_size, progress=progress,
+    encode = encoder.encode
+    if encoder_is_multivector(encoder):
+        encode, masked = _flattened(encode, name), None if masked is None else _flattened(masked, name)
+    return ImageEvaluator(pixels, baseline, labels, encode, batch_size=batch_size, progress=progress,
                           name=name, masked_encode=masked)
+
+
+def encoder_is_multivector(encoder: Any) -> bool:
+    """Whether the encoder returns (m, t, d) token multivectors (``multivector`` attribute)."""
+    from qdrant_explain.explainers.maxsim import encoder_is_multivector as is_multi
+
+    return is_multi(encoder)
+
+
+def _flattened(fn: Callable[[Any], Any], name: str) -> Callable[[Any], np.ndarray]:
+    from qdrant_explain.explainers.maxsim import flatten_multivectors
+
+    return lambda x: flatten_multivectors(fn(x), name=f"{name} encoder")
 
 
 def _vector(value: object, name: str) -> np.ndarray:
@@ -264,7 +285,12 @@ class ImageSide:
             fresh = raw.embed(np.ones((1, players.n_players), dtype=bool))[0]
         else:
             players = evaluator = None
-            fresh = _vector(self.encoder.encode(prepared.pixels[None])[0], f"the {self.name} embedding")
+            raw = self.encoder.encode(prepared.pixels[None])
+            if encoder_is_multivector(self.encoder):
+                from qdrant_explain.explainers.maxsim import flatten_multivectors
+
+                raw = flatten_multivectors(raw, name=f"{self.name} encoder")
+            fresh = _vector(raw[0], f"the {self.name} embedding")
         check = None
         if stored is not None:
             from qdrant_explain.connectors import compare_vectors
@@ -571,7 +597,7 @@ def explain_sides(
     order: int = 1,
     method: str = "auto",
     budget: int | None = None,
-    metric: str = "cosine",
+    metric: Any = "cosine",
     seed: int = 0,
     side: str = "both",
     batch_size: int = 64,
@@ -590,7 +616,8 @@ def explain_sides(
             the vocabulary's one rule.
         budget: encoder passes (``vocabulary.BUDGET_MEANING``): per explained side at order 1,
             query + hit together at order 2; capped at the exact cost. None: the default.
-        metric: Qdrant metric of the score.
+        metric: Qdrant metric of the score, or a score object (``matrix(query, hits) -> (mq, mh)``, e.g.
+            :class:`~qdrant_explain.explainers.maxsim.MaxSimScore` for multivector sides).
         seed: seed of every sampler.
         side: order 1: ``"both"``, ``"query"`` or ``"hit"`` (a fixed hit is explained on the query side).
         batch_size: masked images per encoder call.
@@ -642,9 +669,11 @@ def explain_sides(
         mask_hit = order == 2 or (side in ("both", "hit") and not isinstance(h, DifferenceSide))
         prepared.append(h.prepare(maskable=mask_hit, check_vector=check_vectors, **kw))
     dim = int(q.fixed.shape[0]) if q.fixed is not None else None
+    from qdrant_explain.explainers.scores import is_pair_score
+
     for p in prepared:
         d = p.combination[0].shape[1] if p.combination is not None else p.fixed.shape[0]
-        if dim is not None and d != dim:
+        if dim is not None and d != dim and not is_pair_score(metric):  # a score object checks its own rows
             raise ValueError(
                 f"the {p.source.name} vector has dimension {d} but the encoder produces {dim}-d embeddings; pass "
                 f"the stored vector of the same encoder/collection (or the image, to encode it).")
@@ -741,6 +770,18 @@ def _solve(evaluator: Any, plan: GamePlan, fixed: np.ndarray, weights: np.ndarra
     return solve_game(est, game_plan, values, seed=seed, requested_method=est.name)
 
 
+def _solve_fn(evaluator: Any, plan: GamePlan, value_fns: list, seed: int) -> list:
+    """Like :func:`_solve` for games whose value is a function of the masked-query embedding (one column each)."""
+    from qdrant_explain.explainers.api import plan_game, solve_game
+    from qdrant_explain.explainers.evaluation import unique_rows
+
+    est, game_plan = plan_game(evaluator.n_players, method=plan.method, order=1, budget=plan.budget, seed=seed)
+    distinct, inverse = unique_rows(game_plan.coalitions)
+    emb = evaluator.embed(distinct)
+    values = np.stack([np.asarray(fn(emb), dtype=np.float64).reshape(-1) for fn in value_fns], axis=1)[inverse]
+    return solve_game(est, game_plan, values, seed=seed, requested_method=est.name)
+
+
 def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,
             side: str, say: Callable[[str], None], dim: int | None, memory_cap: object = None) -> list[SideOutcome]:
     t0 = time.perf_counter()
@@ -748,6 +789,14 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
     q_expl: list[Any] = [None] * k
     q_plan = None
     q_games = [i for i, h in enumerate(hits) if side in ("both", "query") or h.combination is not None]
+    fn_games = [i for i in q_games if hits[i].value_fn is not None]  # scored by a function of the query embedding
+    q_games = [i for i in q_games if hits[i].value_fn is None]
+    if fn_games and q.evaluator is not None:
+        q_plan = resolve_plan(method, order=1, kind="side", n_players=q.n_players, budget=budget)
+        check_fits(q_plan, dim or 1, len(fn_games))
+        _announce(say, f"query side ({q.n_players} players, {len(fn_games)} scored games)", q_plan, _throughput(q))
+        for i, e in zip(fn_games, _solve_fn(q.evaluator, q_plan, [hits[i].value_fn for i in fn_games], seed)):
+            q_expl[i] = e
     if q_games and q.evaluator is not None:
         columns, blocks = [], []
         for i in q_games:
@@ -821,8 +870,9 @@ def _hit_sides(q: PreparedSide, hits: list[PreparedSide], method: str, budget: i
         est, game_plan = plan_game(n, method=plan.method, order=1, budget=plan.budget, seed=seed,
                                    memory_cap=memory_cap)
         distinct, inverse = unique_rows(game_plan.coalitions)
-        values = np.concatenate([score_matrix(hits[i].evaluator.embed(distinct), q.fixed[None], metric)
-                                 for i in members], axis=1)[inverse]  # (m, hits of this size)
+        values = np.concatenate([score_matrix(q.fixed[None], hits[i].evaluator.embed(distinct), metric).T
+                                 for i in members], axis=1)[inverse]  # (m, hits of this size); query first: MaxSim is
+        # not symmetric
         for i, e in zip(members, solve_game(est, game_plan, values, seed=seed, requested_method=est.name)):
             explanations[i], plans[i] = e, plan
     return explanations, plans
@@ -880,6 +930,7 @@ __all__ = [
     "available_memory",
     "check_encoder",
     "check_fits",
+    "encoder_is_multivector",
     "encoder_side",
     "explain_sides",
     "grey_kit",

@@ -12,7 +12,7 @@ from .._typing import CoalitionMatrix
 from ..api import get_estimator
 from ..estimators.base import registered_estimators
 from ..memory import MemoryCapError
-from ..scores import check_score
+from ..scores import check_score, score_name
 from ..side import SideEvaluator
 from ..vocabulary import resolve_method
 from .result import JointExplanation
@@ -133,7 +133,7 @@ def explain_joint(
     qp, hp = qside.encoder_passes - q0, hside.encoder_passes - h0
     meta["encoder_seconds"] = float(qside.encoder_seconds + hside.encoder_seconds)
     return JointExplanation(
-        score=metric,
+        score=score_name(metric),
         method=est.name,
         encoder_passes=int(qp + hp),
         query_passes=int(qp),

@@ -12,8 +12,10 @@ from .. import __version__
 from .audit import audit
 from .compare import compare
 from .demo import demo
+from .discover import discover, fuse
 from .explain import explain
 from .index import index
+from .recommend import recommend
 from .search import search
 
 EPILOG = """\b
@@ -38,7 +40,7 @@ def main() -> None:
         raise click.ClickException(str(exc)) from None
 
 
-for _command in (index, search, explain, compare, audit, demo):
+for _command in (index, search, explain, compare, recommend, discover, fuse, audit, demo):
     main.add_command(_command)
 
 __all__ = ["main"]

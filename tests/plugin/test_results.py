@@ -68,6 +68,18 @@ def audit() -> AuditReport:
                        collection="photos", method="kernel-shap", budget=64, encoder="tiny", seed=0, seconds=3.0)
 
 
+def shape_explanation():
+    from qdrant_explain.shapes import ShapeExplanation
+
+    parity = {"returned": 0.6, "exact": 0.6, "gap": 0.0, "rel_gap": 0.0, "ok": True, "rank": 0, "exact_rank": 0,
+              "keeps_rank": True, "quantization": None, "rescore": None, "message": "equal"}
+    return ShapeExplanation(shape="recommend", detail="best_score", query={"positive": [1], "negative": [2]},
+                            hit=Hit(id=3, score=0.6, payload={"path": "h.png"}, vector=np.arange(4.0)), score=0.6,
+                            exact_score=0.6, parity=parity, players=("+ point 1", "- point 2"),
+                            values=np.array([0.5, 0.1]), split="shapley over examples", driver=0,
+                            regions=(synthetic_pair(1),), method="exact", encoder="tiny", seed=0, encoder_passes=300)
+
+
 def every_result() -> dict[str, Result]:
     return {
         "hit-int": Hit(id=np.int64(5), score=float("nan"), payload={"path": "x.png"}, vector=np.arange(3.0),
@@ -81,6 +93,7 @@ def every_result() -> dict[str, Result]:
         "search-plain": SearchResults(query_image=_image(16, 16, 9), hits=(Hit(id=1, score=0.5),)),
         "comparison": comparison(),
         "audit": audit(),
+        "shape": shape_explanation(),
     }
 
 
