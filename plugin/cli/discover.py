@@ -29,6 +29,25 @@ def order_option(fn):
                              "image's regions and the hit's (both images masked).")(fn)
 
 
+def shape_options(explain_help: str, split: str):
+    """The options every shape command shares: ``-k``, ``--explain`` (with ``explain_help``), ``--point-id``,
+    ``--no-regions`` (``split``: what is left without regions), ``--order`` and the connection, explain,
+    output and run options, in that order of parameters."""
+    def wrap(fn):
+        for option in reversed((
+            click.option("-k", "--limit", type=click.IntRange(min=1), default=10, show_default=True,
+                         help="Hits to return."),
+            click.option("--explain", "do_explain", is_flag=True, help=explain_help),
+            click.option("--point-id", default=None, callback=parse_point_id, metavar="ID",
+                         help="The hit to explain (default: the top hit)."),
+            click.option("--no-regions", is_flag=True, help=f"With --explain: {split} only (no encoder passes)."),
+            order_option, collection_options, explain_options, output_options, run_options, command_errors,
+        )):
+            fn = option(fn)
+        return fn
+    return wrap
+
+
 def echo_hits(hits) -> None:
     """One line per hit: rank, id, Qdrant's score, path."""
     for rank, hit in enumerate(hits, start=1):
@@ -65,18 +84,8 @@ def _pair(ctx: click.Context, param: click.Parameter, value: tuple) -> tuple:
               help="The discovery target point (without it: a context search).")
 @click.option("--pair", "pairs", nargs=2, multiple=True, callback=_pair, metavar="POS NEG",
               help="A context pair: a positive and a negative point id (repeat).")
-@click.option("-k", "--limit", type=click.IntRange(min=1), default=10, show_default=True, help="Hits to return.")
-@click.option("--explain", "do_explain", is_flag=True, help="Explain a hit: each pair's contribution (exact), then "
-              "the regions of the target (discovery) or of the positive of the pair holding the hit back (context).")
-@click.option("--point-id", default=None, callback=parse_point_id, metavar="ID",
-              help="The hit to explain (default: the top hit).")
-@click.option("--no-regions", is_flag=True, help="With --explain: the pair split only (no encoder passes).")
-@order_option
-@collection_options
-@explain_options
-@output_options
-@run_options
-@command_errors
+@shape_options("Explain a hit: each pair's contribution (exact), then the regions of the target (discovery) or "
+               "of the positive of the pair holding the hit back (context).", "the pair split")
 def discover(target, pairs, limit, do_explain, point_id, no_regions, order, collection, db, url, api_key,
              encoder_spec, method, players, baseline, budget, seed, json_out, png_out, html_out, quiet, debug):
     """Discovery search (--target and --pair) or context search (--pair only); --explain says which pair lets a hit through."""
@@ -98,18 +107,8 @@ def discover(target, pairs, limit, do_explain, point_id, no_regions, order, coll
 @click.option("--prefetch-limit", type=click.IntRange(min=1), default=10, show_default=True,
               help="Results of each prefetch.")
 @click.option("--rrf-k", type=click.IntRange(min=1), default=None, help="RRF's constant k (default Qdrant's).")
-@click.option("-k", "--limit", type=click.IntRange(min=1), default=10, show_default=True, help="Hits to return.")
-@click.option("--explain", "do_explain", is_flag=True, help="Explain a hit: the fused score per prefetch (RRF rank "
-              "terms, DBSF normalised scores), then the regions of the first image against the hit.")
-@click.option("--point-id", default=None, callback=parse_point_id, metavar="ID",
-              help="The hit to explain (default: the top hit).")
-@click.option("--no-regions", is_flag=True, help="With --explain: the prefetch split only (no encoder passes).")
-@order_option
-@collection_options
-@explain_options
-@output_options
-@run_options
-@command_errors
+@shape_options("Explain a hit: the fused score per prefetch (RRF rank terms, DBSF normalised scores), then the "
+               "regions of the first image against the hit.", "the prefetch split")
 def fuse(images, fusion, prefetch_limit, rrf_k, limit, do_explain, point_id, no_regions, order, collection, db, url,
          api_key, encoder_spec, method, players, baseline, budget, seed, json_out, png_out, html_out, quiet, debug):
     """Search with one prefetch per image, fused by RRF or DBSF; --explain splits a hit's fused score per prefetch."""
@@ -119,7 +118,6 @@ def fuse(images, fusion, prefetch_limit, rrf_k, limit, do_explain, point_id, no_
     check_method(method, order)
     if rrf_k is not None and fusion != "rrf":
         raise click.UsageError("--rrf-k is RRF's constant; it does not apply to --fusion dbsf.")
-    console = Console(quiet)
     ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=show_progress(quiet))
     prefetches = tuple(S.Nearest(ex._shape_vector(str(p), f"image {p}")[0], limit=prefetch_limit) for p in images)
     shape = S.Fusion(prefetches=prefetches, method=fusion, k=rrf_k)

@@ -9,17 +9,12 @@ from qdrant_explain._io import safe_text
 from ._common import (
     Console,
     check_method,
-    collection_options,
-    command_errors,
-    explain_options,
     open_explainer,
-    output_options,
     parse_point_id,
-    run_options,
     show_progress,
     write_outputs,
 )
-from .discover import echo_shape, order_option
+from .discover import echo_shape, shape_options
 
 STRATEGIES = ("average_vector", "best_score", "sum_scores")
 
@@ -33,18 +28,8 @@ def _ids(ctx: click.Context, param: click.Parameter, value: tuple) -> tuple:
 @click.option("--negative", multiple=True, callback=_ids, metavar="ID", help="A negative example point (repeat).")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="average_vector", show_default=True,
               help="Qdrant's recommend strategy.")
-@click.option("-k", "--limit", type=click.IntRange(min=1), default=10, show_default=True, help="Hits to return.")
-@click.option("--explain", "do_explain", is_flag=True, help="Explain a hit: Shapley values over the examples "
-              "(exact), then the region map of the example that drives it most.")
-@click.option("--point-id", default=None, callback=parse_point_id, metavar="ID",
-              help="The hit to explain (default: the top hit).")
-@click.option("--no-regions", is_flag=True, help="With --explain: the example split only (no encoder passes).")
-@order_option
-@collection_options
-@explain_options
-@output_options
-@run_options
-@command_errors
+@shape_options("Explain a hit: Shapley values over the examples (exact), then the region map of the example that "
+               "drives it most.", "the example split")
 def recommend(positive, negative, strategy, limit, do_explain, point_id, no_regions, order, collection, db, url,
               api_key, encoder_spec, method, players, baseline, budget, seed, json_out, png_out, html_out, quiet,
               debug):
