@@ -25,6 +25,10 @@ _LAZY: dict[str, str] = {
     "Comparison": ".results",
     "AuditReport": ".results",
     "render_report": ".report",
+    # text queries (issue 13)
+    "explain_text": ".text",
+    "TextSide": ".text",
+    "TextExplanation": ".text_results",
     "run_demo": ".demo",
 }
 

@@ -1318,6 +1318,18 @@ class AuditReport(Result):
 RESULT_TYPES: dict[str, type[Result]] = {c.__name__: c for c in (Hit, PairExplanation, SearchResults, Comparison, AuditReport)}
 """Result class by the ``"result"`` field of its JSON."""
 
+_BUILTIN_RESULT_MODULES: dict[str, str] = {"TextExplanation": "qdrant_explain.text_results"}
+"""Result types defined in other modules (which add themselves with :func:`register_result_type`),
+imported on first lookup by :func:`load_result`, as encoder families are."""
+
+
+def register_result_type(cls: type[Result]) -> type[Result]:
+    """Add a :class:`Result` subclass to :data:`RESULT_TYPES` (its JSON's ``"result"`` field is its name)."""
+    if not (isinstance(cls, type) and issubclass(cls, Result)):
+        raise TypeError(f"register_result_type takes a Result subclass; got {cls!r}.")
+    RESULT_TYPES[cls.__name__] = cls
+    return cls
+
 
 def load_result(source: Any) -> Result:
     """Read any result from its JSON (text, ``pathlib.Path`` or parsed dict), picking the class by ``"result"``.
@@ -1327,11 +1339,15 @@ def load_result(source: Any) -> Result:
     """
     data = _resolve_arrays(_read_json(source))
     kind = data.get("result") if isinstance(data, Mapping) else None
+    if kind not in RESULT_TYPES and kind in _BUILTIN_RESULT_MODULES:
+        import importlib
+
+        importlib.import_module(_BUILTIN_RESULT_MODULES[kind])
     if kind not in RESULT_TYPES:
-        raise ValueError(f"load_result: the JSON's 'result' field must be one of {sorted(RESULT_TYPES)}; got {kind!r}.")
+        raise ValueError(f"load_result: the JSON's 'result' field must be one of {sorted(set(RESULT_TYPES) | set(_BUILTIN_RESULT_MODULES))}; got {kind!r}.")
     return RESULT_TYPES[kind].from_dict(data)
 
 
 __all__ = ["AuditReport", "Comparison", "FrozenDict", "Hit", "JSON_FORMAT", "PairExplanation", "RESULT_TYPES",
-           "Result", "SearchResults", "decode_array", "encode_array", "load_result", "pool_arrays", "same",
+           "Result", "SearchResults", "decode_array", "register_result_type", "encode_array", "load_result", "pool_arrays", "same",
            "unpool_arrays"]
