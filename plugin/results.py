@@ -1023,6 +1023,22 @@ class PairExplanation(Result):
 # ----------------------------------------------------------------------------- SearchResults
 
 
+def _card_of(explanation: Any, rank: int) -> _sec.Card:
+    """The report card of an explained hit: its own ``report_card`` (a text query's), else a :class:`PairCard`."""
+    own = getattr(explanation, "report_card", None)
+    return own(rank=rank) if callable(own) else _sec.PairCard(explanation=explanation, rank=rank)
+
+
+def _result_class(data: Mapping) -> type:
+    """The result class named by ``data["result"]`` (PairExplanation when absent), importing built-in modules."""
+    kind = data.get("result", "PairExplanation")
+    if kind not in RESULT_TYPES and kind in _BUILTIN_RESULT_MODULES:
+        import importlib
+
+        importlib.import_module(_BUILTIN_RESULT_MODULES[kind])
+    return RESULT_TYPES.get(kind, PairExplanation)
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class SearchResults(Result):
     """The hits of one search, in rank order, optionally each with an explanation.
@@ -1095,7 +1111,7 @@ class SearchResults(Result):
         """Rebuild :class:`SearchResults` from :meth:`to_dict` output."""
         hits = data.get("hits") or []
         explained = data.get("explained", any("explanation" in h for h in hits))
-        expl = tuple(None if h.get("explanation") is None else PairExplanation.from_dict(h["explanation"])
+        expl = tuple(None if h.get("explanation") is None else _result_class(h["explanation"]).from_dict(h["explanation"])
                      for h in hits) if explained else ()
         return cls(query_image=decode_array(data.get("query_image"), name="query_image"),
                    hits=tuple(Hit.from_dict(h) for h in hits), explanations=expl, query_name=data.get("query"),
@@ -1114,8 +1130,7 @@ class SearchResults(Result):
     def report_sections(self) -> tuple[_sec.Section, ...]:
         """The query, then one card per hit (explanation card when explained, else the hit's card)."""
         cards = tuple(_sec.HitCard(hit=h, rank=i + 1) if self.explanation_of(i) is None
-                      else _sec.PairCard(explanation=self.explanation_of(i), rank=i + 1)
-                      for i, h in enumerate(self.hits))
+                      else _card_of(self.explanation_of(i), i + 1) for i, h in enumerate(self.hits))
         note = None
         if self.encoder_passes is not None:
             seconds = "–" if self.seconds is None else f"{self.seconds:.2f}"
@@ -1339,10 +1354,8 @@ def load_result(source: Any) -> Result:
     """
     data = _resolve_arrays(_read_json(source))
     kind = data.get("result") if isinstance(data, Mapping) else None
-    if kind not in RESULT_TYPES and kind in _BUILTIN_RESULT_MODULES:
-        import importlib
-
-        importlib.import_module(_BUILTIN_RESULT_MODULES[kind])
+    if kind in _BUILTIN_RESULT_MODULES:
+        _result_class(data)
     if kind not in RESULT_TYPES:
         raise ValueError(f"load_result: the JSON's 'result' field must be one of {sorted(set(RESULT_TYPES) | set(_BUILTIN_RESULT_MODULES))}; got {kind!r}.")
     return RESULT_TYPES[kind].from_dict(data)

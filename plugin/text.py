@@ -212,8 +212,11 @@ def explain_text_hits(explainer: Any, text: str, hits: Any = None, *, limit: int
     Every hit's score is Qdrant's; the fixed hit vector is its stored vector, so ``full_value`` of the
     word game reproduces the score.
     """
+    from qdrant_explain.connectors.text import text_encoder_of, word_players
+
     from .results import SearchResults
 
+    word_players(text, text_encoder_of(explainer.encoder), mode=text_mode)  # a bad text fails before any lookup
     opts = explainer._options(method, players, baseline, budget, seed)
     if hits is None:
         hits = search_text(explainer, text, limit=limit)
@@ -227,8 +230,6 @@ def explain_text_hits(explainer: Any, text: str, hits: Any = None, *, limit: int
         point = explainer._point(h, need_image=False)
         if point.score is None:
             if qvec is None:
-                from qdrant_explain.connectors.text import text_encoder_of
-
                 qvec = np.asarray(text_encoder_of(explainer.encoder).encode_text([text]), dtype=np.float64)[0]
             point = explainer._with_score(point, qvec)
         points.append(explainer._point(point, need_image=True) if need_image else point)
@@ -238,3 +239,83 @@ def explain_text_hits(explainer: Any, text: str, hits: Any = None, *, limit: int
                              progress=explainer.progress, log=log)
     return [text_explanation(o, encoder=explainer.encoder_name, seed=opts["seed"], baseline=opts["baseline"],
                              metric=explainer.distance) for o in outcomes]
+
+
+def read_queries_file(path: Any) -> list[str]:
+    """The text queries of a file: one per line, UTF-8, blank lines skipped.
+
+    Raises:
+        ValueError: the file is not UTF-8 (the message gives the line and byte offset), or holds no query.
+    """
+    import pathlib
+
+    raw = pathlib.Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"the query file {str(path)!r} is not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} "
+            f"(line {line}) cannot be decoded. Save it as UTF-8 (one query per line).") from None
+    queries = [line.strip() for line in text.splitlines() if line.strip()]
+    if not queries:
+        raise ValueError(f"the query file {str(path)!r} holds no query; write one text query per line.")
+    return queries
+
+
+def audit_texts(explainer: Any, texts: Sequence[str], *, limit: int = 5, players: Any = "slic:24",
+                budget: int | None = 128, method: Any = None, seed: Any = None, progress: Any = None) -> Any:
+    """Explain the top hits of many text queries (order 1: words and hit regions) and summarise them.
+
+    A query that cannot be explained (no words, too long) becomes a finding and the audit goes on.
+
+    Returns:
+        :class:`~qdrant_explain.results.AuditReport`: one :class:`~qdrant_explain.results.SearchResults` per
+        query (its explanations are :class:`~qdrant_explain.text_results.TextExplanation`), and a summary:
+        ``queries``, ``hits``, ``text_passes``, ``image_passes``, ``encoder_passes``, the most-attributed
+        words (``top_regions`` rows with ``side="text"``) and the findings.
+    """
+    import time
+
+    from .explainer import RESOLVE_ERRORS, _systemic
+    from .results import AuditReport, SearchResults
+
+    t0 = time.perf_counter()
+    searches, findings, tops = [], [], []
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if progress is not None:
+            progress(i, len(texts), text)
+        try:
+            found = search_text(explainer, text, limit=limit)
+            expl = explain_text_hits(explainer, text, found, order=1, method=method, players=players, budget=budget,
+                                     seed=seed)
+        except RESOLVE_ERRORS as exc:
+            if _systemic(exc):
+                raise
+            findings.append({"query": text, "hit": None, "error": " ".join(str(exc).split()) or type(exc).__name__})
+            continue
+        searches.append(SearchResults(query_image=None, hits=found.hits, explanations=expl, query_name=text,
+                                      encoder=explainer.encoder_name, collection=explainer.collection.info.name,
+                                      heading=f"Hits for the text {text!r}", query_vector=found.query_vector,
+                                      encoder_passes=sum(e.encoder_passes for e in expl)))
+        for e in expl:
+            k = int(np.argmax(e.word_values))
+            spread = float(np.abs(e.word_values).sum()) or 1.0
+            tops.append({"query": text, "hit": e.hit_id, "side": "text", "region": k, "value": float(e.word_values[k]),
+                         "share": float(e.word_values[k]) / spread, "where": e.words.words[k]})
+    explained = [e for s in searches for e in s.explanations]
+    summary = {
+        "queries": len(searches), "hits": len(explained),
+        "text_passes": int(sum(e.text_passes for e in explained)),
+        "image_passes": int(sum(e.image_passes for e in explained)),
+        "encoder_passes": int(sum(e.encoder_passes for e in explained)),
+        "border_share": None, "border_area": None, "vector_mismatch_count": 0, "vector_mismatches": [],
+        "top_regions": sorted(tops, key=lambda t: -t["value"])[:20], "encoder": explainer.encoder_name,
+        "collection": explainer.collection.info.name, "seconds": round(time.perf_counter() - t0, 2),
+        "findings": findings, "finding_count": len(findings), "queries_failed": len(findings),
+    }
+    return AuditReport(searches=searches, summary=summary, collection=explainer.collection.info.name,
+                       method=method if method is not None else explainer.method, budget=budget,
+                       encoder_passes=summary["encoder_passes"], seconds=summary["seconds"],
+                       encoder=explainer.encoder_name, seed=explainer.seed if seed is None else seed)

@@ -282,6 +282,10 @@ class TextExplanation(Result):
             rows.append(_images.side_by_side([shown, _images.colorbar(shown.shape[0], scale)]))
         return _images.stack_rows(rows)
 
+    def report_card(self, rank: int | None = None) -> _sec.Card:
+        """This explanation's card in a list of hits (search results, audits)."""
+        return _tsec.TextPairCard(explanation=self, rank=rank)
+
     def report_sections(self) -> tuple[_sec.Section, ...]:
         """The query sentence, then one explanation card (interactive at order 2)."""
         return (_tsec.TextQuerySection(explanation=self),

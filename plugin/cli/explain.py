@@ -110,14 +110,14 @@ def warnings_of(result) -> list[str]:
 
 def summary_line(result) -> str:
     """One line: values and cost."""
-    score = "" if result.score is None else f" (Qdrant score {result.score:.6f})"
-    stale = ""
-    if result.vector_check is not None and result.vector_check.get("disagrees"):
-        stale = " [warning: stored vector differs from a fresh encode of the image]"
     if hasattr(result, "text_passes"):
         from .text import text_summary_line  # noqa: PLC0415
 
         return text_summary_line(result)
+    score = "" if result.score is None else f" (Qdrant score {result.score:.6f})"
+    stale = ""
+    if result.vector_check is not None and result.vector_check.get("disagrees"):
+        stale = " [warning: stored vector differs from a fresh encode of the image]"
     extra = getattr(result, "extra", None) or {}
     split = ""
     if result.order == 1 and result.query_values is not None and result.hit_values is not None:
