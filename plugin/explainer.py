@@ -302,6 +302,16 @@ class SearchExplainer:
         return explain_text_hits(self, text, hits, limit=limit, order=order, method=method, players=players,
                                  baseline=baseline, budget=budget, side=side, seed=seed, text_mode=text_mode, log=log)
 
+    def audit_texts(self, texts: Sequence[str], *, limit: int = 5, players: Any = "slic:24", budget: int | None = 128,
+                    method: str | None = None, seed: int | None = None, progress: Any = None) -> AuditReport:
+        """:meth:`audit` for text queries: words and hit regions of the top hits of each text, summarised
+        (the most-attributed words; text and image encodes counted apart). A text that cannot be explained
+        becomes a finding (see :func:`qdrant_explain.text.audit_texts`)."""
+        from .text import audit_texts
+
+        return audit_texts(self, texts, limit=limit, players=players, budget=budget, method=method, seed=seed,
+                           progress=progress, recordable=lambda exc: isinstance(exc, RESOLVE_ERRORS) and not _systemic(exc))
+
     def explain_hits(self, query: Any, hits: Iterable[Any] | SearchResults | None = None, *, limit: int = 5,
                      order: int = 1, method: str | None = None, players: Any = None, baseline: Any = None,
                      budget: int | None = None, side: str = "both", seed: int | None = None,

@@ -264,10 +264,13 @@ def read_queries_file(path: Any) -> list[str]:
 
 
 def audit_texts(explainer: Any, texts: Sequence[str], *, limit: int = 5, players: Any = "slic:24",
-                budget: int | None = 128, method: Any = None, seed: Any = None, progress: Any = None) -> Any:
-    """Explain the top hits of many text queries (order 1: words and hit regions) and summarise them.
+                budget: int | None = 128, method: Any = None, seed: Any = None, progress: Any = None,
+                recordable: Callable[[BaseException], bool] = lambda exc: isinstance(exc, ValueError)) -> Any:
+    """Explain the top hits of many text queries (order 1: words and hit regions) and summarise them
+    (``SearchExplainer.audit_texts``).
 
-    A query that cannot be explained (no words, too long) becomes a finding and the audit goes on.
+    A query that cannot be explained (no words, too long) becomes a finding and the audit goes on;
+    ``recordable(exc)`` says which errors are recorded (the others stop the audit).
 
     Returns:
         :class:`~qdrant_explain.results.AuditReport`: one :class:`~qdrant_explain.results.SearchResults` per
@@ -277,7 +280,6 @@ def audit_texts(explainer: Any, texts: Sequence[str], *, limit: int = 5, players
     """
     import time
 
-    from .explainer import RESOLVE_ERRORS, _systemic
     from .results import AuditReport, SearchResults
 
     t0 = time.perf_counter()
@@ -290,8 +292,8 @@ def audit_texts(explainer: Any, texts: Sequence[str], *, limit: int = 5, players
             found = search_text(explainer, text, limit=limit)
             expl = explain_text_hits(explainer, text, found, order=1, method=method, players=players, budget=budget,
                                      seed=seed)
-        except RESOLVE_ERRORS as exc:
-            if _systemic(exc):
+        except Exception as exc:  # noqa: BLE001 - recordable() decides; the rest is raised again
+            if not recordable(exc):
                 raise
             findings.append({"query": text, "hit": None, "error": " ".join(str(exc).split()) or type(exc).__name__})
             continue

@@ -54,9 +54,7 @@ def audit(queries_folder, texts_file, collection, db, url, api_key, encoder_spec
                 bar.update(1)
 
         if texts_file is not None:
-            from qdrant_explain.text import audit_texts
-
-            report = audit_texts(ex, queries, limit=k, progress=step)
+            report = ex.audit_texts(queries, limit=k, progress=step)
         else:
             report = ex.audit(queries, limit=k, progress=step)
         if bar is not None:
