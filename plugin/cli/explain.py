@@ -27,7 +27,7 @@ from ._common import (
 @click.argument("query_image", type=click.Path(dir_okay=False, path_type=pathlib.Path), required=False)
 @click.option("--text", "text", metavar="TEXT", default=None,
               help="Explain a text query instead of QUERY_IMAGE: which words and which hit regions made the hit "
-                   "come back (order 2: word<->region pairs). Needs a clip: encoder.")
+                   "come back, and with --order 2 the word<->region pairs. Needs a clip: encoder.")
 @click.option("--text-mode", type=click.Choice(["pad", "delete"]), default=None,
               help="How a removed word is masked: pad (the tokenizer's pad token, positions kept; default) or delete.")
 @click.option("--point-id", "point_id", metavar="ID", default=None, callback=parse_point_id,
