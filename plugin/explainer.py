@@ -302,6 +302,20 @@ class SearchExplainer:
         return explain_text_hits(self, text, hits, limit=limit, order=order, method=method, players=players,
                                  baseline=baseline, budget=budget, side=side, seed=seed, text_mode=text_mode, log=log)
 
+    def compare_text(self, text: str, hit_a: Any, hit_b: Any, *, method: str | None = None, budget: int | None = None,
+                     seed: int | None = None, text_mode: str | None = None, log: Any = None) -> Any:
+        """Why ``hit_a`` ranks above ``hit_b`` for the text query ``text``: Shapley values of
+        score(t, A) - score(t, B) over the words (see :func:`qdrant_explain.text.compare_text`).
+
+        Returns:
+            :class:`~qdrant_explain.text_results.TextExplanation` (order 1, words only);
+            ``full_value`` = score(A) - score(B); ``extra["comparison"]`` names both points.
+        """
+        from .text import compare_text
+
+        return compare_text(self, text, hit_a, hit_b, method=method, budget=budget, seed=seed, text_mode=text_mode,
+                            log=log)
+
     def audit_texts(self, texts: Sequence[str], *, limit: int = 5, players: Any = "slic:24", budget: int | None = 128,
                     method: str | None = None, seed: int | None = None, progress: Any = None) -> AuditReport:
         """:meth:`audit` for text queries: words and hit regions of the top hits of each text, summarised

@@ -733,7 +733,8 @@ def _order2(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
         check_fits(plan, dim or 1, 1)
         _announce(say, f"joint {i + 1} ({q.n_players} + {h.n_players} players)", plan, _throughput(q))
         joint = explain_joint(q.evaluator, h.evaluator, q.n_players, h.n_players, score=metric, method=plan.method,
-                              budget=plan.budget, seed=seed, progress=progress)
+                              budget=plan.budget, seed=seed, progress=progress,
+                              exact_query=bool(getattr(q.source, "exact_query_side", False)))
         qp = q.passes if i == 0 else q.passes - q_before
         notes = tuple(n for n in (plan.note,) if n)
         if h.vector_check is not None and not h.vector_check.agrees:

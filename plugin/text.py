@@ -9,7 +9,9 @@ whitespace/punctuation-aware words, a word's subword pieces masked together) and
 - order 1, ``side="hit"``: the image-side game against the full text (regions masked);
 - order 2: the joint word x region game, factorised (each distinct word mask and each distinct
   region mask encoded once, every combination scored by one product): exact (2^w text encodes +
-  2^nh image encodes) or the stratified sampler, as for image pairs.
+  2^nh image encodes) or the stratified sampler, as for image pairs; when sampled, a text of at
+  most 12 words (``explainers.joint.exact_query.EXACT_QUERY_PLAYERS``) is enumerated exactly
+  (2^w text encodes: they are cheap) and only the regions are sampled.
 
 :func:`explain_text` explains a text against hit images or stored vectors;
 :func:`text_explanation` turns a :class:`~qdrant_explain.sides.SideOutcome` into a
@@ -49,6 +51,7 @@ class TextSide(SideInfo):
     """
 
     can_mask = True
+    exact_query_side = True  # order 2, sampled: every word mask encoded (<= EXACT_QUERY_PLAYERS words), regions sampled
 
     text: str
     encoder: Any
@@ -239,6 +242,52 @@ def explain_text_hits(explainer: Any, text: str, hits: Any = None, *, limit: int
                              progress=explainer.progress, log=log)
     return [text_explanation(o, encoder=explainer.encoder_name, seed=opts["seed"], baseline=opts["baseline"],
                              metric=explainer.distance) for o in outcomes]
+
+
+def compare_text(explainer: Any, text: str, hit_a: Any, hit_b: Any, *, method: Any = None, budget: Any = None,
+                 seed: Any = None, text_mode: str | None = None, log: Any = None) -> TextExplanation:
+    """``SearchExplainer.compare_text``: which words make ``hit_a`` score above ``hit_b`` for ``text``.
+
+    The relative game score(t, A) - score(t, B) over the words, both ends their stored vectors
+    (:class:`~qdrant_explain.sides.DifferenceSide`, the same pipeline as image comparisons).
+
+    Returns:
+        :class:`~qdrant_explain.text_results.TextExplanation` (order 1, ``side="query"``) whose
+        ``full_value`` is score(A) - score(B) and ``extra["comparison"]`` gives both points' ids and scores.
+
+    Raises:
+        TextInputError: a bad text (empty, no words, too long); TypeError: an image-only encoder.
+    """
+    from dataclasses import replace
+
+    from qdrant_explain.connectors.text import text_encoder_of, word_players
+
+    from .sides import DifferenceSide
+
+    encoder = text_encoder_of(explainer.encoder)
+    word_players(text, encoder, mode=text_mode)  # a bad text fails before any lookup
+    opts = explainer._options(method, None, None, budget, seed)
+    qvec = None
+    ends = []
+    for h in (hit_a, hit_b):
+        point = explainer._point(h, need_image=False)
+        if point.score is None:
+            if qvec is None:
+                qvec = np.asarray(encoder.encode_text([text]), dtype=np.float64)[0]
+            point = explainer._with_score(point, qvec)
+        ends.append(point)
+    a, b = ends
+    diff = DifferenceSide(VectorSide(a.vector, id=a.id, score=a.score), VectorSide(b.vector, id=b.id, score=b.score))
+    query = TextSide(text, explainer.encoder, mode=text_mode, name="text", label=text)
+    (o,) = explain_sides(query, [diff], order=1, method=opts["method"], budget=opts["budget"], metric=explainer.distance,
+                         seed=opts["seed"], side="query", batch_size=explainer.batch_size, progress=explainer.progress,
+                         log=log)
+    result = text_explanation(o, encoder=explainer.encoder_name, seed=opts["seed"], baseline="none",
+                              metric=explainer.distance)
+    comparison = {"hit_a": a.id, "hit_b": b.id, "score_a": a.score, "score_b": b.score,
+                  "value": "score(text, A) - score(text, B)"}
+    return replace(result, score=None if a.score is None or b.score is None else float(a.score - b.score),
+                   extra={**dict(result.extra), "comparison": comparison})
 
 
 def read_queries_file(path: Any) -> list[str]:

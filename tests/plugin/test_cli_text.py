@@ -96,6 +96,32 @@ def test_bad_texts_are_one_clear_error(clip_db, text, message):
         assert len([line for line in out.stderr.splitlines() if line.startswith("Error")]) == 1
 
 
+def test_compare_with_a_text_query_explains_words_of_the_score_difference(clip_db, tmp_path):
+    hits = _search(clip_db, "a red bicycle", k=2)["hits"]
+    out = run("compare", "--text", "a red bicycle", hits[0]["id"], hits[1]["id"], "--collection", "clip",
+              "--db", clip_db["db"], "--encoder", clip_db["encoder"], "--json", tmp_path / "c.json",
+              "--html", tmp_path / "c.html")
+    assert out.exit_code == 0, out.output
+    got = json.loads((tmp_path / "c.json").read_text())
+    difference = hits[0]["score"] - hits[1]["score"]
+    assert got["result"] == "TextExplanation" and got["words"] == ["a", "red", "bicycle"]
+    assert abs(got["full_value"] - difference) < 1e-4 and abs(sum(got["word_values"]) + got["base_value"]
+                                                           - got["full_value"]) < 1e-9
+    assert got["extra"]["comparison"]["hit_a"] == hits[0]["id"] and got["text_passes"] == 8
+    assert got["image_passes"] == 0 and "span class=\"word\"" in (tmp_path / "c.html").read_text()
+    assert "score(A) - score(B)" in out.stdout and "words for A:" in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--text", "a cat", "1"], "compare takes ID_A ID_B (with --text TEXT); got 1 argument(s)"),
+    (["q.png", "1"], "compare takes QUERY_IMAGE ID_A ID_B (or --text TEXT ID_A ID_B); got 2"),
+    (["--text", "a cat", "1", "two"], "'two' is not a point id"),
+])
+def test_compare_arguments_are_checked(clip_db, args, message):
+    out = run("compare", *args, "--collection", "clip", "--db", clip_db["db"])
+    assert out.exit_code == 2 and message in out.output and "Traceback" not in out.output
+
+
 def test_text_query_against_an_image_only_collection_is_refused(clip_db):
     out = run("search", "--text", "a cat", "--collection", "tiny", "--db", clip_db["db"])
     assert out.exit_code == 1 and "is image-only" in out.stderr and "Traceback" not in out.output
