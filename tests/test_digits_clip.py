@@ -59,3 +59,12 @@ def test_caption_retrieves_its_mosaic_and_the_joint_points_words_at_digits(enc):
     for i, w in enumerate(why.words.words):
         if w in DIGIT_WORDS:
             assert int(np.argmax(why.cross[i])) == cell[DIGIT_WORDS.index(w)], w
+
+
+def test_sampled_joint_of_a_text_enumerates_every_word_mask(enc):
+    s = make_scene(np.random.default_rng(9), k=4, split="test")
+    text = caption(s.classes)  # 5 words: 2^5 text masks
+    (why,) = explain_text(text, [s.image], enc, order=2, method="stratified", budget=32 + 150, players="grid:3x3",
+                          baseline="constant:0,0,0", seed=0)
+    assert why.joint.meta["query_side"] == "exact" and why.text_passes == 32 and why.image_passes == 150
+    assert why.estimated and why.cross.shape == (5, 9)

@@ -53,7 +53,8 @@ from qdrant_explain.explainers import make_baseline, make_players, masked_batch
 from qdrant_explain.explainers.coalitions import all_coalitions
 from qdrant_explain.explainers.joint.design import context_weights
 from qdrant_explain.explainers.scores import normalize_rows, score_matrix
-from qdrant_explain.text import explain_text
+from qdrant_explain.sides import ImageSide, explain_sides
+from qdrant_explain.text import TextSide, explain_text
 
 BASELINE = "constant:0,0,0"
 BLOCK = 64
@@ -132,22 +133,47 @@ def exact_cross(dq: np.ndarray, dh: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return st, bz
 
 
-def references(pair: Pair, per_size: int, seed: int) -> dict:
-    """Exact ST and Banzhaf cross blocks (text side enumerated, image side a big stratified sample) and their noise."""
+def banzhaf_deltas(z: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """(n, d): mean embedding over uniform masks holding j minus over those without j (p = 0.5)."""
+    zf = z.astype(float)
+    with_j = zf.T @ e / zf.sum(0)[:, None]
+    without = (1 - zf).T @ e / (1 - zf).sum(0)[:, None]
+    return with_j - without
+
+
+def references(pair: Pair, per_size: int, uniform: int, seed: int) -> dict:
+    """Exact ST and Banzhaf cross blocks, the text side enumerated; the image side enumerated when it has
+    at most 16 regions, else a stratified sample (``per_size`` masks per size: ST) and a uniform one
+    (``uniform`` masks: Banzhaf), each in two halves whose difference gives the reference's own noise."""
     zt = all_coalitions(pair.nt)
-    dq = size_deltas(zt, normalize_rows(pair.embed_text(zt)))
+    et = normalize_rows(pair.embed_text(zt))
+    dq = size_deltas(zt, et)
+    wq = np.array([comb(pair.nt - 1, a) for a in range(pair.nt)]) / 2 ** (pair.nt - 1)
+    bq = np.einsum("a,aid->id", wq, dq)
+    if pair.ni <= 16:
+        zh = all_coalitions(pair.ni)
+        st, bz = exact_cross(dq, size_deltas(zh, normalize_rows(pair.embed_image(zh))))
+        return {"st": st, "banzhaf": bz, "st_noise": 0.0, "banzhaf_noise": 0.0, "image_masks": int(len(zh)),
+                "image_side": "enumerated"}
     rng = np.random.default_rng(seed)
-    halves = []
+    st_halves, bz_halves, masks = [], [], 0
     for _ in range(2):
-        zh = reference_sample(pair.ni, per_size // 2, rng)
-        halves.append((zh, normalize_rows(pair.embed_image(zh))))
-    zh = np.concatenate([h[0] for h in halves])
-    eh = np.concatenate([h[1] for h in halves])
-    st, bz = exact_cross(dq, size_deltas(zh, eh))
-    (st1, bz1), (st2, bz2) = (exact_cross(dq, size_deltas(*h)) for h in halves)
+        zs = reference_sample(pair.ni, per_size // 2, rng)
+        zu = rng.random((uniform // 2, pair.ni)) < 0.5
+        st_halves.append((zs, normalize_rows(pair.embed_image(zs))))
+        bz_halves.append((zu, normalize_rows(pair.embed_image(zu))))
+        masks += len(zs) + len(zu)
+    st_parts = [np.einsum("aid,ab,bjd->ij", dq, context_weights(pair.nt, pair.ni), size_deltas(*h), optimize=True)
+                for h in st_halves]
+    bz_parts = [bq @ banzhaf_deltas(*h).T for h in bz_halves]
+    st = np.einsum("aid,ab,bjd->ij", dq, context_weights(pair.nt, pair.ni),
+                   size_deltas(np.concatenate([h[0] for h in st_halves]), np.concatenate([h[1] for h in st_halves])),
+                   optimize=True)
+    bz = bq @ banzhaf_deltas(np.concatenate([h[0] for h in bz_halves]), np.concatenate([h[1] for h in bz_halves])).T
     # noise of the full reference ~ (difference of the halves)^2 / 4
-    return {"st": st, "banzhaf": bz, "st_noise": rel_mse(st1, st2) / 4 * rel_scale(st2, st),
-            "banzhaf_noise": rel_mse(bz1, bz2) / 4 * rel_scale(bz2, bz), "image_masks": int(len(zh))}
+    return {"st": st, "banzhaf": bz, "st_noise": rel_mse(st_parts[0], st_parts[1]) / 4 * rel_scale(st_parts[1], st),
+            "banzhaf_noise": rel_mse(bz_parts[0], bz_parts[1]) / 4 * rel_scale(bz_parts[1], bz),
+            "image_masks": int(masks), "image_side": f"sampled: {per_size} per size (ST), {uniform} uniform (Banzhaf)"}
 
 
 def rel_mse(est: np.ndarray, ref: np.ndarray) -> float:
@@ -242,12 +268,20 @@ def fixlip_run(pair: Pair, budget: int, seed: int) -> dict:
             "encodes": image_encodes + text_encodes, "image_masks": ki, "text_masks": kt}
 
 
-def ours_run(pair: Pair, hit_budget: int, seed: int) -> dict:
-    """Our joint sampler through the pipeline (text side enumerated when <= 12 words), charged its encodes."""
-    (e,) = explain_text(pair.text, [pair.image], pair.enc, order=2, method="stratified",
-                        budget=2**pair.nt + hit_budget, players=pair.players, baseline=BASELINE, seed=seed)
-    return {"cross": e.cross, "image_encodes": int(e.image_passes), "text_encodes": int(e.text_passes),
-            "encodes": int(e.image_passes + e.text_passes)}
+class _SampledTextSide(TextSide):
+    """A text side whose words are sampled like the regions (the joint sampler's plain budget split)."""
+
+    exact_query_side = False
+
+
+def ours_run(pair: Pair, budget: int, seed: int, *, exact_text: bool = True) -> dict:
+    """Our joint sampler through the pipeline of sides (``method="stratified"``, ``budget`` text + image encodes),
+    the text side enumerated (<= 12 words; the default) or sampled as the regions are; charged its encodes."""
+    side = (TextSide if exact_text else _SampledTextSide)(pair.text, pair.enc, name="text", label=pair.text)
+    hit = ImageSide(pair.image, pair.enc, players=pair.players, baseline=BASELINE, name="hit")
+    (o,) = explain_sides(side, [hit], order=2, method="stratified", budget=budget, metric="cosine", seed=seed)
+    return {"cross": o.joint.cross, "image_encodes": int(o.hit_passes), "text_encodes": int(o.query_passes),
+            "encodes": int(o.hit_passes + o.query_passes), "text_exact": o.joint.meta.get("query_side") == "exact"}
 
 
 # ----------------------------------------------------------------------------- comparison
@@ -265,21 +299,26 @@ def needed(curve: list[tuple[float, float]], tau: float) -> float | None:
     return pts[0][0] if pts and pts[0][1] <= tau else None
 
 
-def compare(enc, k_digits: int, players: str, ours_budgets, fixlip_budgets, seeds, per_size: int, taus) -> dict:
+def compare(enc, k_digits: int, players: str, ours_budgets, fixlip_budgets, seeds, per_size: int, uniform: int,
+            taus) -> dict:
     rng = np.random.default_rng(100 + k_digits)
     scene = make_scene(rng, k=k_digits, split="test")
     text = caption(scene.classes, order=rng.permutation(k_digits))
     pair = Pair(enc, text, scene.image, players)
     t0 = time.perf_counter()
-    ref = references(pair, per_size, seed=1)
+    ref = references(pair, per_size, uniform, seed=1)
     out = {"caption": text, "words": pair.nt, "regions": pair.ni, "reference_image_masks": ref["image_masks"],
-           "reference_noise_rel_mse": {"st": ref["st_noise"], "banzhaf": ref["banzhaf_noise"]}, "ours": [], "fixlip": []}
-    for b in ours_budgets:
-        runs = [ours_run(pair, b, s) for s in seeds]
-        out["ours"].append({"hit_budget": b, "encodes": float(np.mean([r["encodes"] for r in runs])),
-                            "text_encodes": runs[0]["text_encodes"],
-                            "image_encodes": float(np.mean([r["image_encodes"] for r in runs])),
-                            "rel_mse": float(np.mean([rel_mse(r["cross"], ref["st"]) for r in runs]))})
+           "reference_image_side": ref["image_side"],
+           "reference_noise_rel_mse": {"st": ref["st_noise"], "banzhaf": ref["banzhaf_noise"]}, "fixlip": []}
+    for key, exact_text in (("ours", True), ("ours_text_sampled", False)):
+        out[key] = []
+        for b in ours_budgets:
+            runs = [ours_run(pair, b, s, exact_text=exact_text) for s in seeds]
+            out[key].append({"budget": b, "encodes": float(np.mean([r["encodes"] for r in runs])),
+                             "text_encodes": float(np.mean([r["text_encodes"] for r in runs])),
+                             "image_encodes": float(np.mean([r["image_encodes"] for r in runs])),
+                             "text_exact": bool(runs[0]["text_exact"]),
+                             "rel_mse": float(np.mean([rel_mse(r["cross"], ref["st"]) for r in runs]))})
     for b in fixlip_budgets:
         runs = [fixlip_run(pair, b, s) for s in seeds]
         out["fixlip"].append({"combinations": b, "encodes": float(np.mean([r["encodes"] for r in runs])),
@@ -290,10 +329,12 @@ def compare(enc, k_digits: int, players: str, ours_budgets, fixlip_budgets, seed
     ratios = {}
     for tau in taus:
         a = needed([(r["encodes"], r["rel_mse"]) for r in out["fixlip"]], tau)
-        o = needed([(r["encodes"], r["rel_mse"]) for r in out["ours"]], tau)
-        ratios[str(tau)] = {"fixlip_encodes": a, "our_encodes": o,
-                            "ratio": None if a is None or o is None else round(a / o, 1),
-                            "fixlip_at_most": max(r["encodes"] for r in out["fixlip"]) if a is None else None}
+        row = {"fixlip_encodes": a, "fixlip_at_most": max(r["encodes"] for r in out["fixlip"]) if a is None else None}
+        for key in ("ours", "ours_text_sampled"):
+            o = needed([(r["encodes"], r["rel_mse"]) for r in out[key]], tau)
+            row[f"{key}_encodes"] = o
+            row[f"ratio_{key}"] = None if a is None or o is None else round(a / o, 1)
+        ratios[str(tau)] = row
     out["at_equal_rel_mse"] = ratios
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
@@ -330,21 +371,22 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="only the self-checks")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--per-size", type=int, default=400, help="reference image masks per size")
+    ap.add_argument("--taus", default="0.1,0.03,0.01", help="rel. MSE levels at which the encodes are compared")
+    ap.add_argument("--per-size", type=int, default=400, help="reference image masks per size (ST, > 16 regions)")
+    ap.add_argument("--uniform", type=int, default=20000, help="uniform reference image masks (Banzhaf, > 16 regions)")
+    ap.add_argument("--only", choices=["8x16", "10x49"], default=None, help="run one of the two sizes")
     args = ap.parse_args(argv)
     enc = load_digits_clip(threads=1)
     if args.check:
         print(json.dumps(check(enc), indent=1))
         return
     seeds = list(range(args.seeds))
-    taus = (0.1, 0.03, 0.01)
-    res = {
-        "8x16": compare(enc, 7, "grid:4x4", [32, 64, 128, 256, 512, 1024], [2**k for k in range(8, 19, 2)],
-                        seeds, args.per_size, taus),
-        "10x49": compare(enc, 9, "grid:7x7", [64, 128, 256, 512, 1024, 2048], [2**k for k in range(10, 21, 2)],
-                         seeds, args.per_size, taus),
-        "block": BLOCK, "seeds": len(seeds),
-    }
+    taus = tuple(float(t) for t in args.taus.split(","))
+    sizes = {"8x16": (7, "grid:4x4", [192, 256, 384, 512, 768, 1280, 2304], [2**k for k in range(10, 21, 2)]),
+             "10x49": (9, "grid:7x7", [512, 768, 1280, 2048, 3072, 5120], [2**k for k in range(12, 23, 2)])}
+    res = {name: compare(enc, k, players, ours, fixlip, seeds, args.per_size, args.uniform, taus)
+           for name, (k, players, ours, fixlip) in sizes.items() if args.only in (None, name)}
+    res.update({"block": BLOCK, "seeds": len(seeds)})
     print(json.dumps(res, indent=1))
 
 
