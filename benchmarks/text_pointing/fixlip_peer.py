@@ -340,6 +340,32 @@ def compare(enc, k_digits: int, players: str, ours_budgets, fixlip_budgets, seed
     return out
 
 
+def summarise(res: dict, taus, *, noise_corrected: bool) -> dict:
+    """Encodes at equal rel. MSE from a saved result; ``noise_corrected`` subtracts the reference's own noise
+    from every measured rel. MSE (estimate and reference errors are independent, so they add)."""
+    out = {}
+    for name, r in res.items():
+        if not isinstance(r, dict):
+            continue
+        noise = r["reference_noise_rel_mse"]
+
+        def curve(key, which):
+            sub = noise[which] if noise_corrected else 0.0
+            return [(x["encodes"], max(x["rel_mse"] - sub, 1e-12)) for x in r[key]]
+
+        rows = {}
+        for tau in taus:
+            a = needed(curve("fixlip", "banzhaf"), tau)
+            row = {"fixlip": None if a is None else round(a)}
+            for key in ("ours", "ours_text_sampled"):
+                o = needed(curve(key, "st"), tau)
+                row[key] = None if o is None else round(o)
+                row[f"ratio_{key}"] = None if a is None or o is None else round(a / o, 1)
+            rows[str(tau)] = row
+        out[name] = rows
+    return out
+
+
 def check(enc) -> dict:
     """Self-checks on a small game: the product-assembled FIxLIP regression equals the explicit design
     matrix solve; at full enumeration its cross block equals the Banzhaf interactions; the reference ST
@@ -375,7 +401,15 @@ def main(argv=None) -> None:
     ap.add_argument("--per-size", type=int, default=400, help="reference image masks per size (ST, > 16 regions)")
     ap.add_argument("--uniform", type=int, default=20000, help="uniform reference image masks (Banzhaf, > 16 regions)")
     ap.add_argument("--only", choices=["8x16", "10x49"], default=None, help="run one of the two sizes")
+    ap.add_argument("--summarise", metavar="JSON", default=None,
+                    help="recompute the encodes at equal rel. MSE (--taus) from a saved result, raw and noise-corrected")
     args = ap.parse_args(argv)
+    if args.summarise:
+        taus = tuple(float(t) for t in args.taus.split(","))
+        saved = json.loads(open(args.summarise).read())
+        print(json.dumps({"raw": summarise(saved, taus, noise_corrected=False),
+                          "reference_noise_subtracted": summarise(saved, taus, noise_corrected=True)}, indent=1))
+        return
     enc = load_digits_clip(threads=1)
     if args.check:
         print(json.dumps(check(enc), indent=1))
