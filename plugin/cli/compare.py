@@ -53,7 +53,7 @@ def compare(positional, text, text_mode, collection, db, url, api_key, encoder_s
             order = sorted(range(result.n_words), key=lambda i: -result.word_values[i])[:3]
             top = ", ".join(f"{safe_text(result.words.words[i])} {result.word_values[i]:+.4f}" for i in order)
             click.echo(f"score(A) - score(B) = {result.full_value:.6f} (A {c['score_a']:.6f}, B {c['score_b']:.6f}); "
-                       f"{result.n_words} words, {result.text_passes} text encodes, {result.seconds:.1f} s; "
+                       f"{result.n_words} word{'s' if result.n_words != 1 else ''}, {result.text_passes} text encodes, {result.seconds:.1f} s; "
                        f"words for A: {top}")
         return
     result = ex.compare(query_image, id_a, id_b, method=method, players=players, baseline=baseline, budget=budget,

@@ -122,6 +122,11 @@ def test_compare_arguments_are_checked(clip_db, args, message):
     assert out.exit_code == 2 and message in out.output and "Traceback" not in out.output
 
 
+def test_compare_with_a_text_query_on_an_image_only_collection_is_refused(clip_db):
+    out = run("compare", "--text", "a cat", "1", "2", "--collection", "tiny", "--db", clip_db["db"])
+    assert out.exit_code == 1 and "is image-only" in out.stderr and "Traceback" not in out.output
+
+
 def test_text_query_against_an_image_only_collection_is_refused(clip_db):
     out = run("search", "--text", "a cat", "--collection", "tiny", "--db", clip_db["db"])
     assert out.exit_code == 1 and "is image-only" in out.stderr and "Traceback" not in out.output
