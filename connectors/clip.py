@@ -118,6 +118,8 @@ class OpenClipEncoder(TorchEncoder):
                     f"multivector mode (clip-tokens:) needs an open_clip ViT image tower without attention pooling; "
                     f"{model_name} has a {type(self.model).__name__}. Use a ViT model, e.g. clip-tokens:ViT-B-32@TAG.")
             self.model.output_tokens = True
+        self._clip = model  # the whole model: its text tower serves text queries (text_encoder())
+        self._text = None
         self.dim = int(getattr(model.visual, "output_dim", 0) or getattr(model, "embed_dim", 0) or 0)
         self._finish_init()
         if not self.dim:
@@ -164,6 +166,22 @@ class OpenClipEncoder(TorchEncoder):
             self.input_size = resize_size
         self.resize = resize_mode
         self.resample = resample
+
+    def text_encoder(self):
+        """The text tower of this model as an :class:`~qdrant_explain.connectors.text.OpenClipTextEncoder`
+        (same name, device and dtype; built once, on first use)."""
+        if self._text is None:
+            import open_clip
+
+            from .text import OpenClipTextEncoder
+
+            clip = self._clip.to(device=self.device, dtype=self.dtype).eval()
+            for p in clip.parameters():
+                p.requires_grad_(False)
+            tokenizer = open_clip.get_tokenizer(self.model_name)
+            self._text = OpenClipTextEncoder(clip, tokenizer, name=self.name, device=self.device, dtype=self.dtype,
+                                             batch_size=self.batch_size, normalize=self.normalize)
+        return self._text
 
     def _forward(self, x):
         out = self.model(x)

@@ -25,6 +25,10 @@ _LAZY: dict[str, str] = {
     "Comparison": ".results",
     "AuditReport": ".results",
     "render_report": ".report",
+    # text queries (issue 13)
+    "explain_text": ".text",
+    "TextSide": ".text",
+    "TextExplanation": ".text_results",
     "run_demo": ".demo",
     # grey-box methods (issue 19): the anytime budget's instant preview
     "instant_preview": ".preview",

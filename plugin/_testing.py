@@ -88,3 +88,28 @@ def _register() -> None:
 
 
 _register()
+
+
+TINY_TEXT_CLIP = "qe-tiny-text"
+"""Name of the tiny random open_clip architecture with a real tokenizer vocabulary (see :func:`register_tiny_clip`)."""
+
+TINY_TEXT_CLIP_CONFIG = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 20, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+"""A tiny CLIP: 32x32 images, a 1-layer text tower reading 20 tokens, 16-d embeddings (random weights)."""
+
+
+def register_tiny_clip(folder: object) -> str:
+    """Register :data:`TINY_TEXT_CLIP_CONFIG` with open_clip (a JSON file written to ``folder``); returns the
+    ``clip:`` spec of its random weights (``clip:qe-tiny-text@none``)."""
+    import json
+    import pathlib
+
+    import open_clip
+
+    path = pathlib.Path(folder) / f"{TINY_TEXT_CLIP}.json"
+    path.write_text(json.dumps(TINY_TEXT_CLIP_CONFIG))
+    open_clip.add_model_config(path)
+    return f"clip:{TINY_TEXT_CLIP}@none"

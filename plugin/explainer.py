@@ -208,17 +208,32 @@ class SearchExplainer(ShapeQueries):
                          id=hit.id, score=hit.score, payload=hit.payload, vector=vector if comparable else None)
 
     # ------------------------------------------------------------------------- API
-    def search(self, query: Any, limit: int = 10, filter: Any = None) -> SearchResults:  # noqa: A002 - Qdrant's word
-        """Encode ``query`` and return the top ``limit`` hits (with stored vectors and payloads).
+    def search(self, query: Any = None, limit: int = 10, filter: Any = None, *,  # noqa: A002 - Qdrant's word
+               text: str | None = None) -> SearchResults:
+        """Encode ``query`` (an image) or ``text`` and return the top ``limit`` hits (with stored vectors and payloads).
 
         Args:
             query: image path, PIL image or (H, W, 3) array.
             limit: number of hits.
             filter: a ``qdrant_client.models.Filter`` (or its dict form), passed to Qdrant.
+            text: a text query instead of an image (the collection's encoder must have a text tower:
+                ``clip:``); embedded exactly as :meth:`explain_text` embeds it.
 
         Returns:
-            :class:`SearchResults` (iterable of :class:`Hit`; images are resolved on demand).
+            :class:`SearchResults` (iterable of :class:`Hit`; images are resolved on demand; for a text
+            query ``query_name`` is the text and ``query_image`` None).
+
+        Raises:
+            ValueError: both or neither of ``query`` and ``text``; a bad text (empty, no words, too long).
+            TypeError: a text query against an image-only encoder.
         """
+        if (query is None) == (text is None):
+            raise ValueError("SearchExplainer.search takes one query: an image (query=...) or a text (text=...); "
+                             f"got {'both' if text is not None else 'neither'}.")
+        if text is not None:
+            from .text import search_text
+
+            return search_text(self, text, limit=limit, filter=filter)
         rgb, name = _as_rgb(query, "query")
         qvec = self._encode(rgb)
         found = self._nearest_hits(qvec, limit=limit, filter=filter)
@@ -248,6 +263,63 @@ class SearchExplainer(ShapeQueries):
         """
         return self.explain_hits(query, [hit], order=order, method=method, players=players, baseline=baseline,
                                  budget=budget, side=side, seed=seed, log=log).explanations[0]
+
+    def explain_text(self, text: str, hit: Any, *, order: int = 1, method: str | None = None, players: Any = None,
+                     baseline: Any = None, budget: int | None = None, side: str = "both", seed: int | None = None,
+                     text_mode: str | None = None, log: Any = None) -> Any:
+        """Explain why ``hit`` came back for the text query ``text``: words, regions, word x region pairs.
+
+        Args:
+            text: the query sentence.
+            hit: a :class:`Hit` from ``search(text=...)`` or a point id.
+            order: 1 (which words / which regions) or 2 (joint word <-> region Shapley-Taylor).
+            method, players, baseline, budget, seed: as in :meth:`explain` (players are the hit's).
+            side: order 1: ``"query"`` (words), ``"hit"`` (regions) or ``"both"``.
+            text_mode: ``"pad"`` (default for clip:) or ``"delete"``.
+            log: optional callable given one line per plan.
+
+        Returns:
+            :class:`~qdrant_explain.text_results.TextExplanation`; ``full_value`` reproduces Qdrant's
+            score of the hit for the text; ``text_passes`` and ``image_passes`` count each encoder.
+        """
+        from .text import explain_text_hits
+
+        return explain_text_hits(self, text, [hit], order=order, method=method, players=players, baseline=baseline,
+                                 budget=budget, side=side, seed=seed, text_mode=text_mode, log=log)[0]
+
+    def explain_text_hits(self, text: str, hits: Any = None, *, limit: int = 5, order: int = 1,
+                          method: str | None = None, players: Any = None, baseline: Any = None,
+                          budget: int | None = None, side: str = "both", seed: int | None = None,
+                          text_mode: str | None = None, log: Any = None) -> list:
+        """:meth:`explain_text` for several hits (searched with ``text`` when None), sharing the word-mask encodes."""
+        from .text import explain_text_hits
+
+        return explain_text_hits(self, text, hits, limit=limit, order=order, method=method, players=players,
+                                 baseline=baseline, budget=budget, side=side, seed=seed, text_mode=text_mode, log=log)
+
+    def compare_text(self, text: str, hit_a: Any, hit_b: Any, *, method: str | None = None, budget: int | None = None,
+                     seed: int | None = None, text_mode: str | None = None, log: Any = None) -> Any:
+        """Why ``hit_a`` ranks above ``hit_b`` for the text query ``text``: Shapley values of
+        score(t, A) - score(t, B) over the words (see :func:`qdrant_explain.text.compare_text`).
+
+        Returns:
+            :class:`~qdrant_explain.text_results.TextExplanation` (order 1, words only);
+            ``full_value`` = score(A) - score(B); ``extra["comparison"]`` names both points.
+        """
+        from .text import compare_text
+
+        return compare_text(self, text, hit_a, hit_b, method=method, budget=budget, seed=seed, text_mode=text_mode,
+                            log=log)
+
+    def audit_texts(self, texts: Sequence[str], *, limit: int = 5, players: Any = "slic:24", budget: int | None = 128,
+                    method: str | None = None, seed: int | None = None, progress: Any = None) -> AuditReport:
+        """:meth:`audit` for text queries: words and hit regions of the top hits of each text, summarised
+        (the most-attributed words; text and image encodes counted apart). A text that cannot be explained
+        becomes a finding (see :func:`qdrant_explain.text.audit_texts`)."""
+        from .text import audit_texts
+
+        return audit_texts(self, texts, limit=limit, players=players, budget=budget, method=method, seed=seed,
+                           progress=progress, recordable=lambda exc: isinstance(exc, RESOLVE_ERRORS) and not _systemic(exc))
 
     def explain_hits(self, query: Any, hits: Iterable[Any] | SearchResults | None = None, *, limit: int = 5,
                      order: int = 1, method: str | None = None, players: Any = None, baseline: Any = None,

@@ -1041,6 +1041,22 @@ class PairExplanation(Result):
 # ----------------------------------------------------------------------------- SearchResults
 
 
+def _card_of(explanation: Any, rank: int) -> _sec.Card:
+    """The report card of an explained hit: its own ``report_card`` (a text query's), else a :class:`PairCard`."""
+    own = getattr(explanation, "report_card", None)
+    return own(rank=rank) if callable(own) else _sec.PairCard(explanation=explanation, rank=rank)
+
+
+def _result_class(data: Mapping) -> type:
+    """The result class named by ``data["result"]`` (PairExplanation when absent), importing built-in modules."""
+    kind = data.get("result", "PairExplanation")
+    if kind not in RESULT_TYPES and kind in _BUILTIN_RESULT_MODULES:
+        import importlib
+
+        importlib.import_module(_BUILTIN_RESULT_MODULES[kind])
+    return RESULT_TYPES.get(kind, PairExplanation)
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class SearchResults(Result):
     """The hits of one search, in rank order, optionally each with an explanation.
@@ -1113,7 +1129,7 @@ class SearchResults(Result):
         """Rebuild :class:`SearchResults` from :meth:`to_dict` output."""
         hits = data.get("hits") or []
         explained = data.get("explained", any("explanation" in h for h in hits))
-        expl = tuple(None if h.get("explanation") is None else PairExplanation.from_dict(h["explanation"])
+        expl = tuple(None if h.get("explanation") is None else _result_class(h["explanation"]).from_dict(h["explanation"])
                      for h in hits) if explained else ()
         return cls(query_image=decode_array(data.get("query_image"), name="query_image"),
                    hits=tuple(Hit.from_dict(h) for h in hits), explanations=expl, query_name=data.get("query"),
@@ -1132,8 +1148,7 @@ class SearchResults(Result):
     def report_sections(self) -> tuple[_sec.Section, ...]:
         """The query, then one card per hit (explanation card when explained, else the hit's card)."""
         cards = tuple(_sec.HitCard(hit=h, rank=i + 1) if self.explanation_of(i) is None
-                      else _sec.PairCard(explanation=self.explanation_of(i), rank=i + 1)
-                      for i, h in enumerate(self.hits))
+                      else _card_of(self.explanation_of(i), i + 1) for i, h in enumerate(self.hits))
         note = None
         if self.encoder_passes is not None:
             seconds = "–" if self.seconds is None else f"{self.seconds:.2f}"
@@ -1339,8 +1354,18 @@ class AuditReport(Result):
 RESULT_TYPES: dict[str, type[Result]] = {c.__name__: c for c in (Hit, PairExplanation, SearchResults, Comparison, AuditReport)}
 """Result class by the ``"result"`` field of its JSON."""
 
-_RESULT_MODULES: dict[str, str] = {"ShapeExplanation": "qdrant_explain.shapes"}
-"""Result types defined outside this module: the module that registers each in :data:`RESULT_TYPES`."""
+_BUILTIN_RESULT_MODULES: dict[str, str] = {"TextExplanation": "qdrant_explain.text_results",
+                                           "ShapeExplanation": "qdrant_explain.shapes"}
+"""Result types defined in other modules (which add themselves with :func:`register_result_type`),
+imported on first lookup by :func:`load_result`, as encoder families are."""
+
+
+def register_result_type(cls: type[Result]) -> type[Result]:
+    """Add a :class:`Result` subclass to :data:`RESULT_TYPES` (its JSON's ``"result"`` field is its name)."""
+    if not (isinstance(cls, type) and issubclass(cls, Result)):
+        raise TypeError(f"register_result_type takes a Result subclass; got {cls!r}.")
+    RESULT_TYPES[cls.__name__] = cls
+    return cls
 
 
 def load_result(source: Any) -> Result:
@@ -1351,15 +1376,13 @@ def load_result(source: Any) -> Result:
     """
     data = _resolve_arrays(_read_json(source))
     kind = data.get("result") if isinstance(data, Mapping) else None
-    if kind in _RESULT_MODULES and kind not in RESULT_TYPES:  # result types defined in other modules register on import
-        import importlib
-
-        importlib.import_module(_RESULT_MODULES[kind])
+    if kind in _BUILTIN_RESULT_MODULES:
+        _result_class(data)
     if kind not in RESULT_TYPES:
-        raise ValueError(f"load_result: the JSON's 'result' field must be one of {sorted(RESULT_TYPES)}; got {kind!r}.")
+        raise ValueError(f"load_result: the JSON's 'result' field must be one of {sorted(set(RESULT_TYPES) | set(_BUILTIN_RESULT_MODULES))}; got {kind!r}.")
     return RESULT_TYPES[kind].from_dict(data)
 
 
 __all__ = ["AuditReport", "Comparison", "FrozenDict", "Hit", "JSON_FORMAT", "PairExplanation", "RESULT_TYPES",
-           "Result", "SearchResults", "decode_array", "encode_array", "load_result", "pool_arrays", "same",
+           "Result", "SearchResults", "decode_array", "register_result_type", "encode_array", "load_result", "pool_arrays", "same",
            "unpool_arrays"]

@@ -39,7 +39,7 @@ from qdrant_explain.connectors import shapes as S
 from qdrant_explain.explainers import query_scores as qs
 
 from .report import sections as _sec
-from .results import JSON_FORMAT, RESULT_TYPES, Hit, PairExplanation, Result, _point_id, _set, _vector
+from .results import JSON_FORMAT, Hit, PairExplanation, Result, _point_id, _set, _vector, register_result_type
 from .sides import PreparedSide, _vector as _side_vector, load_side_image
 
 
@@ -399,7 +399,7 @@ def _rank(r: Any) -> str:
     return "-" if r is None else str(int(r) + 1)
 
 
-RESULT_TYPES.setdefault("ShapeExplanation", ShapeExplanation)
+register_result_type(ShapeExplanation)
 
 
 # ----------------------------------------------------------------------------- the entry point

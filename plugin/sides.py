@@ -3,9 +3,10 @@
 A *side* is one end of a score. :class:`ImageSide` is an image with its players,
 baseline and encoder (maskable); :class:`VectorSide` is a fixed vector (a stored
 point, later a recommend target); :class:`DifferenceSide` is the difference of
-two fixed vectors (the relative game: why A ranks above B). A future
-``TextSide`` (word players, a text encoder) only has to implement
-``prepare(...) -> PreparedSide``; the pipeline below never looks at the kind.
+two fixed vectors (the relative game: why A ranks above B);
+:class:`qdrant_explain.text.TextSide` is a sentence with word players and a text encoder. All
+share the metadata of :class:`SideInfo` and implement ``prepare(...) -> PreparedSide``; the
+pipeline below never looks at the kind.
 
 :func:`explain_sides` takes one query side and k hit sides and
 
@@ -34,7 +35,7 @@ from __future__ import annotations
 import os
 import pathlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -234,8 +235,25 @@ def _vector(value: object, name: str) -> np.ndarray:
     return arr
 
 
+@dataclass(frozen=True, kw_only=True)
+class SideInfo:
+    """What every side says about itself (keyword-only fields, shared by all side kinds).
+
+    Attributes:
+        name: the side's role in messages and progress bars (``"query"``, ``"hit"``, ``"text"``, ...).
+        label: display name (a file name, a short text), for reports.
+        id, score, payload: the Qdrant point this side is, when it is one.
+    """
+
+    name: str = "query"
+    label: str | None = None
+    id: Any = None
+    score: float | None = None
+    payload: dict | None = None
+
+
 @dataclass(frozen=True)
-class ImageSide:
+class ImageSide(SideInfo):
     """An image end of a score: masked over its players, encoded by ``encoder``.
 
     Args:
@@ -259,11 +277,6 @@ class ImageSide:
     encoder: Any
     players: object = None
     baseline: object = DEFAULT_BASELINE
-    name: str = "query"
-    label: str | None = None
-    id: Any = None
-    score: float | None = None
-    payload: dict | None = None
     vector: object = None
 
     def prepare(self, *, order: int, maskable: bool, check_vector: bool, seed: int, batch_size: int,
@@ -350,7 +363,7 @@ class ImageSide:
 
 
 @dataclass(frozen=True)
-class VectorSide:
+class VectorSide(SideInfo):
     """A fixed vector end of a score (a stored point, a recommend target); never masked.
 
     Args:
@@ -362,12 +375,8 @@ class VectorSide:
     can_mask = False
 
     vector: object
-    name: str = "hit"
-    label: str | None = None
-    id: Any = None
-    score: float | None = None
-    payload: dict | None = None
     image: object = None
+    name: str = field(default="hit", kw_only=True)
 
     def prepare(self, *, order: int, maskable: bool, check_vector: bool, seed: int, batch_size: int,
                 progress: bool | None, metric: str) -> PreparedSide:
@@ -379,7 +388,7 @@ class VectorSide:
 
 
 @dataclass(frozen=True)
-class DifferenceSide:
+class DifferenceSide(SideInfo):
     """The relative game's hit: score(q, a) - score(q, b), two fixed ends (why A ranks above B).
 
     Args:
@@ -390,11 +399,7 @@ class DifferenceSide:
 
     a: Any
     b: Any
-    name: str = "difference"
-    label: str | None = None
-    id: Any = None
-    score: float | None = None
-    payload: dict | None = None
+    name: str = field(default="difference", kw_only=True)
 
     def prepare(self, *, order: int, maskable: bool, check_vector: bool, seed: int, batch_size: int,
                 progress: bool | None, metric: str) -> PreparedSide:
@@ -891,7 +896,8 @@ def _order2(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
                             metric=metric, dim=dim or 1, memory_cap=memory_cap)
         _announce(say, f"joint {i + 1} ({q.n_players} + {h.n_players} players)", plan, _throughput(q), _fills(q, h))
         joint = explain_joint(q.evaluator, h.evaluator, q.n_players, h.n_players, score=metric, method=plan.method,
-                              budget=plan.budget, seed=seed, progress=progress, memory_cap=memory_cap)
+                              budget=plan.budget, seed=seed, progress=progress, memory_cap=memory_cap,
+                              exact_query=bool(getattr(q.source, "exact_query_side", False)))
         qp = q.passes if i == 0 else q.passes - q_before
         notes = tuple(n for n in (plan.note,) if n)
         if h.vector_check is not None and not h.vector_check.agrees:
@@ -925,6 +931,7 @@ __all__ = [
     "PreparedSide",
     "SIDES",
     "Side",
+    "SideInfo",
     "SideOutcome",
     "VectorSide",
     "available_memory",

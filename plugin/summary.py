@@ -13,6 +13,7 @@ least as well as the full pair the difference is not positive and shares mean no
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -60,23 +61,33 @@ class Region:
     side: str
     index: int
     where: str | None = None
+    word: str | None = None
+
+    @property
+    def head(self) -> str:
+        """``"query region 3"``, or ``"the word 'bicycle'"`` for a text query's word."""
+        return f"the word {self.word!r}" if self.word is not None else f"{self.side} region {self.index}"
 
     @property
     def name(self) -> str:
         """``"query region 3 (top left)"``."""
-        head = f"{self.side} region {self.index}"
-        return head if self.where is None else f"{head} ({self.where})"
+        return self.head if self.where is None else f"{self.head} ({self.where})"
 
     def phrase(self, share: float | None) -> str:
         """``"query region 3 (top left, 41 % of the score)"``; without a share, just the name."""
         if share is None:
             return self.name
         inner = "" if self.where is None else f"{self.where}, "
-        return f"{self.side} region {self.index} ({inner}{100 * share:.0f} % of the score)"
+        return f"{self.head} ({inner}{100 * share:.0f} % of the score)"
 
 
-def regions(labels: np.ndarray | None, n: int, side: str) -> list[Region]:
-    """The n regions of a side with their positions (no position without a label map)."""
+def regions(labels: np.ndarray | None, n: int, side: str, words: Sequence[str] | None = None) -> list[Region]:
+    """The n regions of a side with their positions (no position without a label map); ``words``: the
+    players are a text query's words."""
+    if words is not None:
+        if len(words) != n:
+            raise ValueError(f"the {side} has {len(words)} words but {n} values were given.")
+        return [Region(side, k, word=str(w)) for k, w in enumerate(words)]
     if labels is None:
         return [Region(side, k) for k in range(n)]
     cents = region_centroids(labels)
@@ -130,20 +141,23 @@ def summary_sentence(*, query_values: np.ndarray | None, hit_values: np.ndarray 
                      cross: np.ndarray | None, base_value: float, full_value: float,
                      query_labels: np.ndarray | None = None, hit_labels: np.ndarray | None = None,
                      higher_is_better: bool = True, baseline: object = None,
-                     hit_base_value: float | None = None, warn: bool = True) -> str:
+                     hit_base_value: float | None = None, warn: bool = True,
+                     query_words: Sequence[str] | None = None) -> str:
     """One sentence that says why the hit matched, with the regions' positions and shares.
 
     Order 2 (``cross`` given): the strongest query<->hit pair. Order 1: the strongest region of each
     explained side (``hit_base_value``: the hit side's own v(empty) when both sides were explained, each
     against the other image complete). The baseline warning, when there is one, comes first (``warn=False``:
-    leave it out, e.g. when it was printed already).
+    leave it out, e.g. when it was printed already). ``query_words``: the query is a text, its players
+    these words.
     """
     pick = np.argmax if higher_is_better else np.argmin
     verb = "matched" if higher_is_better else "is close"
     if cross is not None:
         c = np.asarray(cross, dtype=np.float64)
         i, j = np.unravel_index(int(pick(c)), c.shape)
-        q, h = regions(query_labels, c.shape[0], "query")[i], regions(hit_labels, c.shape[1], "hit")[j]
+        q = regions(query_labels, c.shape[0], "query", query_words)[i]
+        h = regions(hit_labels, c.shape[1], "hit")[j]
         sh = shares(np.array([c[i, j]]), base_value, full_value)
         share = "" if sh is None else f" ({100 * sh[0]:.0f} % of the score)"
         body = f"The hit {verb} mostly on {q.name} <-> {h.name}{share}."
@@ -157,7 +171,8 @@ def summary_sentence(*, query_values: np.ndarray | None, hit_values: np.ndarray 
             v = np.asarray(vals, dtype=np.float64)
             k = int(pick(v))
             sh = shares(v, base, full_value)
-            phrases.append(regions(labels, len(v), side)[k].phrase(None if sh is None else float(sh[k])))
+            words = query_words if side == "query" else None
+            phrases.append(regions(labels, len(v), side, words)[k].phrase(None if sh is None else float(sh[k])))
         body = f"The hit {verb} mostly on {' and '.join(phrases)}." if phrases else "No region was explained."
     if not warn:
         return body

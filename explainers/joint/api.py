@@ -56,6 +56,7 @@ def explain_joint(
     progress: bool | None = None,
     control_variate: bool = True,
     memory_cap: object = None,
+    exact_query: bool = False,
 ) -> JointExplanation:
     """Order-2 Shapley-Taylor indices between query regions and hit regions, factorised.
 
@@ -88,6 +89,11 @@ def explain_joint(
             2^nq x 2^nh score table for euclid/manhattan) must fit, checked
             before any mask is encoded; None: ``$QDRANT_EXPLAIN_MEMORY_CAP``,
             else 80 % of the available memory.
+        exact_query: with ``"stratified"``, enumerate every query mask (2^n_query; a text
+            query's words, at most :data:`~.exact_query.EXACT_QUERY_PLAYERS`) and sample the hit
+            side with the rest of the budget (:class:`~.exact_query.QueryExactStratified`);
+            ignored when the query side is larger or the budget does not cover 2^n_query plus
+            the hit side's minimum.
 
     Returns:
         :class:`JointExplanation`.
@@ -123,6 +129,8 @@ def explain_joint(
     except ValueError as err:
         raise ValueError(f"explain_joint(method=...): {err}") from None
     est = get_estimator(name, order=2, kind="joint", **_options(name, control_variate=control_variate))
+    if exact_query and name == "stratified":
+        est, planned = _query_exact(est, nq, nh, planned, control_variate, given=budget is not None)
     qside = _wrap_side(query_embed, nq, batch_size, progress, "query")
     hside = _wrap_side(hit_embed, nh, batch_size, progress, "hit")
     q0, h0 = qside.encoder_passes, hside.encoder_passes
@@ -142,6 +150,25 @@ def explain_joint(
         meta=meta,
         **parts,
     )
+
+
+def _query_exact(est: object, nq: int, nh: int, budget: int | None, control_variate: bool, *,
+                 given: bool) -> tuple[object, int | None]:
+    """(:class:`~.exact_query.QueryExactStratified`, its budget) when the query side has at most
+    ``EXACT_QUERY_PLAYERS`` players and the budget covers 2^nq plus the hit side's minimum (without a
+    budget from the caller the default grows to cover it), else ``(est, budget)`` unchanged."""
+    from .exact_query import EXACT_QUERY_PLAYERS, QueryExactStratified
+
+    exact = QueryExactStratified(control_variate=control_variate)
+    need = exact.minimum_budget((nq, nh))
+    if nq > EXACT_QUERY_PLAYERS:
+        return est, budget
+    planned = budget if budget is not None else exact.default_budget((nq, nh))
+    if not given:
+        planned = max(int(planned), need)
+    if planned < need:
+        return est, budget
+    return exact, int(planned)
 
 
 def _options(name: str, **candidates: object) -> dict:

@@ -51,6 +51,9 @@ def _engine_choices() -> list[str]:
 
 @click.command()
 @click.argument("queries", required=False, type=click.Path(exists=True, path_type=pathlib.Path))
+@click.option("--texts", "texts_file", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
+              default=None, help="Audit text queries instead: FILE holds one query per line (UTF-8); the "
+                                 "collection's encoder must be clip:.")
 @collection_options
 @click.option("--from-collection", is_flag=True,
               help="Audit the collection itself: every point (or those matching --filter) is a query, its "
@@ -95,7 +98,7 @@ def _engine_choices() -> list[str]:
 @memory_cap_option
 @run_options
 @command_errors
-def audit(queries, collection, db, url, api_key, encoder_spec, from_collection, query_filter, sample, k, players,
+def audit(queries, texts_file, collection, db, url, api_key, encoder_spec, from_collection, query_filter, sample, k, players,
           budget, method, seed, engine, address, workers, threads, num_gpus, batch_size, ci_width, min_queries,
           stability, interval, no_maps, restart, out_dir, quiet, debug):
     """Explain the top hits of many queries and summarise them, with confidence intervals, in one report.
@@ -111,6 +114,9 @@ def audit(queries, collection, db, url, api_key, encoder_spec, from_collection, 
     """
     from qdrant_explain.scale import CollectionSource, FolderSource, QueryFileSource
 
+    if texts_file is not None:
+        return _audit_texts(queries, texts_file, from_collection, collection, db, url, api_key, encoder_spec, k,
+                            out_dir, quiet)
     if from_collection and queries is not None:
         raise click.UsageError("Give QUERIES (a folder or a file of queries) or --from-collection, not both.")
     if query_filter is not None and not from_collection:
@@ -166,3 +172,48 @@ def audit(queries, collection, db, url, api_key, encoder_spec, from_collection, 
     if s["queries"] == 0:
         raise click.ClickException(f"none of the {s.get('planned_queries', 0)} queries could be explained "
                                    "(see the warnings above).")
+
+
+def _audit_texts(queries, texts_file, from_collection, collection, db, url, api_key, encoder_spec, k, out_dir,
+                 quiet) -> None:
+    """``audit --texts FILE``: text queries (one per line, UTF-8) against a clip: collection, on this machine."""
+    from qdrant_explain.text import read_queries_file
+
+    if queries is not None or from_collection:
+        raise click.UsageError("Give QUERIES, --from-collection or --texts FILE, not two of them.")
+    texts = read_queries_file(texts_file)
+    if not texts:
+        raise click.ClickException(f"No queries found in {safe_text(texts_file)!r}.")
+    ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=False)
+    bar = None
+    if not quiet:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(texts), desc="auditing texts", unit="query")
+    try:
+        def step(i, n, name):
+            if bar is not None and i:
+                bar.update(1)
+
+        report = ex.audit_texts(texts, limit=k, progress=step)
+        if bar is not None:
+            bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path = out_dir / "report.html"
+    report.to_html(html_path)
+    report.to_json(out_dir / "audit.json")
+    s = report.summary
+    for f in s.get("findings", ()):
+        where = f"query {f['query']}" + ("" if f.get("hit") is None else f", hit {f['hit']}")
+        if not quiet:
+            click.echo(f"warning: {safe_text(where)}: {safe_text(f['error'])}", err=True)
+    tops = ", ".join(f"{t['where']!r} ({t['query']!r})" for t in s["top_regions"][:3])
+    click.echo(f"{s['queries']} text queries, {s['hits']} hits: {s['text_passes']} text + {s['image_passes']} image "
+               f"encodes; strongest words: {safe_text(tops) or 'none'}; {s.get('finding_count', 0)} item(s) could "
+               "not be explained")
+    click.echo(f"report: {safe_text(html_path)}")
+    if s["queries"] == 0:
+        raise click.ClickException(f"none of the {len(texts)} queries could be explained (see the warnings above).")

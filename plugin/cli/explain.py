@@ -24,7 +24,12 @@ from ._common import (
 
 
 @click.command()
-@click.argument("query_image", type=click.Path(dir_okay=False, path_type=pathlib.Path))
+@click.argument("query_image", type=click.Path(dir_okay=False, path_type=pathlib.Path), required=False)
+@click.option("--text", "text", metavar="TEXT", default=None,
+              help="Explain a text query instead of QUERY_IMAGE: which words and which hit regions made the hit "
+                   "come back, and with --order 2 the word<->region pairs. Needs a clip: encoder.")
+@click.option("--text-mode", type=click.Choice(["pad", "delete"]), default=None,
+              help="How a removed word is masked: pad (the tokenizer's pad token, positions kept; default) or delete.")
 @click.option("--point-id", "point_id", metavar="ID", default=None, callback=parse_point_id,
               help="Id of the hit in --collection (an unsigned integer or a UUID).")
 @click.option("--collection", metavar="NAME", default=None, help="Qdrant collection holding --point-id.")
@@ -37,14 +42,18 @@ from ._common import (
 @output_options
 @run_options
 @command_errors
-def explain(query_image, point_id, collection, hit_image, order, method, players, baseline, budget, seed,
-            db, url, api_key, encoder_spec, json_out, png_out, html_out, quiet, debug):
-    """Explain why a hit matched QUERY_IMAGE: give --point-id ID --collection NAME, or --image HIT_IMAGE.
+def explain(query_image, text, text_mode, point_id, collection, hit_image, order, method, players, baseline, budget,
+            seed, db, url, api_key, encoder_spec, json_out, png_out, html_out, quiet, debug):
+    """Explain why a hit matched QUERY_IMAGE (or --text TEXT): give --point-id ID --collection NAME, or --image HIT_IMAGE.
 
     Before encoding, the plan is printed (method, encoder passes, a time estimate); a stored
     vector that no longer matches its image is reported as a warning.
     """
     order = int(order)
+    if (query_image is None) == (text is None):
+        raise click.UsageError("Give exactly one query: QUERY_IMAGE or --text TEXT.")
+    if text_mode is not None and text is None:
+        raise click.UsageError("--text-mode applies to a text query (--text TEXT).")
     if (point_id is None) == (hit_image is None):
         raise click.UsageError("Give exactly one of --point-id ID (with --collection NAME) or --image HIT_IMAGE.")
     if point_id is not None and collection is None:
@@ -60,7 +69,12 @@ def explain(query_image, point_id, collection, hit_image, order, method, players
         console.info(safe_text(line))
 
     options = dict(order=order, method=method, players=players, baseline=baseline, budget=budget, seed=seed, log=log)
-    if point_id is not None:
+    if text is not None:
+        from .text import explain_text_command  # noqa: PLC0415
+
+        result = explain_text_command(text, text_mode, point_id, collection, hit_image, db, url, api_key, encoder_spec,
+                                      progress=progress, **options)
+    elif point_id is not None:
         ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=progress)
         result = ex.explain(query_image, point_id, **options)
     else:
@@ -99,6 +113,10 @@ def warnings_of(result) -> list[str]:
 
 def summary_line(result) -> str:
     """One line: values and cost."""
+    if hasattr(result, "text_passes"):
+        from .text import text_summary_line  # noqa: PLC0415
+
+        return text_summary_line(result)
     score = "" if result.score is None else f" (Qdrant score {result.score:.6f})"
     stale = ""
     if result.vector_check is not None and result.vector_check.get("disagrees"):

@@ -27,7 +27,9 @@ from ._common import (
 
 
 @click.command()
-@click.argument("query_image", type=click.Path(dir_okay=False, path_type=pathlib.Path))
+@click.argument("query_image", type=click.Path(dir_okay=False, path_type=pathlib.Path), required=False)
+@click.option("--text", "text", metavar="TEXT", default=None,
+              help="Search with this text instead of QUERY_IMAGE (the collection's encoder must be clip:).")
 @collection_options
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Number of hits.")
 @json_option
@@ -38,16 +40,24 @@ from ._common import (
 @memory_cap_option
 @run_options
 @command_errors
-def search(query_image, collection, db, url, api_key, encoder_spec, k, json_out, html_out, explain_method, quiet, debug):
-    """Search collection NAME with QUERY_IMAGE and list the hits (id, score, payload).
+def search(query_image, text, collection, db, url, api_key, encoder_spec, k, json_out, html_out, explain_method, quiet,
+           debug):
+    """Search collection NAME with QUERY_IMAGE (or --text TEXT) and list the hits (id, score, payload).
 
     A hit that cannot be explained or whose image cannot be resolved is reported on
     stderr and the others go on.
     """
+    if (query_image is None) == (text is None):
+        raise click.UsageError("Give exactly one query: QUERY_IMAGE or --text TEXT.")
+    if text is not None and explain_method:
+        raise click.UsageError("--explain explains image queries; for a text query run "
+                               "'qdrant-explain explain --text TEXT --point-id ID --collection NAME'.")
     console = Console(quiet)
     ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=show_progress(quiet))
     findings: list[dict] = []
-    if explain_method:
+    if text is not None:
+        results = ex.search(text=text, limit=k)
+    elif explain_method:
         console.info(f"explaining {k} hits with {explain_method} ...")
         results, findings = ex._explain_hits(query_image, None, limit=k, order=1, method=explain_method, players=None,
                                              baseline=None, budget=None, side="query", seed=None, check_vectors=False,

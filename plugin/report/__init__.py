@@ -66,7 +66,7 @@ def render_layout(layout: Layout, *, title: str | None = None, shown_query: Quer
         text = text.replace(key, value)
     head, _, tail = text.partition("__QE_DATA__")
     tail_head, _, tail_tail = tail.partition("__QE_JS__")
-    return head + _json_for_script({"panels": page.panels, "cmap": list(_images.DIVERGING_HEX)}) + tail_head + _asset("report.js") + tail_tail
+    return head + _json_for_script({"panels": page.panels, "cmap": list(_images.DIVERGING_HEX)}) + tail_head + _asset("report.js") + _asset("report_text.js") + tail_tail
 
 
 def render_report(

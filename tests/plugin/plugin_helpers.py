@@ -51,3 +51,20 @@ def synthetic_pair(order: int = 2, seed: int = 0, payload: dict | None = None) -
         score=0.8, hit_id=7, hit_payload=payload if payload is not None else {"path": "cat.png"}, budget=None,
         baseline="blur", query_name="query.png",
     )
+
+
+def synthetic_text(order: int = 2):
+    """A word x region explanation with known values: word k matches region k (no model involved)."""
+    from qdrant_explain.explainers.words import split_words
+    from qdrant_explain.text_results import TextExplanation
+
+    words = split_words("a red <b>bicycle</b> near two cats")
+    n = words.n_players
+    yy, xx = np.mgrid[0:120, 0:160]
+    img = np.stack([xx * 255 // 160, yy * 255 // 120, 128 + 0 * xx], axis=2).astype(np.uint8)
+    labels = grid_labels(120, 160, 2, 4)
+    cross = np.full((n, 8), -0.001) + np.eye(n, 8) * 0.05 if order == 2 else None
+    return TextExplanation(text=words.text, words=words, word_values=np.linspace(-0.02, 0.04, n),
+                           hit_values=np.linspace(0.03, -0.01, 8), cross=cross, hit_image=img, hit_labels=labels,
+                           base_value=0.1, full_value=0.3, order=order, method="exact", encoder="tiny", seed=0,
+                           text_passes=2**n, image_passes=256, score=0.3, hit_id=4, hit_payload={"path": "x.png"})

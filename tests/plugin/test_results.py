@@ -10,7 +10,7 @@ import uuid
 import numpy as np
 import pytest
 
-from plugin_helpers import synthetic_pair
+from plugin_helpers import synthetic_pair, synthetic_text
 from qdrant_explain._testing import TinyEncoder
 from qdrant_explain.connectors.qdrant import Hit as ConnectorHit
 from qdrant_explain.pair import ImagePairExplanation, explain_hits, explain_pair
@@ -94,6 +94,10 @@ def every_result() -> dict[str, Result]:
         "comparison": comparison(),
         "audit": audit(),
         "shape": shape_explanation(),
+        "text-1": synthetic_text(1),
+        "text-2": synthetic_text(2),
+        "search-text": SearchResults(query_image=None, hits=(Hit(id=4, score=0.3),), explanations=(synthetic_text(2),),
+                                     query_name="a red bicycle"),
     }
 
 

@@ -128,3 +128,17 @@ def test_a_baseline_as_good_as_the_pair_warns_in_the_result_and_the_cli(tmp_path
                                     "--players", "grid:2x2", "--method", "exact", "--quiet"])
     assert out.exit_code == 0, out.output
     assert "The hit matched mostly on query region" in out.output
+
+
+def test_a_text_query_is_summarised_by_its_words():
+    words = ["a", "red", "bicycle"]
+    one = summary_sentence(query_values=np.array([0.08, 0.06, 0.5]), hit_values=None, cross=None, base_value=-0.41,
+                           full_value=0.238, query_words=words)
+    assert one == "The hit matched mostly on the word 'bicycle' (77 % of the score)."
+    cross = np.zeros((3, 4))
+    cross[2, 1] = 0.3
+    two = summary_sentence(query_values=None, hit_values=None, cross=cross, base_value=-0.41, full_value=0.238,
+                           query_words=words)
+    assert two.startswith("The hit matched mostly on the word 'bicycle' <-> hit region 1")
+    with pytest.raises(ValueError, match="has 3 words but 2 values"):
+        regions(None, 2, "query", words)

@@ -17,6 +17,9 @@ Three rooms:
 * :mod:`.cnn`: :class:`DigitsEncoder`, spec ``"digits-cnn"``, trained by
   ``benchmarks/fidelity/train_digits.py`` so that cosine similarity tracks class overlap
   (weights ``digits_cnn.pt`` beside it).
+* :mod:`.clip`: ``"digits-clip"``, a text-image contrastive model of mosaics and captions
+  naming their digits (the CNN's image tower with a retrained head, a bag-of-words text tower;
+  ``benchmarks/text_pointing/train_digits_clip.py``, weights ``digits_clip.pt``).
 
 Importing this package registers ``"digits-cnn"`` with
 :func:`qdrant_explain.connectors.encoders.register_encoder` (the factory imports torch
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 from qdrant_explain.connectors.encoders import register_encoder
 
+from .clip import CLIP_SPEC, DigitsClipEncoder, caption, load_digits_clip
 from .cnn import SPEC, WEIGHTS_PATH, DigitsEncoder, build_network, load_digits_encoder, to_tensor
 from .scenes import (
     CANVAS,
@@ -75,6 +79,7 @@ from .constructed import (  # noqa: F401 (listed in __all__ through _constructed
 from .screen import AMBIGUOUS_PATH, N_DIGITS, ambiguous_digits, screen_digits, write_ambiguous_digits
 
 register_encoder(SPEC, load_digits_encoder, overwrite=True)
+register_encoder(CLIP_SPEC, load_digits_clip, overwrite=True)
 
 __all__ = [
     # scenes
@@ -104,5 +109,10 @@ __all__ = [
     "DigitsEncoder",
     "build_network",
     "load_digits_encoder",
+    # the text-image model (digits-clip)
+    "CLIP_SPEC",
+    "DigitsClipEncoder",
+    "caption",
+    "load_digits_clip",
     "to_tensor",
 ]
