@@ -225,14 +225,23 @@ def jackknife_residuals(scaled_features: np.ndarray, scaled_residuals: np.ndarra
     """
     e = np.asarray(scaled_residuals, dtype=np.float64)
     out = e.copy()
+    units = np.asarray(units)
     order = np.argsort(units, kind="stable")
-    bounds = np.flatnonzero(np.diff(units[order])) + 1
-    for rows in np.split(order, bounds):
-        a = scaled_features[rows]
-        evals, evecs = np.linalg.eigh(np.eye(rows.size) - a @ gram_pinv @ a.T)
-        keep = evals > 1e-8  # a unit that alone fixes a parameter: that part of its residual says nothing
-        root_inv = (evecs[:, keep] / evals[keep] ** power) @ evecs[:, keep].T
-        out[rows] = root_inv @ e[rows]
+    order = order[units[order] >= 0]  # fixed rows (-1) have no sampling error to adjust
+    groups = np.split(order, np.flatnonzero(np.diff(units[order])) + 1)
+    by_size: dict[int, list[np.ndarray]] = {}
+    for rows in groups:
+        by_size.setdefault(rows.size, []).append(rows)
+    ag = scaled_features @ gram_pinv
+    for size, members in by_size.items():  # units of one size together: stacked (U, size, size) eigen-solves
+        idx = np.stack(members)  # (U, size)
+        a, ag_u = scaled_features[idx], ag[idx]
+        lever = np.eye(size) - np.einsum("uip,ujp->uij", ag_u, a)
+        evals, evecs = np.linalg.eigh(lever)
+        # a unit that alone fixes a parameter (eigenvalue ~0): that part of its residual says nothing
+        scale = np.where(evals > 1e-8, np.maximum(evals, 1e-8) ** -power, 0.0)
+        root_inv = np.einsum("uik,uk,ujk->uij", evecs, scale, evecs)
+        out[idx] = np.einsum("uij,uj...->ui...", root_inv, e[idx])
     return out
 
 
@@ -276,21 +285,23 @@ def bootstrap_stderr(solve: Callable[[Any, np.ndarray], Any], plan: Any, values:
         raise ValueError("bootstrap_stderr needs plan.info['design'], a SamplingDesign of the plan's rows; the "
                          "estimator's plan declares none.")
     fixed = np.flatnonzero(design.units < 0)
+    kept = np.zeros(0, dtype=np.int64)  # rows of enumerated strata: kept as they are, with their own units
     groups = []  # per random stratum: list of row-index arrays, one per unit
     for h, f in enumerate(design.sampled_fraction):
         rows = np.flatnonzero(design.strata == h)
         if rows.size == 0:
             continue
         if f >= 1.0:
-            fixed = np.concatenate([fixed, rows])
+            kept = np.concatenate([kept, rows])
             continue
         ids = design.units[rows]
         groups.append([rows[ids == u] for u in np.unique(ids)])
+    kept_units = np.unique(design.units[kept], return_inverse=True)[1].reshape(-1) if kept.size else kept
     reps_v, reps_i = [], []
     for _ in range(int(n_boot)):
-        pick = [fixed]
-        new_units = [np.full(fixed.size, -1)]
-        next_id = 0
+        pick = [fixed, kept]
+        new_units = [np.full(fixed.size, -1), kept_units]
+        next_id = int(kept_units.max()) + 1 if kept.size else 0
         for units in groups:
             for j in rng.integers(0, len(units), size=len(units)):
                 pick.append(units[j])

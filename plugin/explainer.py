@@ -26,7 +26,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .results import AuditReport, Comparison, Hit, PairExplanation, SearchResults
+from .results import AuditReport, Comparison, Hit, PairExplanation, SearchResults, stderr_dof_of
 
 SIDES = ("query", "hit", "both")
 
@@ -420,7 +420,8 @@ class SearchExplainer:
                           encoder_passes=o.passes, seconds=time.perf_counter() - t0, budget=o.budget,
                           query_name=name, query_heatmap=o.query.players.paint(expl.values), metric=self.distance,
                           query_players=o.query.players, explanation=expl,
-                          baseline=_baseline_label(opts["baseline"]), estimated=bool(expl.estimated))
+                          baseline=_baseline_label(opts["baseline"]), estimated=bool(expl.estimated),
+                          query_values_stderr=expl.stderr, stderr_dof={"query": stderr_dof_of(expl)})
 
     def audit(self, queries: Sequence[Any], *, limit: int = 5, players: Any = "slic:24", budget: int | None = 128,
               method: str | None = None, seed: int | None = None, progress: Any = None) -> AuditReport:

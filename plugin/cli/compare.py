@@ -8,6 +8,7 @@ import click
 
 from qdrant_explain._io import safe_text
 
+from ._intervals import interval_lines
 from ._common import (
     Console,
     check_method,
@@ -45,3 +46,5 @@ def compare(query_image, id_a, id_b, collection, db, url, api_key, encoder_spec,
     if json_out != "-":
         click.echo(f"score(A) - score(B) = {result.full_value:.6f} (A {result.hit_a.score:.6f}, B {result.hit_b.score:.6f}); "
                    f"{len(result.query_values)} query regions, {result.encoder_passes} encoder passes, {result.seconds:.1f} s")
+        for line in interval_lines(result):
+            click.echo(f"  {line}")

@@ -8,6 +8,7 @@ import click
 
 from qdrant_explain._io import safe_text
 
+from ._intervals import interval_lines
 from ._common import (
     Console,
     check_method,
@@ -72,6 +73,8 @@ def explain(query_image, point_id, collection, hit_image, order, method, players
     write_outputs(result, json_out, png_out, html_out, console)
     if json_out != "-":
         click.echo(summary_line(result))
+        for line in interval_lines(result):
+            click.echo(f"  {line}")
 
 
 def explain_images(query_image, hit_image, collection, db, url, api_key, encoder_spec, *, progress, log, **options):
