@@ -87,6 +87,24 @@ def covers_zero(values: Any, stderr: Any, *, dof: Any = None, level: float = LEV
     return (lo <= 0.0) & (hi >= 0.0)
 
 
+def format_interval(value: float, half_width: float | None = None) -> str:
+    """``"+0.031 ± 0.004"``: the value to the precision of its interval's half-width (two significant
+    digits of it); ``"+0.0312"`` (4 significant digits) without one.
+
+    Example:
+        >>> format_interval(0.031234, 0.0041), format_interval(-2.5e-5, 3.1e-6), format_interval(0.5)
+        ('+0.0312 ± 0.0041', '-2.50e-05 ± 3.1e-06', '+0.5')
+    """
+    v = float(value)
+    if half_width is None or not np.isfinite(half_width) or half_width <= 0:
+        return f"{v:+.4g}"
+    h = float(half_width)
+    decimals = max(0, 1 - int(np.floor(np.log10(h))))
+    if decimals > 6:
+        return f"{v:+.2e} ± {h:.1e}"
+    return f"{v:+.{decimals}f} ± {h:.{decimals}f}"
+
+
 # ----------------------------------------------------------------------------- designs
 @dataclass(frozen=True)
 class SamplingDesign:
@@ -330,6 +348,7 @@ __all__ = [
     "critical_value",
     "jackknife_residuals",
     "design_variance",
+    "format_interval",
     "pinv_gram",
     "unit_mean_stderr",
     "unit_sums",

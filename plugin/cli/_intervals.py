@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from qdrant_explain.explainers.uncertainty import LEVEL, critical_value
+from qdrant_explain.explainers.uncertainty import LEVEL, critical_value, format_interval
 
 TOP = 3
 """Regions (or region pairs) shown per line."""
@@ -33,11 +33,11 @@ def _entries(values: np.ndarray, stderr: np.ndarray | None, dof: float | None, l
         half_all = t * np.asarray(stderr)
         covers = int(np.sum(np.abs(values) <= half_all))
     for i in order:
-        text = f"{labels[i]} {values[i]:+.4f}"
-        if stderr is not None:
-            half = float(t * stderr[i])
-            text += f" ± {half:.4f}" + (" (covers 0)" if abs(values[i]) <= half else "")
-        out.append(text)
+        if stderr is None:
+            out.append(f"{labels[i]} {format_interval(values[i])}")
+            continue
+        half = float(t * stderr[i])
+        out.append(f"{labels[i]} {format_interval(values[i], half)}" + (" (covers 0)" if abs(values[i]) <= half else ""))
     return ", ".join(out), covers
 
 
@@ -72,7 +72,7 @@ def interval_lines(result: Any, *, k: int = TOP, level: float = LEVEL) -> list[s
             lines.append(f"{label} ({result.method} gives no error estimate): {text}")
         else:
             text, covers = _entries(values, np.asarray(stderr, dtype=np.float64), dof, names, k, level)
-            lines.append(f"{label}, value ± {pct} interval ({_method_note(result, which)}): {text}; "
+            lines.append(f"{label}, value and {pct} interval ({_method_note(result, which)}): {text}; "
                          f"{covers} of {values.size} intervals cover 0")
     return lines
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from qdrant_explain.explainers.uncertainty import format_interval
+
 from .. import _images
 
 MAX_SIDE = 300
@@ -120,15 +122,16 @@ def interval_table(result: Any, which: str, *, k: int = 5) -> str:
     rows = []
     for flat in np.argsort(-np.abs(values), kind="stable")[:k]:
         name = f"#{flat}" if len(shape) == 1 else "q#{} ↔ h#{}".format(*np.unravel_index(flat, shape))
-        interval = "exact" if exact else f"± {half[flat]:.4f}"
+        shown = format_interval(values[flat], None if exact else half[flat])
         cls = ' class="covers-zero"' if covers[flat] and not exact else ""
         title = f' title="{esc(COVERS_ZERO_TEXT)}"' if cls else ""
-        rows.append(f"<tr{cls}{title}><td>{esc(name)}</td><td>{values[flat]:+.4f}</td><td>{esc(interval)}</td></tr>")
+        lo_hi = "exact" if exact else f"[{values[flat] - half[flat]:+.3g}, {values[flat] + half[flat]:+.3g}]"
+        rows.append(f"<tr{cls}{title}><td>{esc(name)}</td><td>{esc(shown)}</td><td>{esc(lo_hi)}</td></tr>")
     n_cover = 0 if exact else int(covers.sum())
     note = ("exact values: no sampling error" if exact else
             f"{n_cover} of {values.size} intervals cover 0 (greyed / hatched: sign not established)")
     return (f'<table class="intervals" data-which="{which}" data-covers-zero="{n_cover}"><tr><th>{what}</th>'
-            f"<th>value</th><th>95 % interval</th></tr>{''.join(rows)}</table><div class=\"hint\">{esc(note)}</div>")
+            f"<th>value ± half-width</th><th>95 % interval</th></tr>{''.join(rows)}</table><div class=\"hint\">{esc(note)}</div>")
 
 
 class Page:
