@@ -217,3 +217,28 @@ def test_stderr_round_trips_through_to_dict(table):
 def test_unregistered_test_estimator_is_not_in_the_registry():
     with pytest.raises(ValueError):
         unregister_estimator("mc-shapley-test")
+
+
+def _registered(kind: str = "game"):
+    from qdrant_explain.explainers import registered_estimators
+
+    return [(name, order) for name, cls in registered_estimators(kind).items() for order in cls.orders]
+
+
+@pytest.mark.parametrize("name,order", _registered())
+def test_every_registered_estimator_reports_stderr_zero_at_a_full_budget(name, order):
+    """The contract over the registry: finite, non-negative errors of the right shapes; zeros when exact."""
+    from qdrant_explain.explainers import get_estimator
+
+    n = 6
+    game = tanh_game(n, 5)
+    est = get_estimator(name, order=order)
+    budget = max(est.minimum_budget(n), 40)
+    e = explain_game(game, n, method=name, order=order, budget=min(budget, 2**n) if name != "lime" else budget)
+    assert e.stderr is not None and e.stderr.shape == (n,) and np.all(np.isfinite(e.stderr)) and np.all(e.stderr >= 0)
+    if order == 2:
+        assert e.interactions_stderr is not None and e.interactions_stderr.shape == (n, n)
+    if order in type(est).exact_orders:
+        full = explain_game(game, n, method=name, order=order, budget=2**n)
+        assert not full.estimated and not np.any(full.stderr)
+        assert full.interactions_stderr is None or not np.any(full.interactions_stderr)
