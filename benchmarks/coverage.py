@@ -133,8 +133,8 @@ def order1_coverage(tables: np.ndarray, *, methods, budgets, seeds: int, level: 
             for seed in range(seeds):
                 est, plan = plan_game(n, method=method, budget=budget, seed=seed)
                 idx = coalition_index(plan.coalitions)
-                for table, truth in zip(tables, truths):
-                    e = solve_game(est, plan, table[idx], seed=seed)
+                results = solve_game(est, plan, tables[:, idx].T, seed=seed)  # every game on this seed's plan
+                for e, truth in zip(results, truths):
                     c, k = coverage_counts(e.values, e.stderr, truth, e.meta.get("stderr_dof"), level=level)
                     covered, total = covered + c, total + k
                     widths.append(float(np.mean(e.stderr)))

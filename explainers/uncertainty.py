@@ -129,14 +129,15 @@ class SamplingDesign:
         """Distinct sampled units (fixed rows excluded)."""
         return int(np.unique(self.units[self.units >= 0]).size)
 
-    def dof(self) -> float | None:
-        """Degrees of freedom of the variance: units in strata with error, minus one per such stratum (None: none)."""
+    def dof(self, n_parameters: int = 0) -> float | None:
+        """Degrees of freedom of the variance: units in strata with error, minus one per such stratum and
+        minus ``n_parameters`` fitted from them (at least 1); None when no stratum has sampling error."""
         total = 0
         for h, f in enumerate(self.sampled_fraction):
             if f < 1.0:
                 k = np.unique(self.units[self.strata == h]).size
                 total += max(k - 1, 0)
-        return float(total) if total > 0 else None
+        return float(max(total - int(n_parameters), 1)) if total > 0 else None
 
     def after_fixed(self, n_fixed: int) -> "SamplingDesign":
         """The same design behind ``n_fixed`` fixed rows (a plan's v(empty), v(N), ... come first)."""

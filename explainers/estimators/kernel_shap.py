@@ -96,6 +96,7 @@ def stratified_kernel_shap_solve(
     min_rows_per_parameter: float = 3.0,
     return_influence: bool = False,
     units: np.ndarray | None = None,
+    diagnostics: dict | None = None,
 ) -> FloatVector | tuple[FloatVector, np.ndarray]:
     """Shapley values from size strata: exact where a size is complete, a fitted slope elsewhere.
 
@@ -130,6 +131,8 @@ def stratified_kernel_shap_solve(
             from which :func:`~..uncertainty.design_variance` gives the sandwich variance.
         units: (m,) sampling unit of each row (``plan.info["design"].units``): residuals are then
             adjusted for each unit's leverage (:func:`~..uncertainty.jackknife_residuals`).
+        diagnostics: a dict that receives ``"n_parameters"``, the free parameters fitted
+            beyond the per-size intercepts (for the degrees of freedom of the error).
 
     Returns:
         (n,) Shapley value estimates, summing to ``full_value - base_value``
@@ -152,6 +155,8 @@ def stratified_kernel_shap_solve(
             return out
         return out, (influence if many else influence[:, :, 0])
 
+    if diagnostics is not None:
+        diagnostics["n_parameters"] = 0
     if n == 1:
         return done(phi)
     size = z.sum(axis=1)
@@ -172,6 +177,8 @@ def stratified_kernel_shap_solve(
     while size_degree > 0 and n_rows < min_rows_per_parameter * (n * (size_degree // 2 + 1) + layers.size):
         size_degree -= 2
     if n_rows < min_rows_per_parameter * (n + layers.size):  # too few rows for per-size intercepts
+        if diagnostics is not None:
+            diagnostics["n_parameters"] = n - 1
         y = v2 - base[None, :]
         zf = z.astype(np.float64)
         for j in range(v2.shape[1]):
@@ -186,6 +193,8 @@ def stratified_kernel_shap_solve(
     features = np.concatenate([slopes, dummies], axis=1) * root[:, None]
     target = v2[rows] * root[:, None]
     coef = min_norm_lstsq(features, target)  # (n*d + layers, k)
+    if diagnostics is not None:  # slopes up to the player sum, which the intercepts absorb
+        diagnostics["n_parameters"] = (n - 1) * (size_degree // 2 + 1)
     gamma = coef[: slopes.shape[1]].reshape(n, -1, v2.shape[1]).copy()  # (n, d, k)
     gamma -= gamma.mean(axis=0)
     poly_sum = size_polynomials(rest, n, size_degree).sum(axis=0)  # (d,)
@@ -280,15 +289,17 @@ class KernelSHAP(Estimator):
     def _solve_many(self, plan: Plan, values: np.ndarray) -> list[Explanation]:
         if self.solver == "wls" or not np.all(np.isfinite(values)):
             return super()._solve_many(plan, values)  # per column (and its error for non-finite values)
+        fit: dict = {}
         phi, influence = stratified_kernel_shap_solve(
             plan.coalitions, values, plan.weights, base_value=values[0], full_value=values[1],
             complete_sizes=plan.info["enumerated_sizes"], size_degree=int(self.size_degree), return_influence=True,
-            units=plan.info["design"].units,
+            units=plan.info["design"].units, diagnostics=fit,
         )
         se = np.sqrt(design_variance(influence, plan.info["design"]))  # (n, k)
-        return [self._result(plan, phi[:, j], se[:, j], values[:, j]) for j in range(values.shape[1])]
+        return [self._result(plan, phi[:, j], se[:, j], values[:, j], fit["n_parameters"]) for j in range(values.shape[1])]
 
     def _solve(self, plan: Plan, values: GameValues) -> Explanation:
+        fit = {"n_parameters": plan.n_players - 1}
         if self.solver == "wls":
             phi, influence = sum_constrained_wls(
                 plan.coalitions.astype(np.float64), values - values[0], plan.weights, values[1] - values[0],
@@ -298,18 +309,20 @@ class KernelSHAP(Estimator):
             phi, influence = stratified_kernel_shap_solve(
                 plan.coalitions, values, plan.weights, base_value=values[0], full_value=values[1],
                 complete_sizes=plan.info["enumerated_sizes"], size_degree=int(self.size_degree),
-                return_influence=True, units=plan.info["design"].units,
+                return_influence=True, units=plan.info["design"].units, diagnostics=fit,
             )
-        return self._result(plan, phi, np.sqrt(design_variance(influence, plan.info["design"])), values)
+        se = np.sqrt(design_variance(influence, plan.info["design"]))
+        return self._result(plan, phi, se, values, fit["n_parameters"])
 
-    def _result(self, plan: Plan, phi: FloatVector, stderr: FloatVector, values: GameValues) -> Explanation:
+    def _result(self, plan: Plan, phi: FloatVector, stderr: FloatVector, values: GameValues,
+                n_parameters: int) -> Explanation:
         """The explanation with its sandwich standard errors (zeros when every size was enumerated)."""
         design = plan.info["design"]
         e = self._explanation(
             plan, phi, None, base_value=values[0], full_value=values[1],
             estimated=not plan.info["complete"], allocation=self.allocation, paired=self.paired,
             solver=self.solver, enumerated_sizes=plan.info["enumerated_sizes"],
-            stderr_method="sandwich", stderr_dof=design.dof(),
+            stderr_method="sandwich", stderr_dof=design.dof(n_parameters),
         )
         return replace(e, stderr=stderr)
 

@@ -160,7 +160,8 @@ class KernelShapleyTaylor(Estimator):
         e = self._explanation(
             plan, single, inter, base_value=values[0], full_value=values[1],
             estimated=not plan.info["complete"], allocation=self.allocation, paired=self.paired,
-            enumerated_sizes=plan.info["enumerated_sizes"], stderr_method="sandwich", stderr_dof=design.dof(),
+            enumerated_sizes=plan.info["enumerated_sizes"], stderr_method="sandwich",
+            stderr_dof=design.dof(n * (n - 1) // 2 - 1),
         )
         return replace(e, stderr=np.zeros(n), interactions_stderr=inter_se)  # singletons are evaluated exactly
 

@@ -99,7 +99,7 @@ class LIME(Estimator):
             plan, coef, None, base_value=values[0], full_value=values[1], estimated=True,
             intercept=intercept, kernel_width=self.kernel_width, alpha=self.alpha,
             stderr_method="sandwich (sampling error of LIME's own ridge coefficients, not an error against "
-                          "Shapley values)", stderr_dof=design.dof(),
+                          "Shapley values)", stderr_dof=design.dof(coef.size + 1),
         )
         return replace(e, stderr=se)
 
