@@ -19,9 +19,9 @@ Student-t intervals. The singletons at order 2 are evaluated, so their error is 
 
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import replace
+
+import numpy as np
 
 from .._typing import GameValues
 from ..result import Explanation

@@ -8,7 +8,6 @@ import click
 
 from qdrant_explain._io import safe_text
 
-from ._intervals import interval_lines
 from ._common import (
     Console,
     check_method,
@@ -22,6 +21,7 @@ from ._common import (
     show_progress,
     write_outputs,
 )
+from ._intervals import interval_lines
 
 
 @click.command()
