@@ -12,9 +12,11 @@ method's critical value (:func:`qdrant_explain.explainers.uncertainty.critical_v
 with the degrees of freedom the estimator reports). Coverage is counted per
 (method, budget) over every game, player and seed.
 
-The joint 8 + 8 part (engineer ``jointub``) plugs in through
-:func:`coverage_counts` (the one counting rule) and :func:`summarise`; its
-tables come from the same photos (:data:`PHOTOS`, :func:`photo`).
+The joint 8 + 8 part (engineer ``jointub``) plugs in beside :func:`order1_coverage`:
+a ``joint_coverage(...)`` that counts with :func:`coverage_counts` (the one counting
+rule: |estimate - exact| <= t x stderr) and reports with :func:`summarise`, its side
+tables from :func:`masked_embeddings` (any player spec, e.g. a SLIC target that gives
+8 regions) of the same photos (:func:`photo`), selected by ``--part joint``.
 
 Usage:
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/coverage.py --tables /tmp/coverage_tables.npz
@@ -157,6 +159,7 @@ def main() -> None:
     ap.add_argument("--budgets", default="128,256,512,1024,2048")
     ap.add_argument("--methods", default="kernel-shap,permutation")
     ap.add_argument("--level", type=float, default=0.95)
+    ap.add_argument("--part", choices=("order1",), default="order1", help="which coverage study to run")
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--json", type=pathlib.Path, default=None, help="write the rows here")
     args = ap.parse_args()

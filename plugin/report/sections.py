@@ -385,10 +385,15 @@ class SummarySection(Section):
         tops = summary.get("top_regions") or []
         if tops:
             out.append("<h2 style=\"margin-top:14px\">Most-attributed regions</h2><table><tr>"
-                       "<th>query</th><th>hit</th><th>side</th><th>region</th><th>value</th><th>share of score</th><th>where</th></tr>")
+                       "<th>query</th><th>hit</th><th>side</th><th>region</th><th>value</th><th>95 % interval</th>"
+                       "<th>share of score</th><th>where</th></tr>")
             for t in tops:
-                out.append(f"<tr><td>{esc(t.get('query'))}</td><td>{esc(t.get('hit'))}</td><td>{esc(t.get('side'))}</td>"
-                           f"<td>{esc(t.get('region'))}</td><td>{num(t.get('value'))}</td>"
+                iv = t.get("interval")
+                covers = iv is not None and iv[0] <= 0.0 <= iv[1]
+                cls = f' class="covers-zero" title="{esc(COVERS_ZERO_TEXT)}"' if covers else ""
+                shown = "–" if iv is None else f"[{iv[0]:+.3g}, {iv[1]:+.3g}]"
+                out.append(f"<tr{cls}><td>{esc(t.get('query'))}</td><td>{esc(t.get('hit'))}</td><td>{esc(t.get('side'))}</td>"
+                           f"<td>{esc(t.get('region'))}</td><td>{num(t.get('value'))}</td><td>{esc(shown)}</td>"
                            f"<td>{num(t.get('share'), 3)}</td><td>{esc(t.get('where'))}</td></tr>")
             out.append("</table>")
         mism = summary.get("vector_mismatches") or []

@@ -110,3 +110,16 @@ def test_comparison_carries_stderr_through_json():
     assert "covers-zero" in c.to_html()
     with pytest.raises(ValueError, match="stderr_dof keys"):
         dataclasses.replace(c, stderr_dof={"side": 1.0})
+
+
+def test_audit_top_regions_carry_their_interval_and_the_report_greys_those_covering_zero():
+    from qdrant_explain.audit import summarise
+    from qdrant_explain.results import AuditReport, SearchResults
+
+    e = _with_intervals()
+    s = SearchResults(query_image=e.query_image, hits=(Hit(id=7, score=0.8),), explanations=(e,), query_name="q.png")
+    summary = summarise([s])
+    tops = [t for t in summary["top_regions"] if t["side"] == "query"]
+    assert tops and all(len(t["interval"]) == 2 and t["interval"][0] <= t["value"] <= t["interval"][1] for t in tops)
+    html_text = AuditReport(searches=(s,), summary=summary).to_html()
+    assert "95 % interval</th>" in html_text
