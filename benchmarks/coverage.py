@@ -18,9 +18,12 @@ rule: |estimate - exact| <= t x stderr) and reports with :func:`summarise`, its 
 tables from :func:`masked_embeddings` (any player spec, e.g. a SLIC target that gives
 8 regions) of the same photos (:func:`photo`), selected by ``--part joint``.
 
+The tables are kept in ``benchmarks/coverage_tables.npz`` (367 kB: 12 games x 4096 values); delete it
+(or pass ``--tables NEW.npz``) to encode them again (4 x 4096 EfficientNet passes, about 1 h on a
+loaded 2-core VM).
+
 Usage:
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/coverage.py --tables /tmp/coverage_tables.npz
-    python benchmarks/coverage.py --tables /tmp/coverage_tables.npz --seeds 200 \\
+    OMP_NUM_THREADS=1 python benchmarks/coverage.py --seeds 200 \\
         --budgets 128,256,512,1024,2048 --methods kernel-shap,permutation
 """
 
@@ -153,7 +156,7 @@ def order1_coverage(tables: np.ndarray, *, methods, budgets, seeds: int, level: 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tables", type=pathlib.Path, default=pathlib.Path("/tmp/coverage_tables.npz"),
+    ap.add_argument("--tables", type=pathlib.Path, default=pathlib.Path(__file__).with_name("coverage_tables.npz"),
                     help="cache of the exact tables (built when missing)")
     ap.add_argument("--seeds", type=int, default=200)
     ap.add_argument("--budgets", default="128,256,512,1024,2048")

@@ -7,7 +7,7 @@ extra game evaluations:
 
 - **Permutation sampling**: the sample variance of the per-permutation marginal
   contributions over n_perm, each antithetic pair (a permutation and its reverse)
-  counted as one independent unit (:func:`unit_mean_stderr`).
+  counted as one independent unit, moderated across players (:func:`unit_mean_stderr`).
 - **Kernel SHAP, Kernel Shapley-Taylor, LIME** (regressions): the linearised
   (sandwich) variance of the weighted least-squares solution under the plan's
   :class:`SamplingDesign`: each sampled unit's influence on the values
@@ -189,8 +189,18 @@ def design_variance(contributions: np.ndarray, design: SamplingDesign) -> np.nda
     return total
 
 
-def unit_mean_stderr(unit_values: np.ndarray) -> tuple[np.ndarray, float | None]:
+def unit_mean_stderr(unit_values: np.ndarray, *, moderate: bool = False,
+                     pool: np.ndarray | None = None) -> tuple[np.ndarray, float | None]:
     """Standard error of the mean of i.i.d. unit estimates (k, ...): sd(ddof=1) / sqrt(k), and k - 1 dof.
+
+    With ``moderate``, each entry's sample variance s^2 (k - 1 dof) is shrunk halfway
+    towards the mean variance s0^2 over the entries (``pool``: a boolean mask of the
+    entries that share it, default all): (s^2 + s0^2) / 2 with 2 (k - 1) dof, the
+    moderated variance of Smyth (2004) with a prior worth as many degrees of freedom
+    as the sample. With a handful of units the plain s^2 of a heavy-tailed
+    contribution is too often far too small (a big jump not drawn yet); measured on
+    the EfficientNet games of ``benchmarks/coverage.py`` (12 permutations: 85 %
+    coverage plain, 95 % moderated) and on synthetic games (94-96 % at every budget).
 
     Fewer than 2 units give NaN (no error estimate is possible) and dof None.
     """
@@ -198,7 +208,13 @@ def unit_mean_stderr(unit_values: np.ndarray) -> tuple[np.ndarray, float | None]
     k = u.shape[0]
     if k < 2:
         return np.full(u.shape[1:], np.nan), None
-    return u.std(axis=0, ddof=1) / np.sqrt(k), float(k - 1)
+    var = u.var(axis=0, ddof=1)
+    if not moderate:
+        return np.sqrt(var / k), float(k - 1)
+    mask = np.ones(var.shape, dtype=bool) if pool is None else np.asarray(pool, dtype=bool)
+    prior = float(var[mask].mean()) if mask.any() else 0.0
+    shrunk = np.where(mask, (var + prior) / 2.0, var)
+    return np.sqrt(shrunk / k), float(2 * (k - 1))
 
 
 # ----------------------------------------------------------------------------- regressions

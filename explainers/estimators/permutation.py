@@ -13,8 +13,11 @@ they need still fit the budget; repeated coalitions cost nothing.
 Standard errors: the sample standard deviation of the per-permutation
 estimates over sqrt(number of units), a unit being one antithetic pair (the
 mean of a permutation and its reverse, which are not independent) or one
-permutation when ``antithetic=False``; ``meta["stderr_dof"]`` = units - 1 for
-Student-t intervals. The singletons at order 2 are evaluated, so their error is 0.
+permutation when ``antithetic=False``, each player's variance moderated halfway
+towards the mean over players (pairs at order 2), with 2 (units - 1) degrees of
+freedom in ``meta["stderr_dof"]`` (see
+:func:`~qdrant_explain.explainers.uncertainty.unit_mean_stderr`). The singletons at
+order 2 are evaluated, so their error is 0.
 """
 
 from __future__ import annotations
@@ -133,7 +136,7 @@ class PermutationSampling(Estimator):
             if n_perm:
                 np.put_along_axis(per_perm, perms, np.diff(blocks, axis=1), axis=1)
             phi = per_perm.mean(axis=0) if n_perm else np.zeros(n)
-            se, dof = unit_mean_stderr(self._units(per_perm))
+            se, dof = unit_mean_stderr(self._units(per_perm), moderate=True)
             e = self._explanation(plan, phi, None, base_value=base, full_value=full, estimated=True, **meta,
                                   stderr_method="permutation units", stderr_dof=dof)
             return replace(e, stderr=se)
@@ -148,7 +151,7 @@ class PermutationSampling(Estimator):
             per_perm[p, i, j] = delta
             per_perm[p, j, i] = delta
         inter = per_perm.mean(axis=0) if n_perm else np.zeros((n, n))
-        inter_se, dof = unit_mean_stderr(self._units(per_perm))
+        inter_se, dof = unit_mean_stderr(self._units(per_perm), moderate=True, pool=~np.eye(n, dtype=bool))
         e = self._explanation(plan, single, inter, base_value=base, full_value=full, estimated=True, **meta,
                               stderr_method="permutation units", stderr_dof=dof)
         return replace(e, stderr=np.zeros(n), interactions_stderr=inter_se)  # singletons are evaluated exactly
