@@ -147,20 +147,17 @@ class _MonteCarloShapley(Estimator, register=False):
             rows.append(z)
         units = np.concatenate([[-1, -1], np.repeat(np.arange(len(perms)), n_players + 1)])
         design = SamplingDesign(units, np.where(units >= 0, 0, -1), np.zeros(1))
-        return Plan(np.concatenate(rows), n_players, budget, None, {"design": design, "perms": perms})
+        return Plan(np.concatenate(rows), n_players, budget, None, {"design": design})
 
     def _solve(self, plan, values):
+        """Works on any resample of whole permutations: reads who joins at each step from the rows."""
         n = plan.n_players
-        units = plan.info["design"].units[2:]
         blocks = values[2:].reshape(-1, n + 1)
-        first_rows = np.flatnonzero(np.r_[True, units[1:] != units[:-1]])[:: 1]
-        perms = plan.info["perms"][np.asarray(units[first_rows])] if False else None
         coal = plan.coalitions[2:].reshape(-1, n + 1, n)
         phi = np.zeros(n)
         for z, v in zip(coal, blocks):
             added = np.argmax(z[1:] & ~z[:-1], axis=1)
             phi[added] += np.diff(v)
-        del perms
         return Explanation(phi / blocks.shape[0], None, values[0], values[1], self.name, 1, plan.n_evaluations, True)
 
 
@@ -193,7 +190,12 @@ def test_design_variance_is_zero_for_enumerated_strata_and_uses_units():
     np.testing.assert_allclose(design_variance(c, d), [25.0])
     assert d.dof() == 1.0 and d.n_units == 3
     se, dof = unit_mean_stderr(np.array([[1.0], [3.0]]))
-    np.testing.assert_allclose(se, [1.0]) and dof == 1.0
+    np.testing.assert_allclose(se, [1.0])
+    assert dof == 1.0
+    # moderated: halfway to the mean variance over the pooled entries, twice the dof
+    se, dof = unit_mean_stderr(np.array([[1.0, 0.0], [3.0, 0.0]]), moderate=True)
+    np.testing.assert_allclose(se**2 * 2, [(2.0 + 1.0) / 2, (0.0 + 1.0) / 2])
+    assert dof == 2.0
 
 
 def test_critical_values_and_intervals():
