@@ -24,7 +24,8 @@ from .side import EmbeddingError, ImageSide, SideEvaluator
 from .games import HitGame, JointGame, QueryGame, RelativeGame
 from .joint import JointEstimator, JointExact, JointExplanation, StratifiedJoint, explain_joint
 from .api import default_budget, explain_game, get_estimator, list_estimators, plan_game, solve_game
-from . import vocabulary
+from . import uncertainty, vocabulary
+from .uncertainty import SamplingDesign, bootstrap_stderr, confidence_interval, covers_zero, critical_value
 from .vocabulary import BASELINES, DEFAULT_PLAYERS, list_methods, resolve_method
 from .estimators.base import register_estimator, registered_estimators, unregister_estimator
 from . import greybox  # registers search-cam, search-gradcam (side) and sam (joint)
@@ -119,4 +120,11 @@ __all__ = [
     "SearchGradCAM",
     "SAM",
     "is_grey_box",
+    # standard errors and intervals (issue 17)
+    "uncertainty",
+    "SamplingDesign",
+    "bootstrap_stderr",
+    "confidence_interval",
+    "covers_zero",
+    "critical_value",
 ]

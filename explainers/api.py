@@ -21,6 +21,7 @@ from .evaluation import evaluate
 from . import estimators as _builtin_estimators  # noqa: F401  (registers the built-in estimators)
 from .estimators.base import Estimator, Plan, check_budget, check_n_players, registered_estimators
 from .result import Explanation
+from .uncertainty import SamplingDesign, bootstrap_stderr
 from .vocabulary import AUTO_EXACT_COST
 from .vocabulary import default_budget as _default_budget
 from .vocabulary import resolve_method as _resolve
@@ -203,15 +204,26 @@ def solve_game(
 
     ``values`` (m,) gives one :class:`Explanation`; (m, k), k games evaluated on
     the same plan, gives a list of k (:meth:`Estimator.solve_many`).
+
+    An estimated result without standard errors whose plan declares a sampling design
+    (``plan.info["design"]``, a :class:`~qdrant_explain.explainers.uncertainty.SamplingDesign`)
+    gets them from :func:`~qdrant_explain.explainers.uncertainty.bootstrap_stderr`
+    (seeded with ``seed``, no new evaluations; ``meta["stderr_method"] = "bootstrap"``).
     """
     many = np.ndim(values) == 2
     results = estimator.solve_many(plan, values) if many else [estimator.solve(plan, values)]
     out = []
-    for result in results:
+    for j, result in enumerate(results):
         meta = {**result.meta, "seed": seed}
         if requested_method == "auto":
             meta["requested_method"] = "auto"
-        out.append(replace(result, meta=meta))
+        changes: dict[str, Any] = {}
+        if result.stderr is None and result.estimated and isinstance(plan.info.get("design"), SamplingDesign):
+            column = np.asarray(values)[:, j] if many else np.asarray(values)
+            se, inter_se, dof = bootstrap_stderr(estimator.solve, plan, column, rng=np.random.default_rng(seed))
+            changes = {"stderr": se, "interactions_stderr": inter_se}
+            meta.update(stderr_method="bootstrap", stderr_dof=dof)
+        out.append(replace(result, meta=meta, **changes))
     return out if many else out[0]
 
 

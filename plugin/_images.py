@@ -92,6 +92,27 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, *, scale: float | None = Non
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def hatch(image: np.ndarray, mask: np.ndarray, *, every: int = 7) -> np.ndarray:
+    """Light diagonal stripes over the pixels of ``mask`` (values whose interval covers 0).
+
+    Args:
+        image: (H, W, 3) uint8.
+        mask: (H, W) bool (resized to the image when its shape differs).
+        every: stripe period in pixels.
+
+    Returns:
+        (H, W, 3) uint8 copy with every ``every``-th anti-diagonal of ``mask`` whitened.
+    """
+    out = np.asarray(image, dtype=np.float64).copy()
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != out.shape[:2]:
+        m = resize_nearest(m, out.shape[:2])
+    yy, xx = np.indices(m.shape)
+    stripes = m & (((yy - xx) % every) < 2)
+    out[stripes] = out[stripes] * 0.25 + 255 * 0.75
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def colorbar(height: int, scale: float, width: int = 16) -> np.ndarray:
     """A vertical (height, width, 3) uint8 colour bar from +scale (top) to -scale (bottom)."""
     t = np.linspace(1.0, -1.0, max(height, 2))[:, None].repeat(width, axis=1)

@@ -8,7 +8,8 @@
   pooled over all explanations; ``border_area`` is the share of pixels in the band,
   the value to expect if attribution were uniform. A border share well above the
   border area means the model matches backgrounds/frames more than subjects.
-- ``top_regions``: the most-attributed regions (query, hit, side, region, value,
+- ``top_regions``: the most-attributed regions (query, hit, side, region, value, its 95 %
+  ``interval`` [low, high] or None,
   share of that pair's score, where it lies).
 - ``vector_mismatches``: hits whose stored vector disagrees with a fresh encode of
   their image (another model, preprocessing or dtype built the collection).
@@ -102,10 +103,12 @@ def summarise(searches: Iterable[Any], *, band: float = BORDER_BAND, top: int = 
                 frac = region_border_fractions(labels, len(vals), border)
                 totals[side][0] += float(vals @ frac)
                 totals[side][1] += float(vals.sum())
+                ci = e.interval(side) if hasattr(e, "interval") else None
                 for r in np.argsort(-vals)[:3]:
                     regions.append({"query": s.query_name, "hit": hit_label, "hit_id": hit_id, "side": side, "region": int(r),
                                     "value": float(vals[r]), "share": float(vals[r] / denom) if abs(denom) > 1e-12 else None,
-                                    "where": _where(np.asarray(labels), int(r), border)})
+                                    "where": _where(np.asarray(labels), int(r), border),
+                                    "interval": None if ci is None else [float(ci[0][r]), float(ci[1][r])]})
             if e.vector_check is not None:
                 checked += 1
                 if e.vector_check.get("disagrees"):

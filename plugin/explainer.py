@@ -28,7 +28,7 @@ import numpy as np
 
 from qdrant_explain.explainers.vocabulary import DEFAULT_BASELINE
 
-from .results import AuditReport, Comparison, Hit, PairExplanation, SearchResults
+from .results import AuditReport, Comparison, Hit, PairExplanation, SearchResults, stderr_dof_of
 from .shape_queries import ShapeQueries
 
 SIDES = ("query", "hit", "both")
@@ -488,7 +488,8 @@ class SearchExplainer(ShapeQueries):
                           encoder_passes=o.passes, seconds=time.perf_counter() - t0, budget=o.budget,
                           query_name=name, query_heatmap=o.query.players.paint(expl.values), metric=self.distance,
                           query_players=o.query.players, explanation=expl,
-                          baseline=_baseline_label(opts["baseline"]), estimated=bool(expl.estimated))
+                          baseline=_baseline_label(opts["baseline"]), estimated=bool(expl.estimated),
+                          query_values_stderr=expl.stderr, stderr_dof={"query": stderr_dof_of(expl)})
 
     def audit(self, queries: Any, *, limit: int = 5, players: Any = "slic:24", budget: int | None = 128,
               method: str | None = None, seed: int | None = None, progress: Any = False, engine: str = "local",

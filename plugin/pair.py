@@ -110,6 +110,7 @@ def pair_explanation(outcome: SideOutcome, *, encoder: str, seed: int, baseline:
         notes += baseline_warnings(outcome, metric, baseline)
     if notes:
         extra["warnings"] = notes
+    stderr = outcome_stderr(outcome)
     if joint is not None:
         q_values, h_values, cross = joint.query_values, joint.hit_values, joint.cross
         q_heat, h_heat = q.players.paint(joint.query_side_values), h.players.paint(joint.hit_side_values)
@@ -126,7 +127,7 @@ def pair_explanation(outcome: SideOutcome, *, encoder: str, seed: int, baseline:
         query_image=q.image, hit_image=h.image,
         query_labels=None if q.players is None else q.players.original_labels,
         hit_labels=None if h.players is None or h_values is None and joint is None else h.players.original_labels,
-        query_values=q_values, hit_values=h_values, cross=cross,
+        query_values=q_values, hit_values=h_values, cross=cross, **stderr,
         base_value=outcome.base_value, full_value=outcome.full_value, method=outcome.method, order=outcome.order,
         encoder=encoder, seed=seed, encoder_passes=outcome.passes, seconds=outcome.seconds, budget=outcome.budget,
         baseline=_baseline_name(baseline), side=outcome.side, estimated=outcome.estimated,
@@ -153,6 +154,23 @@ def grey_box_summary(outcome: SideOutcome) -> dict | None:
             "pooling": first["pooling"], "pooling_error": max(m["pooling_error"] for m in metas.values()),
             "feature_game": {k: m["feature_game"] for k, m in metas.items()},
             "backward_passes": int(sum(m.get("backward_passes", 0) for m in metas.values()))}
+
+
+def outcome_stderr(outcome: SideOutcome) -> dict:
+    """The standard-error fields of a :class:`PairExplanation` for one outcome: ``query_values_stderr``,
+    ``hit_values_stderr``, ``cross_stderr`` and ``stderr_dof``, carried from the side explanations (order 1)
+    or the joint result (order 2) as the estimators filled them."""
+    from .results import stderr_dof_of
+
+    joint = outcome.joint
+    if joint is not None:
+        dof = stderr_dof_of(joint)
+        return {"query_values_stderr": joint.query_values_stderr, "hit_values_stderr": joint.hit_values_stderr,
+                "cross_stderr": joint.cross_stderr, "stderr_dof": {"query": dof, "hit": dof, "cross": dof}}
+    qe, he = outcome.query_explanation, outcome.hit_explanation
+    return {"query_values_stderr": None if qe is None else qe.stderr,
+            "hit_values_stderr": None if he is None else he.stderr,
+            "stderr_dof": {"query": stderr_dof_of(qe), "hit": stderr_dof_of(he)}}
 
 
 # ----------------------------------------------------------------------------- entry points
@@ -301,4 +319,4 @@ def explain_hits(
     return [pair_explanation(o, encoder=name, seed=seed, baseline=baseline, metric=metric) for o in outcomes]
 
 
-__all__ = ["ImagePairExplanation", "explain_pair", "explain_hits", "pair_explanation", "DEFAULT_PLAYERS"]
+__all__ = ["ImagePairExplanation", "explain_pair", "explain_hits", "outcome_stderr", "pair_explanation", "DEFAULT_PLAYERS"]

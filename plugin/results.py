@@ -71,6 +71,7 @@ from qdrant_explain.explainers.joint import JointExplanation
 from qdrant_explain.explainers.players import Players
 from qdrant_explain.explainers.result import Explanation
 from qdrant_explain.explainers.scores import higher_is_better as _higher_is_better
+from qdrant_explain.explainers.uncertainty import LEVEL, confidence_interval
 
 from . import _images
 from .report import sections as _sec
@@ -739,6 +740,43 @@ def _region_weights(where: object, labels: np.ndarray | None, side: str) -> np.n
     )
 
 
+STDERR_ARRAYS = ("query_values_stderr", "hit_values_stderr", "cross_stderr")
+"""The standard-error fields of :class:`PairExplanation` (one per value array)."""
+
+_VALUES_OF = {"query": ("query_values", "query_values_stderr"), "hit": ("hit_values", "hit_values_stderr"),
+              "cross": ("cross", "cross_stderr")}
+
+
+def _dof_map(dof: Any) -> dict:
+    """``{"query"|"hit"|"cross": float or None}``: degrees of freedom as plain floats (JSON round trip)."""
+    if not isinstance(dof, Mapping):
+        raise TypeError(f"stderr_dof must be a mapping such as {{'query': 120.0, 'hit': None}}; got {type(dof).__name__}.")
+    out = {}
+    for k, v in dof.items():
+        if k not in _VALUES_OF:
+            raise ValueError(f"stderr_dof keys must be among {sorted(_VALUES_OF)}; got {k!r}.")
+        out[k] = None if v is None or not np.isfinite(float(v)) else float(v)
+    return out
+
+
+def _interval(result: Any, which: str, level: float) -> tuple[np.ndarray, np.ndarray] | None:
+    if which not in _VALUES_OF or not hasattr(result, _VALUES_OF[which][0]):
+        allowed = [w for w in _VALUES_OF if hasattr(result, _VALUES_OF[w][0])]
+        raise ValueError(f"interval(which=...) must be one of {allowed}; got {which!r}.")
+    values, stderr = (getattr(result, name, None) for name in _VALUES_OF[which])
+    if values is None or stderr is None:
+        return None
+    return confidence_interval(values, stderr, dof=result.stderr_dof.get(which), level=level)
+
+
+def stderr_dof_of(explanation: Any) -> float | None:
+    """The degrees of freedom an :class:`~qdrant_explain.explainers.result.Explanation` (or joint result) recorded."""
+    if explanation is None:
+        return None
+    dof = (getattr(explanation, "meta", None) or {}).get("stderr_dof")
+    return None if dof is None else float(dof)
+
+
 def _paint(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
     idx, _ = _images.region_index(labels)
     return _images.heatmap_from_regions(idx, values)
@@ -758,6 +796,10 @@ class PairExplanation(Result):
             singleton terms at order 2), or None when not explained.
         hit_values: (nh,) the same for the hit side, or None.
         cross: (nq, nh) order-2 Shapley-Taylor indices between query and hit regions, or None.
+        query_values_stderr / hit_values_stderr / cross_stderr: standard errors of those values
+            (the sampling error of this seed): zeros when exact, None when the method gives none.
+        stderr_dof: ``{"query", "hit", "cross"}`` degrees of freedom of the Student-t intervals
+            (None: normal quantile); read by :meth:`interval` / :meth:`covers_zero`.
         base_value: game value with every region removed.
         full_value: game value with nothing removed (the metric of the two full images; with a
             stored vector it reproduces ``score``).
@@ -794,6 +836,10 @@ class PairExplanation(Result):
     query_values: np.ndarray | None = None
     hit_values: np.ndarray | None = None
     cross: np.ndarray | None = None
+    query_values_stderr: np.ndarray | None = None
+    hit_values_stderr: np.ndarray | None = None
+    cross_stderr: np.ndarray | None = None
+    stderr_dof: Mapping = field(default_factory=dict)
     order: int = 1
     metric: str = "cosine"
     score: float | None = None
@@ -819,10 +865,11 @@ class PairExplanation(Result):
             raise ValueError(f"PairExplanation(order=...) must be 1 or 2; got {self.order!r}.")
         if self.side not in ("query", "hit", "both"):
             raise ValueError(f"PairExplanation(side=...) must be 'query', 'hit' or 'both'; got {self.side!r}.")
-        for name in ("query_values", "hit_values", "cross"):
+        for name in ("query_values", "hit_values", "cross", *STDERR_ARRAYS):
             value = getattr(self, name)
             if value is not None:
                 _set(self, name, np.asarray(value, dtype=np.float64))
+        _set(self, "stderr_dof", _dof_map(self.stderr_dof))
         _set(self, "base_value", float(self.base_value))
         _set(self, "full_value", float(self.full_value))
         _set(self, "order", int(self.order))
@@ -921,6 +968,17 @@ class PairExplanation(Result):
             hit_labels=self.hit_labels, higher_is_better=self.higher_is_better, baseline=self.baseline,
             hit_base_value=(self.extra or {}).get("hit_base_value"))
 
+    def interval(self, which: str = "query", *, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(low, high)``: the ``level`` interval of ``query_values``, ``hit_values`` or ``cross`` (``which`` =
+        ``"query"``, ``"hit"``, ``"cross"``); None when those values or their standard errors are missing."""
+        return _interval(self, which, level)
+
+    def covers_zero(self, which: str = "query", *, level: float = LEVEL) -> np.ndarray | None:
+        """Bool array: True where the ``level`` interval of the values contains 0 (their sign is not
+        established by this budget); None without standard errors."""
+        ci = self.interval(which, level=level)
+        return None if ci is None else (ci[0] <= 0.0) & (ci[1] >= 0.0)
+
     def top_pairs(self, k: int = 5) -> list[tuple[int, int, float]]:
         """The ``k`` largest positive cross entries as (query region, hit region, value); [] at order 1."""
         if self.cross is None:
@@ -934,7 +992,9 @@ class PairExplanation(Result):
 
         Documented (README): ``method``, ``order``, ``encoder``, ``seed``, ``players``
         ({"query": nq, "hit": nh}), ``query_values``, ``hit_values``, ``cross`` (order 2, else
-        null), ``base_value``, ``full_value``, ``score`` (Qdrant's, or null), ``encoder_passes``,
+        null), ``query_values_stderr``, ``hit_values_stderr``, ``cross_stderr`` (zeros when exact, null
+        when unknown), ``stderr_dof`` ({"query", "hit", "cross"}: Student-t degrees of freedom, null =
+        normal), ``base_value``, ``full_value``, ``score`` (Qdrant's, or null), ``encoder_passes``,
         ``seconds``, ``summary`` (one sentence: why the hit matched, with shares of the score); then ``result``, ``format``, ``metric``, ``higher_is_better``, ``budget``,
         ``baseline``, ``side``, ``estimated``, ``hit_id``, ``hit_payload``, ``query_name``,
         ``vector_check``, ``encoder_seconds``, ``extra``, ``query_players`` / ``hit_players``,
@@ -949,6 +1009,10 @@ class PairExplanation(Result):
             "query_values": self.query_values,
             "hit_values": self.hit_values,
             "cross": self.cross,
+            "query_values_stderr": self.query_values_stderr,
+            "hit_values_stderr": self.hit_values_stderr,
+            "cross_stderr": self.cross_stderr,
+            "stderr_dof": self.stderr_dof,
             "base_value": self.base_value,
             "full_value": self.full_value,
             "score": self.score,
@@ -991,6 +1055,10 @@ class PairExplanation(Result):
             query_values=_vector(data.get("query_values")),
             hit_values=_vector(data.get("hit_values")),
             cross=_matrix(data.get("cross")),
+            query_values_stderr=_vector(data.get("query_values_stderr")),
+            hit_values_stderr=_vector(data.get("hit_values_stderr")),
+            cross_stderr=_matrix(data.get("cross_stderr")),
+            stderr_dof=dict(data.get("stderr_dof") or {}),
             base_value=float("nan") if data.get("base_value") is None else data["base_value"],
             full_value=float("nan") if data.get("full_value") is None else data["full_value"],
             order=data.get("order", 1),
@@ -1174,6 +1242,8 @@ class Comparison(Result):
         query_image: (H, W, 3) uint8 query (None only when read from a lean JSON).
         query_labels: (H, W) label map of the query players.
         query_values: (nq,) Shapley values of the relative game (positive = the region favours A over B).
+        query_values_stderr: (nq,) their standard errors (zeros when exact, None when unknown).
+        stderr_dof: ``{"query": dof}`` for the Student-t intervals (None: normal).
         hit_a, hit_b: the two :class:`Hit` (with images when resolved); ``hit_a.score`` and
             ``hit_b.score`` are Qdrant's scores.
         base_value: relative value with the whole query removed.
@@ -1202,9 +1272,14 @@ class Comparison(Result):
     explanation: Explanation | None = None
     baseline: str | None = None
     estimated: bool = True
+    query_values_stderr: np.ndarray | None = None
+    stderr_dof: Mapping = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _set(self, "query_values", np.asarray(self.query_values, dtype=np.float64))
+        if self.query_values_stderr is not None:
+            _set(self, "query_values_stderr", np.asarray(self.query_values_stderr, dtype=np.float64))
+        _set(self, "stderr_dof", _dof_map(self.stderr_dof))
         _set(self, "hit_a", Hit.from_connector(self.hit_a))
         _set(self, "hit_b", Hit.from_connector(self.hit_b))
         _set(self, "base_value", float(self.base_value))
@@ -1218,9 +1293,18 @@ class Comparison(Result):
         """True for cosine/dot, False for distances."""
         return _higher_is_better(self.metric)
 
+    def interval(self, which: str = "query", *, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(low, high)`` of ``query_values`` at ``level``; None without standard errors."""
+        return _interval(self, which, level)
+
+    def covers_zero(self, which: str = "query", *, level: float = LEVEL) -> np.ndarray | None:
+        """True where the interval of ``query_values`` contains 0; None without standard errors."""
+        ci = self.interval(which, level=level)
+        return None if ci is None else (ci[0] <= 0.0) & (ci[1] >= 0.0)
+
     def _fields(self, arrays: bool) -> dict:
         """Documented: ``method``, ``encoder``, ``seed``, ``players``, ``a``, ``b`` (each ``{"id", "score"}``),
-        ``query_values``, ``base_value``, ``full_value`` (= score A − score B), ``encoder_passes``, ``seconds``;
+        ``query_values``, ``query_values_stderr``, ``stderr_dof``, ``base_value``, ``full_value`` (= score A − score B), ``encoder_passes``, ``seconds``;
         then ``result``, ``format``, ``metric``, ``budget``, ``baseline``, ``estimated``, ``query_name``,
         ``hit_a``/``hit_b`` (full hits), ``query_players``, ``explanation`` and the encoded arrays."""
         out: dict = {
@@ -1231,6 +1315,8 @@ class Comparison(Result):
             "a": {"id": _point_id(self.hit_a.id), "score": self.hit_a.score},
             "b": {"id": _point_id(self.hit_b.id), "score": self.hit_b.score},
             "query_values": self.query_values,
+            "query_values_stderr": self.query_values_stderr,
+            "stderr_dof": self.stderr_dof,
             "base_value": self.base_value,
             "full_value": self.full_value,
             "encoder_passes": self.encoder_passes,
@@ -1260,6 +1346,8 @@ class Comparison(Result):
                    query_labels=decode_array(data.get("query_labels"), name="query_labels"),
                    query_heatmap=decode_array(data.get("query_heatmap"), name="query_heatmap"),
                    query_values=_vector(data["query_values"]),
+                   query_values_stderr=_vector(data.get("query_values_stderr")),
+                   stderr_dof=dict(data.get("stderr_dof") or {}),
                    hit_a=Hit.from_dict(data.get("hit_a") or data["a"]),
                    hit_b=Hit.from_dict(data.get("hit_b") or data["b"]),
                    base_value=data["base_value"], full_value=data["full_value"], metric=data.get("metric", "cosine"),
@@ -1384,5 +1472,5 @@ def load_result(source: Any) -> Result:
 
 
 __all__ = ["AuditReport", "Comparison", "FrozenDict", "Hit", "JSON_FORMAT", "PairExplanation", "RESULT_TYPES",
-           "Result", "SearchResults", "decode_array", "register_result_type", "encode_array", "load_result", "pool_arrays", "same",
-           "unpool_arrays"]
+           "Result", "STDERR_ARRAYS", "SearchResults", "decode_array", "encode_array", "load_result", "pool_arrays",
+           "register_result_type", "same", "stderr_dof_of", "unpool_arrays"]

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._typing import CoalitionMatrix, FloatVector
 from ..coalitions import coalition_index
+from ..uncertainty import SamplingDesign, jackknife_residuals, pinv_gram, wls_row_influence
 
 ALLOCATIONS = ("kernel", "uniform", "sqrt")
 """How the sampled budget is split over sizes: kernel mass, equal per size
@@ -194,7 +195,9 @@ def stratified_design(
     Returns:
         ``(coalitions, weights, info)``: (k, n) bool distinct coalitions with
         k <= n_samples, (k,) weights mass(s)/k_s, and a dict with the sizes
-        enumerated completely and the count per size.
+        enumerated completely, the count per size and the :class:`~..uncertainty.SamplingDesign`
+        of the rows (``"design"``: a paired coalition and its complement are one unit, one
+        stratum per group of sizes).
     """
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}; got allocation={allocation!r}.")
@@ -215,7 +218,18 @@ def stratified_design(
     rest = [g for g in range(len(groups)) if units[g] == 0]
     for g, u in zip(rest, _allocate_units([groups[g] for g in rest], left)):
         units[g] = u
-    blocks = [groups[g].sample(units[g], rng) for g in range(len(groups)) if units[g] > 0]
+    blocks, unit_ids, strata, fractions = [], [], [], []
+    for g in range(len(groups)):
+        if units[g] == 0:
+            continue
+        block = groups[g].sample(units[g], rng)
+        complete = units[g] == groups[g].units
+        # a sampled pair (S, N \ S) is one unit: rows k and k + units of the block
+        ids = np.arange(block.shape[0]) if complete or not groups[g].paired else np.tile(np.arange(units[g]), 2)
+        blocks.append(block)
+        unit_ids.append(ids + sum(u.size for u in unit_ids))
+        strata.append(np.full(block.shape[0], len(fractions)))
+        fractions.append(1.0 if complete else units[g] / groups[g].units)
     z = np.concatenate(blocks, axis=0) if blocks else np.zeros((0, n_players), dtype=bool)
     size_of = z.sum(axis=1)
     counts = np.bincount(size_of, minlength=n_players + 1)
@@ -226,6 +240,11 @@ def stratified_design(
         "enumerated_sizes": sorted(s for g in full for s in groups[g].sizes),
         "size_counts": counts.tolist(),
         "complete": len(full) == len(groups),
+        "design": SamplingDesign(
+            units=np.concatenate(unit_ids) if unit_ids else np.zeros(0, dtype=np.int64),
+            strata=np.concatenate(strata) if strata else np.zeros(0, dtype=np.int64),
+            sampled_fraction=np.asarray(fractions, dtype=np.float64),
+        ),
     }
     return z, weights, info
 
@@ -261,7 +280,9 @@ def min_norm_lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x + inv @ (a.T @ (b - a @ x))
 
 
-def sum_constrained_wls(features: np.ndarray, target: np.ndarray, weights: np.ndarray, total: float) -> FloatVector:
+def sum_constrained_wls(features: np.ndarray, target: np.ndarray, weights: np.ndarray, total: float, *,
+                        return_influence: bool = False,
+                        units: np.ndarray | None = None) -> FloatVector | tuple[FloatVector, np.ndarray]:
     """argmin_b sum_r w_r (y_r - x_r . b)^2 subject to sum(b) = total.
 
     Solved in the affine subspace {b : sum b = total} by least squares on
@@ -275,21 +296,37 @@ def sum_constrained_wls(features: np.ndarray, target: np.ndarray, weights: np.nd
         weights: (m,) non-negative weights.
         total: required sum of the coefficients.
 
+        return_influence: also return each row's first-order influence on the
+            coefficients (:func:`~..uncertainty.wls_row_influence`), for standard errors.
+        units: (m,) sampling unit of each row; the residuals are then adjusted for each
+            unit's leverage (:func:`~..uncertainty.jackknife_residuals`).
+
     Returns:
-        (p,) coefficients.
+        (p,) coefficients; with ``return_influence`` also the (m, p) influences
+        (zero for rows of weight 0).
     """
     x = np.asarray(features, dtype=np.float64)
-    p = x.shape[1]
+    m, p = x.shape
     base = np.full(p, total / p)
     root = np.sqrt(np.asarray(weights, dtype=np.float64))
     resid = root * (np.asarray(target, dtype=np.float64) - x @ base)
     projected = root[:, None] * (x - x.sum(axis=1, keepdims=True) / p)  # x @ (I - 11'/p)
     keep = root > 0
     if not keep.any():
-        return base
+        return (base, np.zeros((m, p))) if return_influence else base
     gamma = min_norm_lstsq(projected[keep], resid[keep])
     gamma -= gamma.mean()  # already orthogonal to 1 in exact arithmetic
-    return base + gamma
+    if not return_influence:
+        return base + gamma
+    a = projected[keep]
+    centre = np.eye(p) - 1.0 / p
+    gram_pinv = pinv_gram(a)
+    e = resid[keep] - a @ gamma
+    if units is not None:
+        e = jackknife_residuals(a, e, gram_pinv, np.asarray(units)[keep])
+    influence = np.zeros((m, p))
+    influence[keep] = wls_row_influence(a, e, gram_pinv, centre)
+    return base + gamma, influence
 
 
 __all__ = [

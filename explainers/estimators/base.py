@@ -87,6 +87,14 @@ class Estimator:
     the pairs at order 2, always sum to v(N) - v(empty)) and ``stochastic``
     (the plan depends on the seed).
 
+    Standard errors: ``solve`` fills ``Explanation.stderr`` (and
+    ``interactions_stderr`` at order 2) from the plan and the values only, and
+    records ``meta["stderr_dof"]`` (degrees of freedom of a Student-t interval,
+    None: normal) and ``meta["stderr_method"]``; see
+    :mod:`qdrant_explain.explainers.uncertainty`. A sampled estimator that leaves
+    them None but declares its plan's :class:`~..uncertainty.SamplingDesign` in
+    ``plan.info["design"]`` gets a bootstrap from ``solve_game``.
+
     Args:
         order: explanation order; must be one of ``orders``.
     """

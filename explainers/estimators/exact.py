@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .._typing import GameValues
@@ -74,9 +76,9 @@ class Exact(Estimator):
             phi, inter = shapley_values(values), None
         else:
             phi, inter = shapley_taylor_order2(values)
-        return self._explanation(
-            plan, phi, inter, base_value=values[0], full_value=values[-1], estimated=False
-        )
+        e = self._explanation(plan, phi, inter, base_value=values[0], full_value=values[-1], estimated=False)
+        n = plan.n_players
+        return replace(e, stderr=np.zeros(n), interactions_stderr=None if inter is None else np.zeros((n, n)))
 
 
 __all__ = ["Exact", "MAX_PLAYERS"]

@@ -34,12 +34,14 @@ the options.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
 
 from .._typing import CoalitionMatrix, FloatVector, GameValues
 from ..result import Explanation
+from ..uncertainty import design_variance, jackknife_residuals, pinv_gram, wls_row_influence
 from ._design import ALLOCATIONS, design_bytes_per_row, min_norm_lstsq, shapley_kernel_mass, stratified_design, sum_constrained_wls
 from .base import Estimator, Plan
 
@@ -92,7 +94,10 @@ def stratified_kernel_shap_solve(
     complete_sizes: Sequence[int] = (),
     size_degree: int = 2,
     min_rows_per_parameter: float = 3.0,
-) -> FloatVector:
+    return_influence: bool = False,
+    units: np.ndarray | None = None,
+    diagnostics: dict | None = None,
+) -> FloatVector | tuple[FloatVector, np.ndarray]:
     """Shapley values from size strata: exact where a size is complete, a fitted slope elsewhere.
 
     Uses phi_i = (v(N) - v(empty))/n + (1/n) sum_{s=1}^{n-1} D_i(s) with
@@ -121,10 +126,17 @@ def stratified_kernel_shap_solve(
         complete_sizes: sizes whose whole layer is in ``coalitions``.
         size_degree: highest even power of the size in the slope model.
         min_rows_per_parameter: sampled rows needed per fitted parameter.
+        return_influence: also return each row's first-order influence on the
+            values, (m, n) ((m, n, k) for k games; zero for rows outside the fit),
+            from which :func:`~..uncertainty.design_variance` gives the sandwich variance.
+        units: (m,) sampling unit of each row (``plan.info["design"].units``): residuals are then
+            adjusted for each unit's leverage (:func:`~..uncertainty.jackknife_residuals`).
+        diagnostics: a dict that receives ``"n_parameters"``, the free parameters fitted
+            beyond the per-size intercepts (for the degrees of freedom of the error).
 
     Returns:
         (n,) Shapley value estimates, summing to ``full_value - base_value``
-        ((n, k) for k games).
+        ((n, k) for k games); with ``return_influence`` the pair (values, influences).
     """
     z = np.asarray(coalitions, dtype=bool)
     v = np.asarray(values, dtype=np.float64)
@@ -135,8 +147,18 @@ def stratified_kernel_shap_solve(
     base = np.broadcast_to(np.asarray(base_value, dtype=np.float64), v2.shape[1:])
     full = np.broadcast_to(np.asarray(full_value, dtype=np.float64), v2.shape[1:])
     phi = np.repeat(((full - base) / n)[None, :], n, axis=0)  # (n, k)
+    influence = np.zeros((z.shape[0], n, v2.shape[1]))
+
+    def done(values: np.ndarray) -> FloatVector | tuple[FloatVector, np.ndarray]:
+        out = values if many else values[:, 0]
+        if not return_influence:
+            return out
+        return out, (influence if many else influence[:, :, 0])
+
+    if diagnostics is not None:
+        diagnostics["n_parameters"] = 0
     if n == 1:
-        return phi if many else phi[:, 0]
+        return done(phi)
     size = z.sum(axis=1)
     complete = sorted({int(s) for s in complete_sizes if 0 < s < n})
     for s in complete:
@@ -149,25 +171,47 @@ def stratified_kernel_shap_solve(
     rest = np.array([s for s in range(1, n) if s not in complete], dtype=np.int64)
     rows = np.isin(size, rest) & (w > 0)
     if not rows.any():
-        return phi if many else phi[:, 0]
+        return done(phi)
     layers = np.unique(size[rows])
     n_rows = int(rows.sum())
     while size_degree > 0 and n_rows < min_rows_per_parameter * (n * (size_degree // 2 + 1) + layers.size):
         size_degree -= 2
     if n_rows < min_rows_per_parameter * (n + layers.size):  # too few rows for per-size intercepts
-        cols = [kernel_shap_solve(z, v2[:, j], w, base_value=base[j], full_value=full[j]) for j in range(v2.shape[1])]
-        return np.stack(cols, axis=1) if many else cols[0]
+        if diagnostics is not None:
+            diagnostics["n_parameters"] = n - 1
+        y = v2 - base[None, :]
+        zf = z.astype(np.float64)
+        for j in range(v2.shape[1]):
+            phi[:, j], influence[:, :, j] = sum_constrained_wls(zf, y[:, j], w, full[j] - base[j],
+                                                                return_influence=True, units=units)
+        return done(phi)
     dummies = (size[rows][:, None] == layers[None, :]).astype(np.float64)
     poly = size_polynomials(size[rows], n, size_degree)  # (r, d)
     zf = z[rows].astype(np.float64)
     slopes = (zf[:, :, None] * poly[:, None, :]).reshape(zf.shape[0], -1)  # (r, n*d), player-major
     root = np.sqrt(w[rows])
     features = np.concatenate([slopes, dummies], axis=1) * root[:, None]
-    coef = min_norm_lstsq(features, v2[rows] * root[:, None])[: slopes.shape[1]]  # (n*d, k)
-    gamma = coef.reshape(n, -1, v2.shape[1])  # (n, d, k)
+    target = v2[rows] * root[:, None]
+    coef = min_norm_lstsq(features, target)  # (n*d + layers, k)
+    if diagnostics is not None:  # slopes up to the player sum, which the intercepts absorb
+        diagnostics["n_parameters"] = (n - 1) * (size_degree // 2 + 1)
+    gamma = coef[: slopes.shape[1]].reshape(n, -1, v2.shape[1]).copy()  # (n, d, k)
     gamma -= gamma.mean(axis=0)
-    phi += np.einsum("idk,d->ik", gamma, size_polynomials(rest, n, size_degree).sum(axis=0)) / (n - 1)
-    return phi if many else phi[:, 0]
+    poly_sum = size_polynomials(rest, n, size_degree).sum(axis=0)  # (d,)
+    phi += np.einsum("idk,d->ik", gamma, poly_sum) / (n - 1)
+    if return_influence:  # phi = L coef: centre the slopes over players, weight by the summed size powers
+        n_d = poly_sum.size
+        value_map = np.zeros((n, features.shape[1]))
+        for i in range(n):
+            value_map[i, i * n_d : (i + 1) * n_d] = poly_sum
+        value_map[:, : n * n_d] -= np.tile(poly_sum, n) / n
+        value_map /= n - 1
+        gram_pinv = pinv_gram(features)
+        resid = target - features @ coef
+        if units is not None:
+            resid = jackknife_residuals(features, resid, gram_pinv, np.asarray(units)[rows])
+        influence[rows] = wls_row_influence(features, resid, gram_pinv, value_map)
+    return done(phi)
 
 
 class KernelSHAP(Estimator):
@@ -249,39 +293,48 @@ class KernelSHAP(Estimator):
         )
         coalitions = np.concatenate([fixed, z], axis=0)
         weights = np.concatenate([np.zeros(2), w])
+        info = {**info, "design": info["design"].after_fixed(2)}
         return Plan(coalitions, n, budget, weights, info)
 
     def _solve_many(self, plan: Plan, values: np.ndarray) -> list[Explanation]:
         if self.solver == "wls" or not np.all(np.isfinite(values)):
             return super()._solve_many(plan, values)  # per column (and its error for non-finite values)
-        phi = stratified_kernel_shap_solve(
+        fit: dict = {}
+        phi, influence = stratified_kernel_shap_solve(
             plan.coalitions, values, plan.weights, base_value=values[0], full_value=values[1],
-            complete_sizes=plan.info["enumerated_sizes"], size_degree=int(self.size_degree),
+            complete_sizes=plan.info["enumerated_sizes"], size_degree=int(self.size_degree), return_influence=True,
+            units=plan.info["design"].units, diagnostics=fit,
         )
-        return [
-            self._explanation(
-                plan, phi[:, j], None, base_value=values[0, j], full_value=values[1, j],
-                estimated=not plan.info["complete"], allocation=self.allocation, paired=self.paired,
-                solver=self.solver, enumerated_sizes=plan.info["enumerated_sizes"],
-            )
-            for j in range(values.shape[1])
-        ]
+        se = np.sqrt(design_variance(influence, plan.info["design"]))  # (n, k)
+        return [self._result(plan, phi[:, j], se[:, j], values[:, j], fit["n_parameters"]) for j in range(values.shape[1])]
 
     def _solve(self, plan: Plan, values: GameValues) -> Explanation:
+        fit = {"n_parameters": plan.n_players - 1}
         if self.solver == "wls":
-            phi = kernel_shap_solve(
-                plan.coalitions, values, plan.weights, base_value=values[0], full_value=values[1]
+            phi, influence = sum_constrained_wls(
+                plan.coalitions.astype(np.float64), values - values[0], plan.weights, values[1] - values[0],
+                return_influence=True, units=plan.info["design"].units,
             )
         else:
-            phi = stratified_kernel_shap_solve(
+            phi, influence = stratified_kernel_shap_solve(
                 plan.coalitions, values, plan.weights, base_value=values[0], full_value=values[1],
                 complete_sizes=plan.info["enumerated_sizes"], size_degree=int(self.size_degree),
+                return_influence=True, units=plan.info["design"].units, diagnostics=fit,
             )
-        return self._explanation(
+        se = np.sqrt(design_variance(influence, plan.info["design"]))
+        return self._result(plan, phi, se, values, fit["n_parameters"])
+
+    def _result(self, plan: Plan, phi: FloatVector, stderr: FloatVector, values: GameValues,
+                n_parameters: int) -> Explanation:
+        """The explanation with its sandwich standard errors (zeros when every size was enumerated)."""
+        design = plan.info["design"]
+        e = self._explanation(
             plan, phi, None, base_value=values[0], full_value=values[1],
             estimated=not plan.info["complete"], allocation=self.allocation, paired=self.paired,
             solver=self.solver, enumerated_sizes=plan.info["enumerated_sizes"],
+            stderr_method="sandwich", stderr_dof=design.dof(n_parameters),
         )
+        return replace(e, stderr=stderr)
 
 
 __all__ = ["KernelSHAP", "kernel_shap_solve", "stratified_kernel_shap_solve", "SOLVERS"]

@@ -6,14 +6,22 @@ weighted least squares with weight pi(s) = (n-1) / (C(n,s) C(s,2) (n-s)) for
 singleton (so phi_i = v({i}) - v(empty) = d({i})) and the full set. With every
 coalition seen it returns the exact Shapley-Taylor indices; at any budget
 sum phi_i + sum phi_ij = v(N) - v(empty).
+
+Standard errors of the pairs: the linearised (sandwich) variance of the
+constrained WLS solution under the stratified without-replacement design, with
+leverage-adjusted (CR2) residuals (:mod:`..uncertainty`); zeros for the
+singletons (evaluated) and for a complete design.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from .._typing import CoalitionMatrix, FloatMatrix, FloatVector, GameValues
 from ..result import Explanation
+from ..uncertainty import design_variance
 from ._design import ALLOCATIONS, design_bytes_per_row, shapley_taylor_kernel_mass, stratified_design, sum_constrained_wls
 from .base import Estimator, Plan
 
@@ -34,7 +42,8 @@ def kernel_shapley_taylor_solve(
     base_value: float,
     full_value: float,
     singleton_values: FloatVector,
-) -> tuple[FloatVector, FloatMatrix]:
+    units: np.ndarray | None = None,
+) -> tuple[FloatVector, FloatMatrix] | tuple[FloatVector, FloatMatrix, FloatMatrix]:
     """Order-2 Shapley-Taylor indices by constrained weighted least squares.
 
     Singletons are pinned to phi_i = v({i}) - v(empty); the pairs solve
@@ -52,20 +61,26 @@ def kernel_shapley_taylor_solve(
         full_value: v(N).
         singleton_values: (n,) v({i}) for every player i.
 
+        units: (m,) sampling unit of each row (-1 fixed) when a standard error is wanted
+            (``plan.info["design"].units``); the rows' influences are then returned too.
+
     Returns:
         ``(singletons, interactions)``: (n,) d({i}) and (n, n) symmetric pair
-        indices with zero diagonal.
+        indices with zero diagonal; with ``units`` also the (m, C(n, 2)) influence
+        of each row on the upper-triangle pairs (row-major), for
+        :func:`~..uncertainty.design_variance`.
     """
     z = np.asarray(coalitions, dtype=bool).reshape(-1, n_players)
     single = np.asarray(singleton_values, dtype=np.float64) - base_value
     y = np.asarray(values, dtype=np.float64) - base_value - z.astype(np.float64) @ single
     total = full_value - base_value - single.sum()
-    beta = sum_constrained_wls(pair_features(z), y, weights, total)
+    fit = sum_constrained_wls(pair_features(z), y, weights, total, return_influence=units is not None, units=units)
+    beta = fit[0] if units is not None else fit
     inter = np.zeros((n_players, n_players))
     iu, ju = np.triu_indices(n_players, 1)
     inter[iu, ju] = beta
     inter[ju, iu] = beta
-    return single, inter
+    return (single, inter) if units is None else (single, inter, fit[1])
 
 
 class KernelShapleyTaylor(Estimator):
@@ -134,19 +149,28 @@ class KernelShapleyTaylor(Estimator):
         )
         coalitions = np.concatenate([fixed, z], axis=0)
         weights = np.concatenate([np.zeros(n + 2), w])
+        info = {**info, "design": info["design"].after_fixed(n + 2)}
         return Plan(coalitions, n, budget, weights, info)
 
     def _solve(self, plan: Plan, values: GameValues) -> Explanation:
         n = plan.n_players
-        single, inter = kernel_shapley_taylor_solve(
+        design = plan.info["design"]
+        single, inter, influence = kernel_shapley_taylor_solve(
             plan.coalitions, values, plan.weights, n,
-            base_value=values[0], full_value=values[1], singleton_values=values[2 : n + 2],
+            base_value=values[0], full_value=values[1], singleton_values=values[2 : n + 2], units=design.units,
         )
-        return self._explanation(
+        pair_se = np.sqrt(design_variance(influence, design))
+        inter_se = np.zeros((n, n))
+        iu, ju = np.triu_indices(n, 1)
+        inter_se[iu, ju] = pair_se
+        inter_se[ju, iu] = pair_se
+        e = self._explanation(
             plan, single, inter, base_value=values[0], full_value=values[1],
             estimated=not plan.info["complete"], allocation=self.allocation, paired=self.paired,
-            enumerated_sizes=plan.info["enumerated_sizes"],
+            enumerated_sizes=plan.info["enumerated_sizes"], stderr_method="sandwich",
+            stderr_dof=design.dof(n * (n - 1) // 2 - 1),
         )
+        return replace(e, stderr=np.zeros(n), interactions_stderr=inter_se)  # singletons are evaluated exactly
 
 
 __all__ = ["KernelShapleyTaylor", "kernel_shapley_taylor_solve", "pair_features"]

@@ -1,6 +1,13 @@
-"""Occlusion: leave-one-out drops (order 1) and SBSM-style pair second differences (order 2)."""
+"""Occlusion: leave-one-out drops (order 1) and SBSM-style pair second differences (order 2).
+
+Both are computed from fixed coalitions, not sampled, so their ``stderr`` is zero: the values are
+exactly what the method defines (they are not estimates of Shapley values, and the zero says nothing
+about their distance to those).
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -45,7 +52,8 @@ class Occlusion(Estimator):
     def _solve(self, plan: Plan, values: GameValues) -> Explanation:
         n = plan.n_players
         drops = values[1] - values[2 : n + 2]
-        return self._explanation(plan, drops, None, base_value=values[0], full_value=values[1], estimated=False)
+        e = self._explanation(plan, drops, None, base_value=values[0], full_value=values[1], estimated=False)
+        return replace(e, stderr=np.zeros(n))  # computed, not sampled: no sampling error
 
 
 class SBSM(Estimator):
@@ -95,9 +103,8 @@ class SBSM(Estimator):
         second = full - one_out[iu] - one_out[ju] + two_out
         inter[iu, ju] = second
         inter[ju, iu] = second
-        return self._explanation(
-            plan, full - one_out, inter, base_value=values[0], full_value=full, estimated=False
-        )
+        e = self._explanation(plan, full - one_out, inter, base_value=values[0], full_value=full, estimated=False)
+        return replace(e, stderr=np.zeros(n), interactions_stderr=np.zeros((n, n)))
 
 
 __all__ = ["Occlusion", "SBSM"]

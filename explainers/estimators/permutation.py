@@ -12,14 +12,26 @@ they need still fit the budget; repeated coalitions cost no evaluation, but
 the planned rows (repeats included) stay within :data:`ROW_FACTOR` times the
 budget, so a budget at or above 2^n (every coalition fits) no longer plans
 ``budget`` permutations and the memory stays bounded.
+
+Standard errors: the sample standard deviation of the per-permutation
+estimates over sqrt(number of units), a unit being one antithetic pair (the
+mean of a permutation and its reverse, which are not independent) or one
+permutation when ``antithetic=False``, each player's variance moderated halfway
+towards the mean over players (pairs at order 2), with 2 (units - 1) degrees of
+freedom in ``meta["stderr_dof"]`` (see
+:func:`~qdrant_explain.explainers.uncertainty.unit_mean_stderr`). The singletons at
+order 2 are evaluated, so their error is 0.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from .._typing import GameValues
 from ..result import Explanation
+from ..uncertainty import unit_mean_stderr
 from ._design import row_keys
 from .base import Estimator, Plan
 
@@ -150,26 +162,37 @@ class PermutationSampling(Estimator):
         blocks = values[n_fixed:].reshape(perms.shape[0], per_perm)
         base, full = values[0], values[1]
         meta = {"n_permutations": int(perms.shape[0]), "antithetic": self.antithetic}
+        n_perm = perms.shape[0]
         if self.order == 1:
-            phi = np.zeros(n)
-            if perms.shape[0]:
-                marg = np.diff(blocks, axis=1)
-                np.add.at(phi, perms, marg)
-                phi /= perms.shape[0]
-            return self._explanation(plan, phi, None, base_value=base, full_value=full, estimated=True, **meta)
+            per_perm = np.zeros((n_perm, n))  # marginal contribution of each player in each permutation
+            if n_perm:
+                np.put_along_axis(per_perm, perms, np.diff(blocks, axis=1), axis=1)
+            phi = per_perm.mean(axis=0) if n_perm else np.zeros(n)
+            se, dof = unit_mean_stderr(self._units(per_perm), moderate=True)
+            e = self._explanation(plan, phi, None, base_value=base, full_value=full, estimated=True, **meta,
+                                  stderr_method="permutation units", stderr_dof=dof)
+            return replace(e, stderr=se)
         single = values[2 : n + 2] - base
-        inter = np.zeros((n, n))
         pp, qq = np.triu_indices(n, 1)
         k = pp.size
-        for perm, row in zip(perms, blocks):
+        per_perm = np.zeros((n_perm, n, n))
+        for p, (perm, row) in enumerate(zip(perms, blocks)):
             pre, with_j, with_ij = row[: n + 1], row[n + 1 : n + 1 + k], row[n + 1 + k :]
             delta = with_ij - with_j - pre[pp + 1] + pre[pp]
             i, j = perm[pp], perm[qq]
-            inter[i, j] += delta
-            inter[j, i] += delta
-        if perms.shape[0]:
-            inter /= perms.shape[0]
-        return self._explanation(plan, single, inter, base_value=base, full_value=full, estimated=True, **meta)
+            per_perm[p, i, j] = delta
+            per_perm[p, j, i] = delta
+        inter = per_perm.mean(axis=0) if n_perm else np.zeros((n, n))
+        inter_se, dof = unit_mean_stderr(self._units(per_perm), moderate=True, pool=~np.eye(n, dtype=bool))
+        e = self._explanation(plan, single, inter, base_value=base, full_value=full, estimated=True, **meta,
+                              stderr_method="permutation units", stderr_dof=dof)
+        return replace(e, stderr=np.zeros(n), interactions_stderr=inter_se)  # singletons are evaluated exactly
+
+    def _units(self, per_perm: np.ndarray) -> np.ndarray:
+        """Independent units: each antithetic pair (a permutation and its reverse) averaged, else each permutation."""
+        if not self.antithetic or per_perm.shape[0] % 2:
+            return per_perm
+        return per_perm.reshape(per_perm.shape[0] // 2, 2, *per_perm.shape[1:]).mean(axis=1)
 
 
 __all__ = ["PermutationSampling", "prefix_rows"]

@@ -21,6 +21,7 @@ from ._common import (
     show_progress,
     write_outputs,
 )
+from ._intervals import interval_lines
 
 
 @click.command()
@@ -62,6 +63,8 @@ def compare(positional, text, text_mode, collection, db, url, api_key, encoder_s
     if json_out != "-":
         click.echo(f"score(A) - score(B) = {result.full_value:.6f} (A {result.hit_a.score:.6f}, B {result.hit_b.score:.6f}); "
                    f"{len(result.query_values)} query regions, {result.encoder_passes} encoder passes, {result.seconds:.1f} s")
+        for line in interval_lines(result):
+            click.echo(f"  {line}")
 
 
 def _positional(values: tuple[str, ...], text: str | None, text_mode: str | None) -> tuple:

@@ -21,6 +21,7 @@ from ._common import (
     show_progress,
     write_outputs,
 )
+from ._intervals import interval_lines
 
 
 @click.command()
@@ -86,6 +87,8 @@ def explain(query_image, text, text_mode, point_id, collection, hit_image, order
     write_outputs(result, json_out, png_out, html_out, console)
     if json_out != "-":
         click.echo(summary_line(result))
+        for line in interval_lines(result):
+            click.echo(f"  {line}")
         click.echo(safe_text(result.summary_text(warn=False)))  # a baseline warning was printed above
 
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from qdrant_explain.explainers.uncertainty import format_interval
+
 from .. import _images
 
 MAX_SIDE = 300
@@ -211,6 +213,54 @@ def meta_title(e: Any) -> str:
             f"= {num(e.full_value - e.base_value)}, and a share is a value divided by it")
 
 
+COVERS_ZERO_TEXT = ("the 95 % interval covers 0: at this budget the sign of the value is not established "
+                    "(sampling error)")
+"""Hover text of a value whose interval covers 0."""
+
+
+def _intervals(result: Any, which: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(values, half-widths, covers 0) of ``which`` ("query", "hit", "cross"), or None without standard errors."""
+    interval = getattr(result, "interval", None)
+    ci = interval(which) if callable(interval) else None
+    if ci is None:
+        return None
+    lo, hi = ci
+    return (lo + hi) / 2, (hi - lo) / 2, (lo <= 0.0) & (hi >= 0.0)
+
+
+def covers_zero_mask(labels: np.ndarray | None, covers: np.ndarray | None) -> np.ndarray | None:
+    """(H, W) bool: pixels of the regions whose interval covers 0 (None when nothing to mark)."""
+    if labels is None or covers is None or not np.any(covers):
+        return None
+    idx, _ = _images.region_index(labels)
+    return _images.heatmap_from_regions(idx, np.asarray(covers, dtype=np.float64)) == 1.0
+
+
+def interval_table(result: Any, which: str, *, k: int = 5) -> str:
+    """The ``k`` largest values of one side (or pair) with their 95 % intervals; values whose interval
+    covers 0 are greyed, with a hover text. "" without standard errors; exact values say so."""
+    got = _intervals(result, which)
+    if got is None:
+        return ""
+    values, half, covers = (np.ravel(a) for a in got)
+    shape = np.shape(got[0])
+    what = {"query": "query region", "hit": "hit region", "cross": "query × hit pair"}[which]
+    exact = not bool(getattr(result, "estimated", True)) and not np.any(half)
+    rows = []
+    for flat in np.argsort(-np.abs(values), kind="stable")[:k]:
+        name = f"#{flat}" if len(shape) == 1 else "q#{} ↔ h#{}".format(*np.unravel_index(flat, shape))
+        shown = format_interval(values[flat], None if exact else half[flat])
+        cls = ' class="covers-zero"' if covers[flat] and not exact else ""
+        title = f' title="{esc(COVERS_ZERO_TEXT)}"' if cls else ""
+        lo_hi = "exact" if exact else f"[{values[flat] - half[flat]:+.3g}, {values[flat] + half[flat]:+.3g}]"
+        rows.append(f"<tr{cls}{title}><td>{esc(name)}</td><td>{esc(shown)}</td><td>{esc(lo_hi)}</td></tr>")
+    n_cover = 0 if exact else int(covers.sum())
+    note = ("exact values: no sampling error" if exact else
+            f"{n_cover} of {values.size} intervals cover 0 (greyed / hatched: sign not established)")
+    return (f'<table class="intervals" data-which="{which}" data-covers-zero="{n_cover}"><tr><th>{what}</th>'
+            f"<th>value ± half-width</th><th>95 % interval</th></tr>{''.join(rows)}</table><div class=\"hint\">{esc(note)}</div>")
+
+
 class Page:
     """What sections share while one page is rendered: the data blob for the JS (interactive panels)."""
 
@@ -300,17 +350,30 @@ class PairCard(Card):
     def _overlays(self) -> list[str]:
         e = self.explanation
         scale = _images.symmetric_scale(e.query_heatmap, e.hit_heatmap)
-        figs = []
-        for img, hm, who in ((e.query_image, e.query_heatmap, "query"), (e.hit_image, e.hit_heatmap, "hit")):
+        figs, tables, hatched = [], [], 0
+        for img, hm, who, labels in ((e.query_image, e.query_heatmap, "query", e.query_labels),
+                                     (e.hit_image, e.hit_heatmap, "hit", e.hit_labels)):
             if img is None:
                 continue
             thumb = _images.thumbnail(img, MAX_SIDE)
             if hm is not None:
                 ov = _images.overlay(thumb, _images.resize_nearest(hm, thumb.shape[:2]), scale=scale)
+                got = _intervals(e, who)
+                mask = covers_zero_mask(labels, None if got is None else got[2])
+                if mask is not None:
+                    ov = _images.hatch(ov, mask)
+                    hatched += 1
                 figs.append(_fig(_images.data_uri(ov), f"{who}: what drives the score", alt=f"{who} heatmap"))
+                tables.append(interval_table(e, who))
             else:
                 figs.append(_fig(_images.data_uri(thumb), f"{who} (not explained)", alt=who))
-        return ['<div class="figs">' + "".join(figs) + "</div>", legend(e.higher_is_better, scale)]
+        out = ['<div class="figs">' + "".join(figs) + "</div>", legend(e.higher_is_better, scale)]
+        if hatched:
+            out.append(f'<div class="hint hatched-legend" title="{esc(COVERS_ZERO_TEXT)}">Hatched regions: the 95 % '
+                       "interval of their value covers 0 (the sign is not established at this budget).</div>")
+        if any(tables):
+            out.append('<div class="figs">' + "".join(tables) + "</div>")
+        return out
 
     def _saliency_panel(self, page: Page, overlays: list[str]) -> list[str]:
         """The order-1 overlays with numbered regions, a threshold slider that fades weaker regions, and hover
@@ -381,7 +444,7 @@ class PairCard(Card):
             f"<figcaption>Hit regions ({cross.shape[1]}): hover or click one</figcaption></figure>"
             f'</div>{threshold_control(k, _images.symmetric_scale(cross, qv, hv), start, "pairs and regions")}'
             f'<div class="status" aria-live="polite"></div>{legend(e.higher_is_better)}'
-            f'<div class="hint">Strongest pairs: {esc(pairs)}</div></div>'
+            f'<div class="hint">Strongest pairs: {esc(pairs)}</div>{interval_table(e, "cross")}</div>'
         )
 
 
@@ -442,6 +505,13 @@ class ComparisonSection(Section):
             shown = thumb if c.query_heatmap is None else _images.overlay(
                 thumb, _images.resize_nearest(c.query_heatmap, thumb.shape[:2]), scale=scale)
             figs.append(_fig(_images.data_uri(shown), "query: orange favours A, purple favours B", alt="relative heatmap"))
+        if c.query_image is not None and c.query_heatmap is not None:
+            got = _intervals(c, "query")
+            mask = covers_zero_mask(c.query_labels, None if got is None else got[2])
+            if mask is not None:
+                figs[0] = _fig(_images.data_uri(_images.hatch(_images.overlay(
+                    thumb, _images.resize_nearest(c.query_heatmap, thumb.shape[:2]), scale=scale), mask)),
+                    "query: orange favours A, purple favours B; hatched: interval covers 0", alt="relative heatmap")
         for tag, h in (("A", c.hit_a), ("B", c.hit_b)):
             caption = f"{tag}: id {esc(h.id)}, score {num(h.score)}"
             if h.image is not None:
@@ -453,7 +523,7 @@ class ComparisonSection(Section):
         return ('<section><h2>Why A ranks above B</h2><div class="card"><div class="card-head">'
                 f'<span class="meta">{meta}</span></div><div class="figs">{"".join(figs)}</div>'
                 f'<div class="legend"><span>−{scale:.3g}</span><span class="bar"></span><span>+{scale:.3g}</span></div>'
-                f"{payload_html(c.hit_a.payload)}{payload_html(c.hit_b.payload)}</div></section>")
+                f"{interval_table(c, 'query')}{payload_html(c.hit_a.payload)}{payload_html(c.hit_b.payload)}</div></section>")
 
 
 @dataclass(frozen=True, eq=False)
@@ -478,10 +548,15 @@ class SummarySection(Section):
         tops = summary.get("top_regions") or []
         if tops:
             out.append("<h2 style=\"margin-top:14px\">Most-attributed regions</h2><table><tr>"
-                       "<th>query</th><th>hit</th><th>side</th><th>region</th><th>value</th><th>share of score</th><th>where</th></tr>")
+                       "<th>query</th><th>hit</th><th>side</th><th>region</th><th>value</th><th>95 % interval</th>"
+                       "<th>share of score</th><th>where</th></tr>")
             for t in tops:
-                out.append(f"<tr><td>{esc(t.get('query'))}</td><td>{esc(t.get('hit'))}</td><td>{esc(t.get('side'))}</td>"
-                           f"<td>{esc(t.get('region'))}</td><td>{num(t.get('value'))}</td>"
+                iv = t.get("interval")
+                covers = iv is not None and iv[0] <= 0.0 <= iv[1]
+                cls = f' class="covers-zero" title="{esc(COVERS_ZERO_TEXT)}"' if covers else ""
+                shown = "–" if iv is None else f"[{iv[0]:+.3g}, {iv[1]:+.3g}]"
+                out.append(f"<tr{cls}><td>{esc(t.get('query'))}</td><td>{esc(t.get('hit'))}</td><td>{esc(t.get('side'))}</td>"
+                           f"<td>{esc(t.get('region'))}</td><td>{num(t.get('value'))}</td><td>{esc(shown)}</td>"
                            f"<td>{num(t.get('share'), 3)}</td><td>{esc(t.get('where'))}</td></tr>")
             out.append("</table>")
         mism = summary.get("vector_mismatches") or []
@@ -541,5 +616,6 @@ def tidy(sections: list[Section], *, shown_query: QuerySection | None = None) ->
     return out
 
 
-__all__ = ["MAX_SIDE", "Card", "CardsSection", "ComparisonSection", "HitCard", "Layout", "Page", "PairCard",
-           "QuerySection", "Section", "SummarySection", "esc", "legend", "num", "payload_html", "tidy"]
+__all__ = ["COVERS_ZERO_TEXT", "MAX_SIDE", "Card", "CardsSection", "ComparisonSection", "HitCard", "Layout", "Page",
+           "PairCard", "QuerySection", "Section", "SummarySection", "covers_zero_mask", "esc", "interval_table",
+           "legend", "num", "payload_html", "tidy"]

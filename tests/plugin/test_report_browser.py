@@ -170,3 +170,39 @@ def test_every_result_page_loads_without_errors(tmp_path):
         finally:
             browser.close()
     assert errors == [], errors
+
+
+def test_report_greys_and_explains_values_whose_interval_covers_zero(tmp_path):
+    import numpy as np
+
+    e = synthetic_pair(1, seed=4)
+    se = np.full(12, 1e-6)
+    big = np.argsort(np.abs(e.query_values))[-2:]
+    se[big] = 1.0  # the two largest query values: their 95 % intervals cover 0
+    e = replace(e, query_values_stderr=se, hit_values_stderr=np.full(9, 1e-6), stderr_dof={"query": 30.0})
+    path = tmp_path / "intervals.html"
+    e.to_html(path)
+    with _browser() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(path.as_uri())
+            page.wait_for_function("document.body.dataset.ready === '1'", timeout=15000)
+            rows = page.locator("table.intervals[data-which=query] tr.covers-zero")
+            assert rows.count() == 2
+            assert "interval covers 0" in rows.first.get_attribute("title")
+            opacity = float(page.evaluate("getComputedStyle(document.querySelector('tr.covers-zero')).opacity"))
+            plain = float(page.evaluate(
+                "getComputedStyle(document.querySelector('table.intervals tr:not(.covers-zero):nth-child(n+2)')).opacity"))
+            assert opacity < 0.8 and plain == 1.0  # greyed, the others not
+            assert page.locator(".hatched-legend").is_visible()
+            assert page.locator("table.intervals[data-which=hit] tr.covers-zero").count() == 0
+            # the hatch is drawn on the query overlay: its pixels differ from the same report without errors
+            with_hatch = page.evaluate("document.querySelector('.figs img').src")
+            replace(e, query_values_stderr=None, hit_values_stderr=None, stderr_dof={}).to_html(path)
+            page.goto(path.as_uri())
+            page.wait_for_function("document.body.dataset.ready === '1'", timeout=15000)
+            assert page.evaluate("document.querySelector('.figs img').src") != with_hatch
+            assert page.locator("tr.covers-zero").count() == 0 and page.locator(".hatched-legend").count() == 0
+        finally:
+            browser.close()
