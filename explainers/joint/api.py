@@ -47,6 +47,7 @@ def explain_joint(
     batch_size: int = 256,
     progress: bool | None = None,
     control_variate: bool = True,
+    unbiased: bool = True,
 ) -> JointExplanation:
     """Order-2 Shapley-Taylor indices between query regions and hit regions, factorised.
 
@@ -74,9 +75,16 @@ def explain_joint(
             fitted model of each side's embeddings (:class:`SideModel`, chosen by
             leave-one-out error; exact when every stratum is enumerated, lower
             variance otherwise). False: plain stratum means.
+        unbiased: (``"stratified"``) True (default): fixed counts per size,
+            independent sizes and a cross-fitted control variate; unbiased, with
+            standard errors (``*_stderr``). False: the earlier biased variant
+            (data-driven second round, in-sample control variate; lower MSE at
+            the smallest budgets, bias measured in ``benchmarks/RESULTS.md``;
+            no standard errors).
 
     Returns:
-        :class:`JointExplanation`.
+        :class:`JointExplanation`; its ``*_stderr`` fields hold the standard
+        errors (zeros when exact, None for ``unbiased=False``).
 
     Raises:
         ValueError: bad sizes, unknown score or method, a budget below the
@@ -104,7 +112,7 @@ def explain_joint(
         )
     except ValueError as err:
         raise ValueError(f"explain_joint(method=...): {err}") from None
-    est = get_estimator(name, order=2, kind="joint", **_options(name, control_variate=control_variate))
+    est = get_estimator(name, order=2, kind="joint", **_options(name, control_variate=control_variate, unbiased=unbiased))
     qside = _wrap_side(query_embed, nq, batch_size, progress, "query")
     hside = _wrap_side(hit_embed, nh, batch_size, progress, "hit")
     q0, h0 = qside.encoder_passes, hside.encoder_passes
@@ -127,7 +135,7 @@ def explain_joint(
 
 
 def _options(name: str, **candidates: object) -> dict:
-    """The ``candidates`` the joint estimator ``name`` accepts (``control_variate`` for ``"stratified"``)."""
+    """The ``candidates`` the joint estimator ``name`` accepts (``control_variate``, ``unbiased`` for ``"stratified"``)."""
     cls = registered_estimators("joint")[name]
     params = inspect.signature(cls.__init__).parameters
     return {k: v for k, v in candidates.items() if k in params}

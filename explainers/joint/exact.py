@@ -151,7 +151,9 @@ class JointExact(JointEstimator):
         eq, eh = query.table(), hit.table()
         check_dims(eq, eh)
         parts = exact_joint_from_tables(eq, eh, metric)
-        return dict(parts, n_evaluations=2 ** (nq + nh), estimated=False, budget=None,
+        zeros = dict(cross_stderr=np.zeros((nq, nh)), query_values_stderr=np.zeros(nq), hit_values_stderr=np.zeros(nh),
+                     query_side_values_stderr=np.zeros(nq), hit_side_values_stderr=np.zeros(nh))
+        return dict(parts, **zeros, n_evaluations=2 ** (nq + nh), estimated=False, budget=None,
                     meta={"query_masks": 2**nq, "hit_masks": 2**nh})
 
 
