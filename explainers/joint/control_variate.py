@@ -253,7 +253,7 @@ def fit_size_effects(z: np.ndarray, emb: np.ndarray) -> SizeEffectModel:
             inv = np.linalg.pinv(gram + pen)
         coef = inv @ rhs
         resid = emb - xs @ coef
-        lev = np.einsum("kp,pq,kq->k", xs, inv, xs)
+        lev = ((xs @ inv) * xs).sum(axis=1)
         ok = lev < 1.0 - 1e-9
         loo = float(((resid[ok] / (1.0 - lev[ok])[:, None]) ** 2).sum() / max(int(ok.sum()), 1))
         if best is None or loo < best[0]:
@@ -262,6 +262,33 @@ def fit_size_effects(z: np.ndarray, emb: np.ndarray) -> SizeEffectModel:
     full = np.zeros((x.shape[1], emb.shape[1]))
     full[keep] = coef
     return SizeEffectModel(c=full[: n + 1], b=full[n + 1 :].reshape(n + 1, n, -1), smoothing=float(lam))
+
+
+_MAX_SIZE_EFFECT_PLAYERS = 16
+"""Above this many players a side's cross-fitted model uses effects linear in the size (:func:`fit_drift_effects`)."""
+
+
+def fit_drift_effects(z: np.ndarray, emb: np.ndarray) -> SizeEffectModel:
+    """The cheaper cross-fitted model for many players: ``b[s, k] = beta_k + gamma_k s / n`` (ridge-penalised).
+
+    3n + 1 parameters instead of (n+1)^2, so sides with more than
+    ``_MAX_SIZE_EFFECT_PLAYERS`` players stay fast; same interface as
+    :func:`fit_size_effects`.
+    """
+    k, n = z.shape
+    sizes = z.sum(axis=1)
+    present = np.bincount(sizes, minlength=n + 1) > 0
+    zf = z.astype(np.float64)
+    x = np.concatenate([np.eye(n + 1)[sizes][:, present], zf, zf * (sizes / n)[:, None]], axis=1)
+    n_icpt = int(present.sum())
+    penalty = np.full(x.shape[1], _PLAYER_RIDGE * k)
+    penalty[:n_icpt] = 0.0
+    coef = np.linalg.solve(x.T @ x + np.diag(penalty), x.T @ emb)
+    c = np.zeros((n + 1, emb.shape[1]))
+    c[present] = coef[:n_icpt]
+    beta, gamma = coef[n_icpt : n_icpt + n], coef[n_icpt + n :]
+    b = beta[None] + (np.arange(n + 1) / n)[:, None, None] * gamma[None]
+    return SizeEffectModel(c=c, b=b, smoothing=float("nan"))
 
 
 @dataclass(frozen=True)
@@ -296,8 +323,9 @@ def cross_fit_deltas(z: np.ndarray, emb: np.ndarray, *, control_variate: bool = 
     ``E_stratum[model] + mean(e - model)`` with a :class:`SizeEffectModel` fitted
     on the masks of the *other* sizes (cross-fitting: unbiased when the sizes
     are sampled independently with fixed counts, as :class:`~.stratified.StratifiedJoint`
-    does). Fully enumerated sizes use their exact means (no model). Exact when
-    every size is enumerated.
+    does; above 16 players the model's effects are linear in the size,
+    :func:`fit_drift_effects`, to stay fast). Fully enumerated sizes use their
+    exact means (no model). Exact when every size is enumerated.
 
     Args:
         z: (K, n) bool masks, every size 0..n present and every player in and
@@ -316,7 +344,8 @@ def cross_fit_deltas(z: np.ndarray, emb: np.ndarray, *, control_variate: bool = 
     for s in range(n + 1):
         rows = sizes == s
         if control_variate and rows.sum() < comb(n, s):
-            model = fit_size_effects(z[~rows], emb[~rows])
+            fit = fit_size_effects if n <= _MAX_SIZE_EFFECT_PLAYERS else fit_drift_effects
+            model = fit(z[~rows], emb[~rows])
             resid[rows] = emb[rows] - model.predict(z[rows])
             m_plus, m_minus = model.stratum_means(s)
         else:
@@ -337,6 +366,7 @@ __all__ = [
     "SideModel",
     "SizeEffectModel",
     "cross_fit_deltas",
+    "fit_drift_effects",
     "fit_side_model",
     "fit_size_effects",
     "in_sample_deltas",

@@ -180,10 +180,11 @@ class StratifiedJoint(JointEstimator):
 
     ``unbiased=False`` is the earlier sampler, kept as an opt-in: a second round
     allocated by the measured spread of the first (Neyman) and the control
-    variate fitted in-sample. It is **biased** (on an 8+8 dot game at the
-    minimum budget, 68 passes, its bias is about 0.3x its RMSE; see
-    ``benchmarks/RESULTS.md``, "unbiased joint sampler") and gives no standard
-    errors; its MSE there is lower by the factor the same section lists.
+    variate fitted in-sample. It is **biased**: on 8+8 games at the minimum
+    budget (68 passes, 1,000 seeds) its bias is 0.31-0.37x its RMSE (a cross
+    mean up to 34 standard errors from exact), 0.12-0.13x at 179 passes; it
+    gives no standard errors, and its MSE is 1.09-1.33x lower than the
+    default's at 68-290 passes (``benchmarks/RESULTS.md``, "unbiased joint sampler").
 
     Args:
         order: must be 2.
