@@ -81,6 +81,7 @@ class ProductKST(StratifiedJoint):
     def __init__(self, *, order: int = 2) -> None:
         self.order = order
         self.control_variate = False
+        self.unbiased = False  # the earlier two-round masks (this solve gives no standard errors)
 
     def memory_bytes(self, n_players, budget=None, *, dim=512, games=1, score=None):  # noqa: D102
         """The sampler's product design plus the Kernel Shapley-Taylor regression on at most 20,000
@@ -96,7 +97,8 @@ class ProductKST(StratifiedJoint):
     def solve_samples(self, zq, zh, eq, eh, values, *, score, rng):  # noqa: D102 (see StratifiedJoint)
         cross, q_inter, h_inter = product_kst_from_samples(zq, zh, values, rng)
         _, side_q, side_h = stratified_joint_from_samples(zq, zh, values)
-        return cross, q_inter, h_inter, side_q, side_h
+        return dict(cross=cross, query_interactions=q_inter, hit_interactions=h_inter, query_side_values=side_q,
+                    hit_side_values=side_h)
 
 
 __all__ = ["ProductKST", "product_kst_from_samples"]

@@ -54,21 +54,37 @@ from __future__ import annotations
 
 from .api import EmbedFn, explain_joint
 from .base import JointEstimator
-from .control_variate import SideModel, fit_side_model, side_deltas
+from .control_variate import (
+    SideEstimate,
+    SideModel,
+    SizeEffectModel,
+    cross_fit_deltas,
+    fit_side_model,
+    fit_size_effects,
+    side_deltas,
+)
 from .design import (
     _allocate,
     _balanced_masks,
     _side_minimum,
     _split_budget,
     context_weights,
+    fixed_plan_side,
     pilot_side,
     plan_side,
+    size_prior,
     stratified_minimum_budget,
     stratum_spread,
 )
 from .exact import MAX_EXACT_JOINT_TABLE, MAX_EXACT_SIDE, JointExact, exact_joint_from_tables
 from .result import JointExplanation
-from .stratified import StratifiedJoint, stratified_bilinear_from_samples, stratified_joint_from_samples
+from .stratified import (
+    StratifiedJoint,
+    bilinear_estimate,
+    stratified_bilinear_from_samples,
+    stratified_joint_from_samples,
+)
+from .variance import stratum_variance
 from ..scores import normalize_rows, score_matrix  # noqa: F401  (re-exported for old imports)
 from ..vocabulary import DEFAULT_JOINT_BUDGET
 
@@ -90,17 +106,25 @@ __all__ = [
     "JointExplanation",
     "MAX_EXACT_JOINT_TABLE",
     "MAX_EXACT_SIDE",
+    "SideEstimate",
     "SideModel",
+    "SizeEffectModel",
     "StratifiedJoint",
+    "bilinear_estimate",
     "context_weights",
+    "cross_fit_deltas",
     "exact_joint_from_tables",
     "explain_joint",
     "fit_side_model",
+    "fit_size_effects",
+    "fixed_plan_side",
     "pilot_side",
     "plan_side",
     "side_deltas",
+    "size_prior",
     "stratified_bilinear_from_samples",
     "stratified_joint_from_samples",
     "stratified_minimum_budget",
     "stratum_spread",
+    "stratum_variance",
 ]

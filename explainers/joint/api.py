@@ -57,6 +57,7 @@ def explain_joint(
     control_variate: bool = True,
     memory_cap: object = None,
     exact_query: bool = False,
+    unbiased: bool = True,
 ) -> JointExplanation:
     """Order-2 Shapley-Taylor indices between query regions and hit regions, factorised.
 
@@ -94,9 +95,16 @@ def explain_joint(
             side with the rest of the budget (:class:`~.exact_query.QueryExactStratified`);
             ignored when the query side is larger or the budget does not cover 2^n_query plus
             the hit side's minimum.
+        unbiased: (``"stratified"``) True (default): fixed counts per size,
+            independent sizes and a cross-fitted control variate; unbiased, with
+            standard errors (``*_stderr``). False: the earlier biased variant
+            (data-driven second round, in-sample control variate; lower MSE at
+            the smallest budgets, bias measured in ``benchmarks/RESULTS.md``;
+            no standard errors).
 
     Returns:
-        :class:`JointExplanation`.
+        :class:`JointExplanation`; its ``*_stderr`` fields hold the standard
+        errors (zeros when exact, None for ``unbiased=False``).
 
     Raises:
         ValueError: bad sizes, unknown score or method, a budget below the
@@ -128,9 +136,9 @@ def explain_joint(
         raise MemoryCapError(f"explain_joint: {err}", needed=err.needed, cap=err.cap) from None
     except ValueError as err:
         raise ValueError(f"explain_joint(method=...): {err}") from None
-    est = get_estimator(name, order=2, kind="joint", **_options(name, control_variate=control_variate))
+    est = get_estimator(name, order=2, kind="joint", **_options(name, control_variate=control_variate, unbiased=unbiased))
     if exact_query and name == "stratified":
-        est, planned = _query_exact(est, nq, nh, planned, control_variate, given=budget is not None)
+        est, planned = _query_exact(est, nq, nh, planned, control_variate, unbiased, given=budget is not None)
     qside = _wrap_side(query_embed, nq, batch_size, progress, "query")
     hside = _wrap_side(hit_embed, nh, batch_size, progress, "hit")
     q0, h0 = qside.encoder_passes, hside.encoder_passes
@@ -152,14 +160,14 @@ def explain_joint(
     )
 
 
-def _query_exact(est: object, nq: int, nh: int, budget: int | None, control_variate: bool, *,
+def _query_exact(est: object, nq: int, nh: int, budget: int | None, control_variate: bool, unbiased: bool, *,
                  given: bool) -> tuple[object, int | None]:
     """(:class:`~.exact_query.QueryExactStratified`, its budget) when the query side has at most
     ``EXACT_QUERY_PLAYERS`` players and the budget covers 2^nq plus the hit side's minimum (without a
     budget from the caller the default grows to cover it), else ``(est, budget)`` unchanged."""
     from .exact_query import EXACT_QUERY_PLAYERS, QueryExactStratified
 
-    exact = QueryExactStratified(control_variate=control_variate)
+    exact = QueryExactStratified(control_variate=control_variate, unbiased=unbiased)
     need = exact.minimum_budget((nq, nh))
     if nq > EXACT_QUERY_PLAYERS:
         return est, budget
@@ -172,7 +180,7 @@ def _query_exact(est: object, nq: int, nh: int, budget: int | None, control_vari
 
 
 def _options(name: str, **candidates: object) -> dict:
-    """The ``candidates`` the joint estimator ``name`` accepts (``control_variate`` for ``"stratified"``)."""
+    """The ``candidates`` the joint estimator ``name`` accepts (``control_variate``, ``unbiased`` for ``"stratified"``)."""
     cls = registered_estimators("joint")[name]
     params = inspect.signature(cls.__init__).parameters
     return {k: v for k, v in candidates.items() if k in params}

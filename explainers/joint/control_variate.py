@@ -1,8 +1,24 @@
-"""The stratified sampler's control variate: a fitted model of one side's embeddings (:class:`SideModel`)."""
+"""The stratified sampler's control variates: models of one side's embeddings whose stratum means are known.
+
+Two ways to use a model ``m`` of the embeddings: the estimate of a stratum mean
+is ``E_stratum[m] + mean over the sampled masks of (e - m)``.
+
+* Cross-fitted (the default, :func:`cross_fit_deltas`): the model used for the
+  masks of size s (:class:`SizeEffectModel`) is fitted on the masks of every
+  *other* size. The sizes are sampled independently with fixed counts, so the
+  model is independent of the masks it corrects and each stratum mean is
+  unbiased; only what the model misses is sampled.
+* In-sample (``unbiased=False``, :func:`side_deltas`): one :class:`SideModel` fitted
+  on all masks and applied to the same masks. Lower variance at small budgets,
+  but **biased**: it fits 25+ parameters on ~34 masks at 8 players and reuses
+  them for the residual means (``benchmarks/RESULTS.md``, section "unbiased
+  joint sampler", gives the measured bias).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import comb
 
 import numpy as np
 
@@ -121,14 +137,17 @@ def fit_side_model(z: np.ndarray, emb: np.ndarray) -> SideModel | None:
 
 
 def side_deltas(z: np.ndarray, emb: np.ndarray, *, control_variate: bool = True) -> np.ndarray:
-    """Stratified estimates of the mean marginal embedding change of every player at every size.
+    """In-sample stratified estimates of the mean marginal embedding change of every player at every size.
 
     ``delta[a, i] ~ E_{|A|=a, i not in A}[e(A + i) - e(A)] = m_i^+(a+1) - m_i^-(a)``,
     where ``m_i^+(s)`` / ``m_i^-(s)`` are the mean embeddings of size-s masks with /
     without player i. With ``control_variate`` a :class:`SideModel` (chosen by
-    leave-one-out error, fitted on the same masks) is subtracted and its exact
-    stratum means added back: the estimate stays exact when every stratum is
-    enumerated and only what the model misses is sampled.
+    leave-one-out error, fitted on the *same* masks) is subtracted and its exact
+    stratum means added back: exact when every stratum is enumerated, lower
+    variance than plain means, but **biased** at small budgets (the fitted
+    model is reused for the residual means). The unbiased default of the
+    sampler is :func:`cross_fit_deltas`; plain means (``control_variate=False``)
+    are unbiased for a design with fixed counts per size.
 
     Args:
         z: (K, n) bool masks, every size 0..n present.
@@ -137,12 +156,17 @@ def side_deltas(z: np.ndarray, emb: np.ndarray, *, control_variate: bool = True)
     Returns:
         (n, n, d) array indexed [a, i].
     """
+    model = fit_side_model(z, emb) if control_variate else None
+    return _in_sample(z, emb, model)[0]
+
+
+def _in_sample(z: np.ndarray, emb: np.ndarray, model: SideModel | None) -> tuple[np.ndarray, np.ndarray]:
+    """(deltas, residuals) with ``model`` (or none) fitted on the same masks."""
     k, n = z.shape
     zf = z.astype(np.float64)
     sizes = z.sum(axis=1)
-    model = fit_side_model(z, emb) if control_variate else None
     if model is None:
-        out, resid = np.zeros((n, n, emb.shape[1])), emb
+        out, resid = np.zeros((n, n, emb.shape[1])), np.asarray(emb, dtype=np.float64)
     else:
         out, resid = model.deltas(), emb - model.predict(z)
     for a in range(n):
@@ -151,7 +175,200 @@ def side_deltas(z: np.ndarray, emb: np.ndarray, *, control_variate: bool = True)
         plus = _ratio(zu.T @ resid[up], zu.sum(axis=0)[:, None])
         minus = _ratio((1.0 - zd).T @ resid[down], (1.0 - zd).sum(axis=0)[:, None])
         out[a] += plus - minus
-    return out
+    return out, resid
 
 
-__all__ = ["SideModel", "fit_side_model", "side_deltas"]
+_SMOOTHING = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+"""Strengths of the size-smoothness penalty :func:`fit_size_effects` chooses from (leave-one-out)."""
+
+_EFFECT_RIDGE = 1e-3
+"""Ridge of every player-at-size effect (keeps sizes without masks defined)."""
+
+
+@dataclass(frozen=True)
+class SizeEffectModel:
+    """A model of one side's embeddings with a player effect per mask size (cross-fitted control variate).
+
+    ``e(S) ~ c[|S|] + sum_{k in S} b[|S|, k]``: per-size intercepts and the
+    effect of player k in masks of size s, smoothed over neighbouring sizes.
+    Its stratum means are known exactly (:meth:`stratum_means`).
+
+    Attributes:
+        c: (n+1, d) intercepts (zero for sizes the model never saw).
+        b: (n+1, n, d) player effects per size.
+        smoothing: the size-smoothness penalty chosen by leave-one-out error.
+    """
+
+    c: np.ndarray
+    b: np.ndarray
+    smoothing: float
+
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        """(K, d) predicted embeddings of the (K, n) bool masks ``z``."""
+        sizes = z.sum(axis=1)
+        return self.c[sizes] + np.einsum("kn,knd->kd", z.astype(np.float64), self.b[sizes])
+
+    def stratum_means(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact mean prediction over the masks of ``size`` with / without each player: two (n, d) arrays."""
+        n = self.b.shape[1]
+        eff = self.b[size]
+        rest = eff.sum(axis=0)[None, :] - eff
+        share = 1.0 / max(n - 1, 1)
+        plus = self.c[size] + eff + (size - 1) * share * rest if size >= 1 else np.zeros_like(eff)
+        minus = self.c[size] + size * share * rest if size <= n - 1 else np.zeros_like(eff)
+        return plus, minus
+
+
+def _size_effect_design(z: np.ndarray) -> np.ndarray:
+    """(K, (n+1) + (n+1) n): size indicators, then z placed in its size's block."""
+    k, n = z.shape
+    onehot = np.eye(n + 1)[z.sum(axis=1)]
+    return np.concatenate([onehot, (onehot[:, :, None] * z[:, None, :]).reshape(k, -1)], axis=1)
+
+
+def fit_size_effects(z: np.ndarray, emb: np.ndarray) -> SizeEffectModel:
+    """Fit :class:`SizeEffectModel` to masks ``z`` (K, n) and embeddings ``emb`` (K, d).
+
+    Penalised least squares: intercepts free, ``smoothing * sum (b[s+1,k] - b[s,k])^2``
+    (effects change slowly with the size, so a size without masks borrows its
+    neighbours' effects) plus a small ridge; the smoothing with the smallest
+    leave-one-out error (closed form) over ``_SMOOTHING`` wins.
+    """
+    k, n = z.shape
+    present = np.bincount(z.sum(axis=1), minlength=n + 1) > 0
+    x = _size_effect_design(z)
+    keep = np.concatenate([present, np.ones((n + 1) * n, dtype=bool)])
+    xs = x[:, keep]
+    diff = np.diff(np.eye(n + 1), axis=0)
+    smooth = np.kron(diff.T @ diff, np.eye(n))
+    n_icpt = int(present.sum())
+    gram, rhs = xs.T @ xs, xs.T @ emb
+    best: tuple[float, np.ndarray, float] | None = None
+    for lam in _SMOOTHING:
+        pen = np.zeros_like(gram)
+        pen[n_icpt:, n_icpt:] = k * (lam * smooth + _EFFECT_RIDGE * np.eye(smooth.shape[0]))
+        try:
+            inv = np.linalg.inv(gram + pen)  # positive definite: free intercepts of present sizes, ridge
+        except np.linalg.LinAlgError:
+            inv = np.linalg.pinv(gram + pen)
+        coef = inv @ rhs
+        resid = emb - xs @ coef
+        lev = ((xs @ inv) * xs).sum(axis=1)
+        ok = lev < 1.0 - 1e-9
+        loo = float(((resid[ok] / (1.0 - lev[ok])[:, None]) ** 2).sum() / max(int(ok.sum()), 1))
+        if best is None or loo < best[0]:
+            best = (loo, coef, lam)
+    _, coef, lam = best
+    full = np.zeros((x.shape[1], emb.shape[1]))
+    full[keep] = coef
+    return SizeEffectModel(c=full[: n + 1], b=full[n + 1 :].reshape(n + 1, n, -1), smoothing=float(lam))
+
+
+_MAX_SIZE_EFFECT_PLAYERS = 16
+"""Above this many players a side's cross-fitted model uses effects linear in the size (:func:`fit_drift_effects`)."""
+
+
+def fit_drift_effects(z: np.ndarray, emb: np.ndarray) -> SizeEffectModel:
+    """The cheaper cross-fitted model for many players: ``b[s, k] = beta_k + gamma_k s / n`` (ridge-penalised).
+
+    3n + 1 parameters instead of (n+1)^2, so sides with more than
+    ``_MAX_SIZE_EFFECT_PLAYERS`` players stay fast; same interface as
+    :func:`fit_size_effects`.
+    """
+    k, n = z.shape
+    sizes = z.sum(axis=1)
+    present = np.bincount(sizes, minlength=n + 1) > 0
+    zf = z.astype(np.float64)
+    x = np.concatenate([np.eye(n + 1)[sizes][:, present], zf, zf * (sizes / n)[:, None]], axis=1)
+    n_icpt = int(present.sum())
+    penalty = np.full(x.shape[1], _PLAYER_RIDGE * k)
+    penalty[:n_icpt] = 0.0
+    coef = np.linalg.solve(x.T @ x + np.diag(penalty), x.T @ emb)
+    c = np.zeros((n + 1, emb.shape[1]))
+    c[present] = coef[:n_icpt]
+    beta, gamma = coef[n_icpt : n_icpt + n], coef[n_icpt + n :]
+    b = beta[None] + (np.arange(n + 1) / n)[:, None, None] * gamma[None]
+    return SizeEffectModel(c=c, b=b, smoothing=float("nan"))
+
+
+@dataclass(frozen=True)
+class SideEstimate:
+    """Per-side result of the stratified solve: the mean marginal changes and what is left to sample.
+
+    Attributes:
+        deltas: (n, n, d) estimates of ``E[e(A + i) - e(A)]`` over contexts A of
+            size a without i, indexed [a, i].
+        residuals: (K, d) the part of each mask's embedding that was sampled
+            (embedding minus the control variate used for its size); its spread
+            within each size gives the standard errors
+            (:func:`~.variance.stratum_variance`).
+    """
+
+    deltas: np.ndarray
+    residuals: np.ndarray
+
+
+def _domain_means(z: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n, d) means of ``vals`` over the masks with / without each player."""
+    zf = z.astype(np.float64)
+    plus = _ratio(zf.T @ vals, zf.sum(axis=0)[:, None])
+    minus = _ratio((1.0 - zf).T @ vals, (1.0 - zf).sum(axis=0)[:, None])
+    return plus, minus
+
+
+def cross_fit_deltas(z: np.ndarray, emb: np.ndarray, *, control_variate: bool = True) -> SideEstimate:
+    """Unbiased stratified estimates of every player's mean marginal embedding change at every size.
+
+    ``delta[a, i] = m_i^+(a+1) - m_i^-(a)``, each stratum mean estimated as
+    ``E_stratum[model] + mean(e - model)`` with a :class:`SizeEffectModel` fitted
+    on the masks of the *other* sizes (cross-fitting: unbiased when the sizes
+    are sampled independently with fixed counts, as :class:`~.stratified.StratifiedJoint`
+    does; above 16 players the model's effects are linear in the size,
+    :func:`fit_drift_effects`, to stay fast). Fully enumerated sizes use their
+    exact means (no model). Exact when every size is enumerated.
+
+    Args:
+        z: (K, n) bool masks, every size 0..n present and every player in and
+            out of every middle size.
+        emb: (K, d) their embeddings (normalised already for cosine).
+        control_variate: False: plain stratum means (no model).
+
+    Returns:
+        :class:`SideEstimate`.
+    """
+    k, n = z.shape
+    sizes = z.sum(axis=1)
+    d = emb.shape[1]
+    plus, minus = np.zeros((n + 1, n, d)), np.zeros((n + 1, n, d))
+    resid = np.array(emb, dtype=np.float64, copy=True)
+    for s in range(n + 1):
+        rows = sizes == s
+        if control_variate and rows.sum() < comb(n, s):
+            fit = fit_size_effects if n <= _MAX_SIZE_EFFECT_PLAYERS else fit_drift_effects
+            model = fit(z[~rows], emb[~rows])
+            resid[rows] = emb[rows] - model.predict(z[rows])
+            m_plus, m_minus = model.stratum_means(s)
+        else:
+            m_plus = m_minus = 0.0
+        r_plus, r_minus = _domain_means(z[rows], resid[rows])
+        plus[s], minus[s] = m_plus + r_plus, m_minus + r_minus
+    return SideEstimate(deltas=plus[1:] - minus[:-1], residuals=resid)
+
+
+def in_sample_deltas(z: np.ndarray, emb: np.ndarray, *, control_variate: bool = True) -> SideEstimate:
+    """:func:`side_deltas` (biased in-sample control variate) with its residuals, for ``unbiased=False``."""
+    deltas, resid = _in_sample(z, emb, fit_side_model(z, emb) if control_variate else None)
+    return SideEstimate(deltas=deltas, residuals=resid)
+
+
+__all__ = [
+    "SideEstimate",
+    "SideModel",
+    "SizeEffectModel",
+    "cross_fit_deltas",
+    "fit_drift_effects",
+    "fit_side_model",
+    "fit_size_effects",
+    "in_sample_deltas",
+    "side_deltas",
+]

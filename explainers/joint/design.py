@@ -161,6 +161,32 @@ def stratum_spread(z: np.ndarray, emb: np.ndarray) -> np.ndarray:
     return np.maximum(spread, 1e-3 * fill)
 
 
+def size_prior(n: int) -> np.ndarray:
+    """(n+1,) data-free stand-in for the spread of the embeddings within each mask size: sqrt(s (n - s)).
+
+    The within-size spread of an additive embedding ``sum_k beta_k z_k`` over
+    uniform masks of size s is proportional to sqrt(s (n - s)); sizes 0 and n
+    (one mask each) get 1. The unbiased sampler allocates by it instead of by
+    measured spreads, so its counts per size never depend on the embeddings.
+    """
+    s = np.arange(n + 1, dtype=np.float64)
+    return np.sqrt(np.maximum(s * (n - s), 1.0))
+
+
+def fixed_plan_side(n: int, budget: int, importance: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One side's masks in a single round: (K, n) bool, a fixed count per size, sizes drawn independently.
+
+    Counts follow :func:`_allocate` (the minimum, then the rest in proportion to
+    ``importance``); each size draws its balanced masks (:func:`_balanced_masks`)
+    from its own child generator, so the masks of one size are independent of
+    every other size (what the cross-fitted control variate needs to be unbiased).
+    """
+    counts = _allocate(n, budget, importance)
+    seeds = rng.integers(0, 2**63 - 1, size=n + 1)
+    parts = [_balanced_masks(n, s, c, np.random.default_rng(int(seed))) for s, (c, seed) in enumerate(zip(counts, seeds))]
+    return np.concatenate(parts)
+
+
 def _side_importance(p: np.ndarray, axis: int) -> np.ndarray:
     """How much each mask size of one side enters the cross estimator (sizes 0..n)."""
     marg = p.sum(axis=1 - axis)  # weight of context size a (0..n-1)
@@ -188,8 +214,10 @@ def _split_budget(nq: int, nh: int, budget: int) -> tuple[int, int]:
 
 __all__ = [
     "context_weights",
+    "fixed_plan_side",
     "pilot_side",
     "plan_side",
+    "size_prior",
     "stratified_minimum_budget",
     "stratum_spread",
 ]

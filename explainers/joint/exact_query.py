@@ -15,7 +15,8 @@ import numpy as np
 from ..coalitions import all_coalitions
 from ..scores import check_score, score_matrix
 from .base import check_dims
-from .design import _prep, _side_importance, _side_minimum, context_weights, pilot_side, plan_side, stratum_spread
+from .design import (_prep, _side_importance, _side_minimum, context_weights, fixed_plan_side, pilot_side, plan_side,
+                     size_prior, stratum_spread)
 from .stratified import StratifiedJoint
 
 EXACT_QUERY_PLAYERS = 12
@@ -31,7 +32,8 @@ class QueryExactStratified(StratifiedJoint, register=False):
         return 2**nq + sum(_side_minimum(nh))
 
     def sample(self, query, hit, *, score: str, budget: int, rng: np.random.Generator):
-        """``(zq, zh, eq, eh, values)``: all query masks; hit masks in two rounds (pilot, then Neyman)."""
+        """``(zq, zh, eq, eh, values)``: all query masks; hit masks at a fixed count per size (unbiased, the
+        default) or, with ``unbiased=False``, in two rounds (pilot, then Neyman: data-driven, biased)."""
         nq, nh = query.n_players, hit.n_players
         if nq > EXACT_QUERY_PLAYERS:
             raise ValueError(f"QueryExactStratified enumerates the query side: at most {EXACT_QUERY_PLAYERS} "
@@ -39,10 +41,15 @@ class QueryExactStratified(StratifiedJoint, register=False):
         metric = check_score(score)
         self.check_budget((nq, nh), budget)
         zq = all_coalitions(nq)
+        left = min(int(budget) - 2**nq, 2**nh if nh < 62 else int(budget))
+        if self.unbiased:  # a fixed count per hit mask size, as the parent's unbiased design
+            zh = fixed_plan_side(nh, left, _side_importance(context_weights(nq, nh), 1) * size_prior(nh), rng)
+            eq, eh = query.embed(zq), hit.embed(zh)
+            check_dims(eq, eh)
+            return zq, zh, eq, eh, score_matrix(eq, eh, metric)
         zh = pilot_side(nh, rng)
         eq, eh = query.embed(zq), hit.embed(zh)
         check_dims(eq, eh)
-        left = min(int(budget) - 2**nq, 2**nh if nh < 62 else int(budget))
         importance = _side_importance(context_weights(nq, nh), 1) * stratum_spread(zh, _prep(eh, metric))
         zh2 = plan_side(nh, left, importance, rng, pilot=zh)
         if len(zh2):

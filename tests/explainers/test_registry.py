@@ -133,7 +133,7 @@ def test_unregister_unknown_name():
 
 def test_joint_estimators_are_not_games():
     est = get_estimator("stratified", order=2, kind="joint")
-    assert isinstance(est, JointEstimator) and est.get_params() == {"order": 2, "control_variate": True}
+    assert isinstance(est, JointEstimator) and est.get_params() == {"order": 2, "control_variate": True, "unbiased": True}
     with pytest.raises(TypeError, match=r"joint estimator \(kind 'joint'\).*explain_joint"):
         est.plan(4, 100, np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"Unknown method='stratified'"):
