@@ -35,7 +35,7 @@ from ._common import (
 def compare(query_image, id_a, id_b, collection, db, url, api_key, encoder_spec, method, players, baseline, budget,
             seed, json_out, png_out, html_out, quiet, debug):
     """Explain why point ID_A scores above point ID_B for QUERY_IMAGE (query regions, relative game)."""
-    check_method(method, 1)
+    check_method(method, 1, order_option=False)
     console = Console(quiet)
     ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=show_progress(quiet))
     console.info(f"comparing {safe_text(id_a)} and {safe_text(id_b)} ({method}) ...")

@@ -11,6 +11,7 @@ from qdrant_explain._io import safe_text
 from ._common import (
     Console,
     check_method,
+    order_for,
     command_errors,
     connection_options,
     explain_options,
@@ -30,8 +31,9 @@ from ._common import (
 @click.option("--collection", metavar="NAME", default=None, help="Qdrant collection holding --point-id.")
 @click.option("--image", "hit_image", metavar="HIT_IMAGE", type=click.Path(dir_okay=False, path_type=pathlib.Path),
               default=None, help="Explain against this image file instead of a point.")
-@click.option("--order", type=click.Choice(["1", "2"]), default="1", show_default=True,
-              help="1: saliency maps on both images; 2: joint query<->hit region correspondences.")
+@click.option("--order", type=click.Choice(["1", "2"]), default=None,
+              help="1: saliency maps on both images; 2: joint query<->hit region correspondences. Default: 1, "
+                   "or 2 for a method that exists only at order 2 (sam, stratified).")
 @explain_options
 @connection_options
 @output_options
@@ -44,7 +46,7 @@ def explain(query_image, point_id, collection, hit_image, order, method, players
     Before encoding, the plan is printed (method, encoder passes, a time estimate); a stored
     vector that no longer matches its image is reported as a warning.
     """
-    order = int(order)
+    order = order_for(order, method)
     if (point_id is None) == (hit_image is None):
         raise click.UsageError("Give exactly one of --point-id ID (with --collection NAME) or --image HIT_IMAGE.")
     if point_id is not None and collection is None:
