@@ -1,24 +1,28 @@
 """Grey-box methods (issue 19) against black-box Shapley values: rank correlation, fidelity, cost.
 
-Part A (photos, EfficientNet-Lite0, cosine): >= 20 sample-photo pairs (skimage / sklearn photos: each
-photo against a flipped / cropped / brightened view of itself, and against the next photo). For each
-pair the black-box reference is the *exact* pixel-masking game on a 3 x 3 grid (blur baseline; order 1
-on each side and the order-2 cross block from the same 2 x 512 masked encodes), computed once and cached
-under /tmp/qe-greybox-cache. The grey-box maps live on the 7 x 7 feature cells; they are summed into the
-3 x 3 regions by pixel overlap before the Spearman correlation. Also: each map against the Shapley values
-of the *feature-cell game* (7 x 7 cells, zero feature masking; kernel-shap 2048 / stratified 2048, no
-encoder passes), and occlusion (n + 2 passes) as a cheap black-box peer.
+Part A (photos, EfficientNet-Lite0, cosine): every pair among ``--images`` sample photos (skimage / sklearn
+photos and a flipped / cropped / brightened view of each, in the order photo, its view, next photo, ...:
+C(n, 2) pairs from n images; 7 images give 21 pairs). The black-box reference is the *exact* pixel-masking
+game on a 3 x 3 grid (blur baseline): order 1 on each side and the order-2 cross block, all from the
+2^9 = 512 masked encodes of each image, which are one table per image (they do not depend on the other
+side), cached under /tmp/qe-greybox-cache and shared by every pair the image enters. The grey-box maps live
+on the 7 x 7 feature cells; they are summed into the 3 x 3 regions by pixel overlap before the Spearman
+correlation. Also: each map against the Shapley values of the *feature-cell game* (7 x 7 cells, zero feature
+masking; kernel-shap 2048 / stratified 2048, no encoder passes), and occlusion (n + 2 passes) as a cheap
+black-box peer. ``--tables-only reverse`` in a second process fills the cache from the other end.
 
 Part B (digit scenes, digits-cnn, truth by construction): the fidelity protocol
 (benchmarks/fidelity/protocol.py): shared-object ranking at order 1 and correspondence accuracy at order 2
 on 3 x 3 digit cells, grey-box maps (8 x 8 feature cells summed into the digit cells) beside exact
 black-box Shapley values (black baseline) and a random map.
 
-Part C (cost): encoder forward / backward passes and wall time of each grey-box explanation against the
-default black-box explanation (``explain_pair`` defaults: order 1 slic:50 kernel-shap 1024 passes a side;
-order 2 slic:16 stratified 2048 passes), in one run.
+Part C (cost): encoder forward / backward passes, wall and CPU time of each grey-box explanation against
+the black-box explanation (``explain_pair``'s ``auto``; ``--cost-budget B``: B passes a side at order 1,
+2 B at order 2, instead of the defaults 1,024 a side and 2,048), in one run.
 
-    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/greybox.py --pairs 20 --digit-pairs 20
+    OMP_NUM_THREADS=2 nice -n 5 python benchmarks/greybox.py --images 7 --pairs 21 --sam-reference 3 --parts a
+    OMP_NUM_THREADS=2 nice -n 5 python benchmarks/greybox.py --parts b --digit-pairs 20
+    OMP_NUM_THREADS=2 nice -n 5 python benchmarks/greybox.py --parts c --cost-budget 128
 """
 
 from __future__ import annotations

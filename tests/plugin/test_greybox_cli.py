@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -76,8 +77,6 @@ def test_an_order_1_method_at_order_2_is_refused_naming_order_1(scenes):
 
 def test_compare_refuses_sam_as_order_1_only():
     from qdrant_explain.cli._common import check_method
-
-    import click
 
     with pytest.raises(click.BadParameter, match=r"'sam' is an order-2 method.*this command explains at order 1 "
                                                  r"only.*search-cam"):
