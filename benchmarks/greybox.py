@@ -1,24 +1,28 @@
 """Grey-box methods (issue 19) against black-box Shapley values: rank correlation, fidelity, cost.
 
-Part A (photos, EfficientNet-Lite0, cosine): >= 20 sample-photo pairs (skimage / sklearn photos: each
-photo against a flipped / cropped / brightened view of itself, and against the next photo). For each
-pair the black-box reference is the *exact* pixel-masking game on a 3 x 3 grid (blur baseline; order 1
-on each side and the order-2 cross block from the same 2 x 512 masked encodes), computed once and cached
-under /tmp/qe-greybox-cache. The grey-box maps live on the 7 x 7 feature cells; they are summed into the
-3 x 3 regions by pixel overlap before the Spearman correlation. Also: each map against the Shapley values
-of the *feature-cell game* (7 x 7 cells, zero feature masking; kernel-shap 2048 / stratified 2048, no
-encoder passes), and occlusion (n + 2 passes) as a cheap black-box peer.
+Part A (photos, EfficientNet-Lite0, cosine): every pair among ``--images`` sample photos (skimage / sklearn
+photos and a flipped / cropped / brightened view of each, in the order photo, its view, next photo, ...:
+C(n, 2) pairs from n images; 7 images give 21 pairs). The black-box reference is the *exact* pixel-masking
+game on a 3 x 3 grid (blur baseline): order 1 on each side and the order-2 cross block, all from the
+2^9 = 512 masked encodes of each image, which are one table per image (they do not depend on the other
+side), cached under /tmp/qe-greybox-cache and shared by every pair the image enters. The grey-box maps live
+on the 7 x 7 feature cells; they are summed into the 3 x 3 regions by pixel overlap before the Spearman
+correlation. Also: each map against the Shapley values of the *feature-cell game* (7 x 7 cells, zero feature
+masking; kernel-shap 2048 / stratified 2048, no encoder passes), and occlusion (n + 2 passes) as a cheap
+black-box peer. ``--tables-only reverse`` in a second process fills the cache from the other end.
 
 Part B (digit scenes, digits-cnn, truth by construction): the fidelity protocol
 (benchmarks/fidelity/protocol.py): shared-object ranking at order 1 and correspondence accuracy at order 2
 on 3 x 3 digit cells, grey-box maps (8 x 8 feature cells summed into the digit cells) beside exact
 black-box Shapley values (black baseline) and a random map.
 
-Part C (cost): encoder forward / backward passes and wall time of each grey-box explanation against the
-default black-box explanation (``explain_pair`` defaults: order 1 slic:50 kernel-shap 1024 passes a side;
-order 2 slic:16 stratified 2048 passes), in one run.
+Part C (cost): encoder forward / backward passes, wall and CPU time of each grey-box explanation against
+the black-box explanation (``explain_pair``'s ``auto``; ``--cost-budget B``: B passes a side at order 1,
+2 B at order 2, instead of the defaults 1,024 a side and 2,048), in one run.
 
-    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/greybox.py --pairs 20 --digit-pairs 20
+    OMP_NUM_THREADS=2 nice -n 5 python benchmarks/greybox.py --images 7 --pairs 21 --sam-reference 3 --parts a
+    OMP_NUM_THREADS=2 nice -n 5 python benchmarks/greybox.py --parts b --digit-pairs 20
+    OMP_NUM_THREADS=2 nice -n 5 python benchmarks/greybox.py --parts c --cost-budget 128
 """
 
 from __future__ import annotations
@@ -64,32 +68,54 @@ def spearman(a, b) -> float:
     return float(sp(np.ravel(a), np.ravel(b)))
 
 
-def black_box(enc, q_img, h_img, key: str, baseline: str, grid: int) -> dict:
-    """Exact pixel-masking Shapley (each side) and the exact Shapley-Taylor cross block, cached."""
-    from qdrant_explain.explainers import HitGame, QueryGame, explain_game, explain_joint, make_baseline, make_players
+def image_key(name: str, img: np.ndarray, grid: int, baseline: str) -> str:
+    digest = hashlib.sha1(np.ascontiguousarray(img).tobytes()).hexdigest()[:12]
+    return f"table-{name}-{digest}-g{grid}-{baseline}".replace("~", "_")
+
+
+def masked_table(enc, img: np.ndarray, key: str, baseline: str, grid: int, batch_size: int) -> np.ndarray:
+    """All 2^(grid^2) masked encodes of one image (bitmask order), cached under /tmp/qe-greybox-cache.
+
+    One table serves the image as a query and as a hit in every pair it enters (the masked encodes of a
+    side do not depend on the other side), so the exact reference costs 2^9 passes per image, not per pair.
+    """
+    from qdrant_explain.explainers import make_baseline, make_players
     from qdrant_explain.sides import encoder_side
 
-    path = CACHE / f"{key}.npz"
+    path = CACHE / f"{key}.npy"
     if path.is_file():
-        return dict(np.load(path))
-    sides, evals = [], []
-    for img, name in ((q_img, "query"), (h_img, "hit")):
-        prep = enc.prepare(img)
-        players = make_players(f"grid:{grid}x{grid}", prep, name=name)
-        ev = encoder_side(enc, prep.pixels, make_baseline(baseline, prep.pixels), players.labels, batch_size=64,
-                          progress=False, name=name)
-        sides.append(players)
-        evals.append(ev)
-    full = [ev.embed(np.ones((1, ev.n_players), bool))[0] for ev in evals]
-    q1 = explain_game(QueryGame(evals[0], full[1], "cosine"), evals[0].n_players, method="exact")
-    h1 = explain_game(HitGame(evals[1], full[0], "cosine"), evals[1].n_players, method="exact")
-    occ_q = explain_game(QueryGame(evals[0], full[1], "cosine"), evals[0].n_players, method="occlusion")
-    joint = explain_joint(evals[0], evals[1], evals[0].n_players, evals[1].n_players, score="cosine", method="exact")
-    out = {"query": q1.values, "hit": h1.values, "cross": joint.cross, "occlusion_query": occ_q.values,
-           "passes": np.array(evals[0].encoder_passes + evals[1].encoder_passes)}
+        return np.load(path)
+    prep = enc.prepare(img)
+    players = make_players(f"grid:{grid}x{grid}", prep)
+    ev = encoder_side(enc, prep.pixels, make_baseline(baseline, prep.pixels), players.labels,
+                      batch_size=batch_size, progress=False, name="image")
+    table = ev.table()
     CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **out)
-    return out
+    np.save(path, table)
+    return table
+
+
+def table_side(table: np.ndarray, name: str):
+    """A side evaluator answering from a cached 2^n table (no encoder passes)."""
+    from qdrant_explain.explainers.coalitions import coalition_index
+    from qdrant_explain.explainers.side import SideEvaluator
+
+    n = int(round(np.log2(table.shape[0])))
+    return SideEvaluator(lambda masks: table[coalition_index(masks)], n, batch_size=table.shape[0], progress=False,
+                         name=name)
+
+
+def black_box(q_table: np.ndarray, h_table: np.ndarray) -> dict:
+    """Exact pixel-masking Shapley values (each side) and the exact Shapley-Taylor cross block, cosine."""
+    from qdrant_explain.explainers import HitGame, QueryGame, explain_game, explain_joint
+
+    q, h = table_side(q_table, "query"), table_side(h_table, "hit")
+    n = q.n_players
+    full_q, full_h = q_table[-1], h_table[-1]
+    return {"query": explain_game(QueryGame(q, full_h, "cosine"), n, method="exact").values,
+            "hit": explain_game(HitGame(h, full_q, "cosine"), n, method="exact").values,
+            "occlusion_query": explain_game(QueryGame(q, full_h, "cosine"), n, method="occlusion").values,
+            "cross": explain_joint(q, h, n, n, score="cosine", method="exact").cross}
 
 
 def grey(enc, q_img, h_img, order: int, method: str, score: str = "cosine"):
@@ -98,44 +124,99 @@ def grey(enc, q_img, h_img, order: int, method: str, score: str = "cosine"):
     return explain_pair(q_img, h_img, enc, order=order, method=method, score=score)
 
 
+class FeatureMemo:
+    """The encoder with its feature maps remembered per image (the benchmark reads each photo's map once,
+    not once per pair and method); everything else, ``feature_gradients`` included, goes to the encoder."""
+
+    def __init__(self, enc) -> None:
+        self._enc, self._maps = enc, {}
+
+    def __getattr__(self, name):
+        return getattr(self._enc, name)
+
+    def feature_maps(self, pixels):
+        pixels = np.asarray(pixels)
+        keys = [hashlib.sha1(np.ascontiguousarray(p).tobytes()).hexdigest() for p in pixels]
+        todo = [i for i, k in enumerate(keys) if k not in self._maps]
+        if todo:
+            for i, m in zip(todo, self._enc.feature_maps(pixels[todo])):
+                self._maps[keys[i]] = m
+        return [self._maps[k] for k in keys]
+
+
+def photo_pairs(n_images: int, seed: int = 0):
+    """Images (photo, its flipped / cropped / brightened view, next photo, ...) and every pair among them,
+    ordered so that each pair is ready as soon as its later image is: C(n, 2) pairs from n images (a
+    photo with its own view is a same-scene pair, the rest are different-scene pairs)."""
+    pics = photos()
+    rng = np.random.default_rng(seed)
+    images: list[tuple[str, np.ndarray]] = []
+    for name in sorted(pics):
+        images += [(name, pics[name]), (f"{name}~view", augmented(pics[name], rng))]
+    images = images[:n_images]
+    pairs = [(a, b) for b in range(len(images)) for a in range(b)]
+    return images, pairs
+
+
 def part_a(args) -> dict:
-    from qdrant_explain.connectors import load_encoder
+    from qdrant_explain.connectors import load_encoder, read_features
     from qdrant_explain.explainers.greybox import SAM
     from qdrant_explain.explainers.players import make_players
 
     enc = load_encoder("efficientnet-lite0", device="cpu", threads=args.threads)
-    pics = photos()
-    names = sorted(pics)
-    rng = np.random.default_rng(0)
-    pairs = [(n, pics[n], f"{n}~view", augmented(pics[n], rng)) for n in names]
-    pairs += [(a, pics[a], b, pics[b]) for a, b in zip(names, names[1:] + names[:1])]
+    images, pairs = photo_pairs(args.images)
+    if args.tables_only:  # fill the cache (e.g. a second process from the other end of the list)
+        order = range(len(images))[::-1] if args.tables_only == "reverse" else range(len(images))
+        for j in order:
+            name, img = images[j]
+            masked_table(enc, img, image_key(name, img, args.grid, "blur"), "blur", args.grid, args.batch_size)
+            print(f"  table {name} ready", flush=True)
+        return {"tables": len(images)}
+    memo = FeatureMemo(enc)
     pairs = pairs[: args.pairs]
     rows = {m: {"query": [], "hit": [], "feature_game": []} for m in ("search-cam", "search-gradcam")}
     rows["sam"] = {"cross": [], "feature_game": []}
     rows["occlusion"] = {"query": []}
+    per_pair = []
+    tables: dict[int, np.ndarray] = {}
+    passes = 0
     t0 = time.perf_counter()
-    for i, (qa, q_img, hb, h_img) in enumerate(pairs):
-        key = hashlib.sha1(f"{qa}|{hb}|{q_img.shape}|{h_img.shape}|{q_img.sum()}|{h_img.sum()}|{args.grid}".encode()).hexdigest()[:16]
-        ref = black_box(enc, q_img, h_img, key, "blur", args.grid)
+    for i, (a, b) in enumerate(pairs):
+        for j in (a, b):
+            if j not in tables:
+                name, img = images[j]
+                key = image_key(name, img, args.grid, "blur")
+                fresh = not (CACHE / f"{key}.npy").is_file()
+                tables[j] = masked_table(enc, img, key, "blur", args.grid, args.batch_size)
+                passes += tables[j].shape[0] if fresh else 0
+                print(f"  table {name}: {'encoded' if fresh else 'cached'}, {time.perf_counter() - t0:.0f} s", flush=True)
+        (qa, q_img), (hb, h_img) = images[a], images[b]
+        ref = black_box(tables[a], tables[b])
         w = [overlap(make_players("grid:7x7", enc.prepare(img)).labels,
                      make_players(f"grid:{args.grid}x{args.grid}", enc.prepare(img)).labels) for img in (q_img, h_img)]
+        row = {"query": qa, "hit": hb, "same_scene": qa.split("~")[0] == hb.split("~")[0]}
         for method in ("search-cam", "search-gradcam"):
-            r = grey(enc, q_img, h_img, 1, method)
-            rows[method]["query"].append(spearman(w[0] @ r.query_values, ref["query"]))
-            rows[method]["hit"].append(spearman(w[1] @ r.hit_values, ref["hit"]))
+            r = grey(memo, q_img, h_img, 1, method)
+            row[method] = (spearman(w[0] @ r.query_values, ref["query"]), spearman(w[1] @ r.hit_values, ref["hit"]))
+            rows[method]["query"].append(row[method][0])
+            rows[method]["hit"].append(row[method][1])
             rows[method]["feature_game"] += [r.extra["grey_box"]["feature_game"][s]["spearman"] for s in ("query", "hit")]
-        r = grey(enc, q_img, h_img, 2, "sam")
-        rows["sam"]["cross"].append(spearman(w[0] @ r.cross @ w[1].T, ref["cross"]))
+        r = grey(memo, q_img, h_img, 2, "sam")
+        row["sam"] = spearman(w[0] @ r.cross @ w[1].T, ref["cross"])
+        rows["sam"]["cross"].append(row["sam"])
         if i < args.sam_reference:
-            from qdrant_explain.connectors import read_features
-
-            maps = read_features(enc, np.stack([enc.prepare(q_img).pixels, enc.prepare(h_img).pixels]))
+            maps = read_features(memo, np.stack([enc.prepare(q_img).pixels, enc.prepare(h_img).pixels]))
             meta = SAM(reference_budget=2048).explain(maps[0], maps[1], score="cosine")["meta"]
             rows["sam"]["feature_game"].append(meta["feature_game"]["spearman"])
-        rows["occlusion"]["query"].append(spearman(ref["occlusion_query"], ref["query"]))
-        print(f"  photo pair {i + 1}/{len(pairs)} {qa} vs {hb}: {time.perf_counter() - t0:.0f} s", flush=True)
-    return {"pairs": len(pairs), "grid": args.grid, "reference_passes_per_pair": int(2 ** args.grid**2 * 2),
-            "summary": summarise(rows)}
+        row["occlusion"] = spearman(ref["occlusion_query"], ref["query"])
+        rows["occlusion"]["query"].append(row["occlusion"])
+        per_pair.append(row)
+        print(f"  photo pair {i + 1}/{len(pairs)} {qa} vs {hb}: {row} {time.perf_counter() - t0:.0f} s", flush=True)
+    return {"pairs": len(pairs), "images": len(tables), "grid": args.grid,
+            "reference": f"exact pixel-masking game, grid {args.grid}x{args.grid}, blur baseline, cosine; "
+                         f"2^{args.grid ** 2} masked encodes per image, shared by every pair the image enters",
+            "reference_passes_per_image": int(2 ** args.grid**2), "reference_passes_this_run": passes,
+            "seconds": time.perf_counter() - t0, "per_pair": per_pair, "summary": summarise(rows)}
 
 
 def summarise(rows: dict) -> dict:
@@ -151,46 +232,6 @@ def summarise(rows: dict) -> dict:
     return out
 
 
-def digits_parts(enc):
-    """FeatureParts of the digits CNN: its 8 x 8 map, sum-pooled then the bias-free linear head (exact)."""
-    from qdrant_explain.connectors.torch_base import FeatureParts
-
-    net = enc.model
-
-    def cells(a):
-        m, c, h, w = a.shape
-        return (a.reshape(m, c, h * w).permute(0, 2, 1) @ net.head.weight.T).permute(0, 2, 1).reshape(m, -1, h, w)
-
-    return FeatureParts(backbone=lambda x: (net.features(x), None), cells=cells,
-                        head=lambda a: net.head(a.sum(dim=(2, 3))), exact_pooling=True,
-                        pooling="sum pooling then a linear layer")
-
-
-class GreyDigits:
-    """The digits encoder plus feature maps (an adapter: the dataset's encoder is not a TorchEncoder)."""
-
-    def __init__(self, enc) -> None:
-        self.enc, self.name, self.input_size = enc, enc.name, enc.input_size
-        self.parts = digits_parts(enc)
-
-    def prepare(self, image):
-        return self.enc.prepare(image)
-
-    def encode(self, pixels):
-        return self.enc.encode(pixels)
-
-    def feature_maps(self, pixels):
-        from qdrant_explain.connectors.greybox import read_feature_maps
-        from qdrant_explain.datasets.digits.cnn import to_tensor
-
-        return read_feature_maps(self.parts, to_tensor, np.asarray(pixels), batch_size=256)
-
-    def feature_gradients(self, activations, targets, *, metric="cosine", weights=None):
-        from qdrant_explain.connectors.greybox import head_gradients
-
-        return head_gradients(self.parts, activations, targets, metric=metric, weights=weights)
-
-
 def part_b(args) -> dict:
     sys.path.insert(0, str(HERE / "fidelity"))
     import protocol
@@ -202,7 +243,7 @@ def part_b(args) -> dict:
     from qdrant_explain.sides import encoder_side
 
     enc = digits.load_digits_encoder(threads=args.threads)
-    genc = GreyDigits(enc)
+    genc = enc  # DigitsEncoder.feature_parts: sum pooling then the bias-free linear head (exact)
     database = digits.make_scenes(200, seed=101, k=(2, 4), split="test", screened=True)
     queries = digits.make_scenes(4 * args.digit_pairs, seed=202, k=(3, 4), split="test", screened=True)
     db = enc.encode(np.stack([s.image for s in database]))
@@ -259,6 +300,15 @@ def part_b(args) -> dict:
 
 
 def part_c(args) -> dict:
+    """Grey-box methods and the black-box explanation of one pair, timed in one run.
+
+    ``--cost-budget B`` runs the black-box explanations at B passes a side (order 1) and 2 B passes
+    (order 2) instead of the defaults (1,024 a side, 2,048): the budget actually used is recorded,
+    and so is the CPU time per pass (process time, all torch threads: on a shared machine wall time
+    mostly measures the other processes).
+    """
+    import os
+
     from qdrant_explain import explain_pair, instant_preview
     from qdrant_explain.connectors import load_encoder
 
@@ -266,31 +316,43 @@ def part_c(args) -> dict:
     pics = photos()
     q_img, h_img = pics["astronaut"], augmented(pics["astronaut"], np.random.default_rng(1))
     explain_pair(q_img, h_img, enc, method="search-cam")  # warm up
-    out = {}
-    runs = [("search-cam", 1), ("search-gradcam", 1), ("sam", 2), ("preview-1", 1), ("preview-2", 2),
-            ("auto (default, order 1)", 1), ("auto (default, order 2)", 2)]
-    for name, order in runs:
-        t = time.perf_counter()
+    budget = args.cost_budget
+    out = {"load_average_before": os.getloadavg()[0], "black_box_budget": budget or "default", "runs": {}}
+    runs = [("search-cam", 1, None), ("search-gradcam", 1, None), ("sam", 2, None), ("preview-1", 1, None),
+            ("preview-2", 2, None), ("black-box order 1 (auto)", 1, budget), ("black-box order 2 (auto)", 2,
+                                                                              2 * budget if budget else None)]
+    for name, order, b in runs:
+        t, cpu = time.perf_counter(), time.process_time()
         if name.startswith("preview"):
             r = instant_preview(q_img, h_img, enc, order=order)
-        elif name.startswith("auto"):
-            r = explain_pair(q_img, h_img, enc, order=order, progress=False)
+        elif name.startswith("black-box"):
+            r = explain_pair(q_img, h_img, enc, order=order, budget=b, progress=False)
         else:
             r = explain_pair(q_img, h_img, enc, order=order, method=name)
-        wall = time.perf_counter() - t
-        out[name] = {"method": r.method, "forward_passes": int(r.encoder_passes),
-                     "backward_passes": int(r.extra.get("grey_box", {}).get("backward_passes", 0)), "seconds": wall}
-        print(f"  cost {name}: {out[name]}", flush=True)
+        wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+        grey_extra = r.extra.get("grey_box", {}) or {}
+        out["runs"][name] = {"method": r.method, "players": [r.n_query_players, r.n_hit_players],
+                             "forward_passes": int(r.encoder_passes),
+                             "backward_passes": int(grey_extra.get("backward_passes", 0)), "seconds": wall,
+                             "cpu_seconds": cpu, "cpu_seconds_per_forward_pass": cpu / max(int(r.encoder_passes), 1)}
+        print(f"  cost {name}: {out['runs'][name]}", flush=True)
+    out["load_average_after"] = os.getloadavg()[0]
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pairs", type=int, default=20)
+    ap.add_argument("--images", type=int, default=7, help="images (photo, its view, next photo, ...): C(n, 2) pairs")
+    ap.add_argument("--pairs", type=int, default=21)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--tables-only", choices=["forward", "reverse"], default=None,
+                    help="part A: only encode the masked tables into the cache, in this order")
     ap.add_argument("--digit-pairs", type=int, default=20)
     ap.add_argument("--grid", type=int, default=3)
     ap.add_argument("--sam-reference", type=int, default=5, help="pairs whose SAM is measured against the feature-cell game")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cost-budget", type=int, default=None,
+                    help="part C: black-box passes a side at order 1 (2 x at order 2); default: the library defaults")
     ap.add_argument("--parts", default="abc")
     ap.add_argument("--out", default=str(HERE / "greybox_results.json"))
     args = ap.parse_args()

@@ -345,12 +345,35 @@ def write_outputs(result: Any, json_out: str | None, png_out: str | None, html_o
         console.info(f"wrote {safe_text(html_out)}")
 
 
-def check_method(method: str, order: int) -> None:
-    """Refuse a method the order does not support (a usage error: exit code 2)."""
+def order_for(order: str | int | None, method: str) -> int:
+    """The order to explain at: ``--order`` when given, else the method's own.
+
+    A method that exists only at order 2 (``sam``, ``stratified``: query x hit correspondences)
+    implies ``--order 2``; every other method defaults to order 1.
+    """
+    if order is not None:
+        return int(order)
+    return 2 if method in methods_for(2) and method not in methods_for(1) else 1
+
+
+def check_method(method: str, order: int, *, order_option: bool = True) -> None:
+    """Refuse a method the order does not support (a usage error: exit code 2).
+
+    A method of the other order is named as such, with the ``--order`` that runs it when the
+    command has that option (``order_option``).
+    """
     allowed = methods_for(order)
-    if method not in allowed:
-        raise click.BadParameter(f"{method!r} is not available at order {order}; use one of {', '.join(allowed)}.",
-                                 param_hint="'--method'")
+    if method in allowed:
+        return
+    other = 2 if order == 1 else 1
+    if method in methods_for(other):
+        what = "query x hit correspondences" if other == 2 else "a saliency map per image"
+        fix = (f"give --order {other} (or leave --order out: it follows the method)" if order_option
+               else "this command explains at order 1 only")
+        raise click.BadParameter(f"{method!r} is an order-{other} method ({what}), not available at order {order}; "
+                                 f"{fix}. At order {order} use one of {', '.join(allowed)}.", param_hint="'--method'")
+    raise click.BadParameter(f"{method!r} is not available at order {order}; use one of {', '.join(allowed)}.",
+                             param_hint="'--method'")
 
 
 def open_explainer(collection: str, db: pathlib.Path | None, url: str | None, api_key: str | None,
@@ -521,6 +544,7 @@ __all__ = [
     "METHODS_ORDER2",
     "BACKEND_NAMES",
     "check_method",
+    "order_for",
     "console_warnings",
     "context_options",
     "html_option",

@@ -41,7 +41,7 @@ def compare(positional, text, text_mode, collection, db, url, api_key, encoder_s
     """Explain why point ID_A scores above point ID_B for QUERY_IMAGE (query regions, relative game),
     or for --text TEXT (words)."""
     query_image, id_a, id_b = _positional(positional, text, text_mode)
-    check_method(method, 1)
+    check_method(method, 1, order_option=False)
     console = Console(quiet)
     ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=show_progress(quiet))
     console.info(f"comparing {safe_text(id_a)} and {safe_text(id_b)} ({method}) ...")

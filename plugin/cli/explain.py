@@ -11,6 +11,7 @@ from qdrant_explain._io import safe_text
 from ._common import (
     Console,
     check_method,
+    order_for,
     command_errors,
     connection_options,
     explain_options,
@@ -36,8 +37,9 @@ from ._intervals import interval_lines
 @click.option("--collection", metavar="NAME", default=None, help="Qdrant collection holding --point-id.")
 @click.option("--image", "hit_image", metavar="HIT_IMAGE", type=click.Path(dir_okay=False, path_type=pathlib.Path),
               default=None, help="Explain against this image file instead of a point.")
-@click.option("--order", type=click.Choice(["1", "2"]), default="1", show_default=True,
-              help="1: saliency maps on both images; 2: joint query<->hit region correspondences.")
+@click.option("--order", type=click.Choice(["1", "2"]), default=None,
+              help="1: saliency maps on both images; 2: joint query<->hit region correspondences. Default: 1, "
+                   "or 2 for a method that exists only at order 2 (sam, stratified).")
 @explain_options
 @connection_options
 @output_options
@@ -50,7 +52,7 @@ def explain(query_image, text, text_mode, point_id, collection, hit_image, order
     Before encoding, the plan is printed (method, encoder passes, a time estimate); a stored
     vector that no longer matches its image is reported as a warning.
     """
-    order = int(order)
+    order = order_for(order, method)
     if (query_image is None) == (text is None):
         raise click.UsageError("Give exactly one query: QUERY_IMAGE or --text TEXT.")
     if text_mode is not None and text is None:

@@ -161,6 +161,43 @@ class DigitsEncoder:
                 torch.set_num_threads(previous)
         return out
 
+    def feature_parts(self):
+        """The split at the 8 x 8 feature map (the grey-box methods' input): sum pooling then the
+        bias-free linear head, so each cell's contribution is ``head(A_ij)`` and they sum to the
+        embedding exactly (search-cam / sam are exact Shapley values of the feature-cell game with dot)."""
+        from qdrant_explain.connectors.torch_base import FeatureParts
+
+        net = self.model
+
+        def cells(a):
+            m, c, h, w = a.shape
+            return (a.reshape(m, c, h * w).transpose(1, 2) @ net.head.weight.T).transpose(1, 2).reshape(m, -1, h, w)
+
+        return FeatureParts(backbone=lambda x: (net.features(x), None), cells=cells,
+                            head=lambda a: net.head(a.sum(dim=(2, 3))), exact_pooling=True,
+                            pooling="sum pooling then a bias-free linear layer")
+
+    @property
+    def has_feature_maps(self) -> bool:
+        """True: the grey-box methods (search-cam, search-gradcam, sam) read its feature map."""
+        return True
+
+    def feature_maps(self, pixels: np.ndarray) -> list:
+        """The 8 x 8 feature map of each (m, 96, 96, 3) uint8 image: one forward pass each
+        (:meth:`qdrant_explain.connectors.torch_base.TorchEncoder.feature_maps`)."""
+        from qdrant_explain.connectors.torch_base import check_batch, read_feature_maps
+
+        return read_feature_maps(self.feature_parts(), to_tensor, check_batch(pixels, self.input_size, self.name),
+                                 batch_size=self.batch_size)
+
+    def feature_gradients(self, activations: np.ndarray, targets: np.ndarray, *, metric: str = "cosine",
+                          weights: np.ndarray | None = None) -> np.ndarray:
+        """d score / d feature map: one backward pass through the pooling head per image
+        (:meth:`qdrant_explain.connectors.torch_base.TorchEncoder.feature_gradients`)."""
+        from qdrant_explain.connectors.torch_base import head_gradients
+
+        return head_gradients(self.feature_parts(), activations, targets, metric=metric, weights=weights)
+
     def __repr__(self) -> str:
         return f"DigitsEncoder(name={self.name!r}, input_size={self.input_size}, dim={self.dim})"
 
