@@ -78,7 +78,11 @@ class SearchExplainer(ShapeQueries):
         baseline: default baseline for removed regions: a name of ``vocabulary.BASELINES``
             (``"gray"`` is ``"constant:128,128,128"`` here as everywhere), an RGB tuple or a callable.
         method: default estimator (``"auto"``: the vocabulary's one rule).
-        budget: default encoder-pass budget (None: the method's default).
+        budget: default encoder-pass budget: ``"auto"`` (sample in rounds until the top ``top_k`` regions of each
+            side settle, :func:`qdrant_explain.explain_pair`), ``"auto:N"`` (at most N passes per side), an
+            integer (fixed) or None (the method's fixed default).
+        top_k: regions per side an anytime explanation identifies before stopping.
+        max_seconds: time cap of an anytime explanation (None: none).
         seed: default seed.
         batch_size: masked images per encoder call.
         progress: progress bars (None: automatic on a TTY, False: never).
@@ -90,8 +94,9 @@ class SearchExplainer(ShapeQueries):
     """
 
     def __init__(self, collection: Any, encoder: Any = None, *, players: Any = None, baseline: Any = DEFAULT_BASELINE,
-                 method: str = "auto", budget: int | None = None, seed: int = 0, batch_size: int = 64,
-                 progress: bool | None = None, memory_cap: object = None) -> None:
+                 method: str = "auto", budget: int | str | None = "auto", seed: int = 0, batch_size: int = 64,
+                 progress: bool | None = None, memory_cap: object = None, top_k: int = 3,
+                 max_seconds: float | None = None) -> None:
         from qdrant_explain.connectors import load_encoder
 
         self.collection = collection
@@ -109,6 +114,8 @@ class SearchExplainer(ShapeQueries):
         self.batch_size = batch_size
         self.progress = progress
         self.memory_cap = memory_cap
+        self.top_k = top_k
+        self.max_seconds = max_seconds
 
     @classmethod
     def open(cls, name: str, *, path: str | None = None, url: str | None = None, api_key: str | None = None,
@@ -397,7 +404,7 @@ class SearchExplainer(ShapeQueries):
             outcomes = explain_sides(query_side, sides, order=order, method=opts["method"], budget=opts["budget"],
                                      metric=self._game_score(), seed=opts["seed"], side=side, batch_size=self.batch_size,
                                      progress=self.progress, check_vectors=check_vectors, log=log,
-                                     memory_cap=self.memory_cap)
+                                     memory_cap=self.memory_cap, top_k=self.top_k, max_seconds=self.max_seconds)
             for i, o in zip(usable, outcomes):
                 explanations[i] = pair_explanation(o, encoder=self.encoder_name, seed=opts["seed"],
                                                    baseline=opts["baseline"], metric=self.distance, query_name=name)
@@ -480,7 +487,8 @@ class SearchExplainer(ShapeQueries):
                                label=name)
         (o,) = explain_sides(query_side, [diff], order=1, method=opts["method"], budget=opts["budget"],
                              metric=self.distance, seed=opts["seed"], side="query", batch_size=self.batch_size,
-                             progress=self.progress, log=log, memory_cap=self.memory_cap)
+                             progress=self.progress, log=log, memory_cap=self.memory_cap, top_k=self.top_k,
+                             max_seconds=self.max_seconds)
         expl = o.query_explanation
         return Comparison(query_image=rgb, query_labels=o.query.players.original_labels, query_values=expl.values,
                           hit_a=a, hit_b=b, base_value=expl.base_value, full_value=expl.full_value,

@@ -110,6 +110,8 @@ def pair_explanation(outcome: SideOutcome, *, encoder: str, seed: int, baseline:
         notes += baseline_warnings(outcome, metric, baseline)
     if notes:
         extra["warnings"] = notes
+    if outcome.stopped is not None:  # budget="auto": why the rounds stopped, and each side's rounds
+        extra["stopped"], extra["anytime"] = outcome.stopped["reason"], outcome.stopped
     stderr = outcome_stderr(outcome)
     if joint is not None:
         q_values, h_values, cross = joint.query_values, joint.hit_values, joint.cross
@@ -185,7 +187,7 @@ def explain_pair(
     method: str = "auto",
     players: object = None,
     baseline: object = DEFAULT_BASELINE,
-    budget: int | None = None,
+    budget: int | str | None = "auto",
     score: str = "cosine",
     seed: int = 0,
     hit_embedding: object = None,
@@ -194,6 +196,8 @@ def explain_pair(
     side: str = "both",
     log: Callable[[str], None] | None = None,
     memory_cap: object = None,
+    top_k: int = 3,
+    max_seconds: float | None = None,
 ) -> ImagePairExplanation:
     """Explain the similarity of a query image and a hit image for ``encoder``.
 
@@ -218,8 +222,13 @@ def explain_pair(
         baseline: what removed regions become: a name of ``vocabulary.BASELINES``
             (``"blur"``, ``"blur:SIGMA"``, ``"mean"``, ``"gray"`` = ``"constant:128,128,128"``,
             ``"constant"``, ``"constant:R,G,B"``), an RGB tuple, an image or a callable.
-        budget: encoder passes (``vocabulary.BUDGET_MEANING``): order 1 per explained
-            side, order 2 query + hit together; capped at the exact cost. None: the default.
+        budget: ``"auto"`` (the default): at order 1 with a sampled method, sample in rounds and stop when
+            the ``top_k`` regions of each side are identified with 95 % confidence, at the pass cap
+            (``"auto:N"``: N passes per side, else the default budget) or after ``max_seconds``; why it
+            stopped is ``extra["stopped"]`` (``"settled"``, ``"exact"``, ``"pass cap"``, ``"time cap"``).
+            An integer: a fixed number of encoder passes (``vocabulary.BUDGET_MEANING``): order 1 per
+            explained side, order 2 query + hit together; capped at the exact cost. None: the fixed default.
+            Order 2 and methods without rounds (exact, lime, occlusion, ...) use the fixed default under ``"auto"``.
         score: Qdrant metric, ``"cosine"``, ``"dot"``, ``"euclid"``, ``"manhattan"``.
         seed: seed for the samplers.
         hit_embedding: the hit's stored vector (from Qdrant); the query-side game
@@ -228,6 +237,8 @@ def explain_pair(
         progress: tqdm bars (None: automatic, only on a TTY for long runs).
         side: order 1 only: ``"both"``, ``"query"`` or ``"hit"``.
         log: called with one line per plan (method, encoder passes, time estimate) before encoding.
+        top_k: under ``budget="auto"``: regions per side to identify before stopping.
+        max_seconds: under ``budget="auto"``: the time cap (no round starts that would end after it).
 
     Returns:
         :class:`ImagePairExplanation` (a :class:`~qdrant_explain.results.PairExplanation`).
@@ -258,6 +269,8 @@ def explain_pair(
         side=side,
         log=log,
         memory_cap=memory_cap,
+        top_k=top_k,
+        max_seconds=max_seconds,
     )[0]
 
 
@@ -270,7 +283,7 @@ def explain_hits(
     method: str = "auto",
     players: object = None,
     baseline: object = DEFAULT_BASELINE,
-    budget: int | None = None,
+    budget: int | str | None = "auto",
     score: str = "cosine",
     seed: int = 0,
     hit_embeddings: Sequence[object] | np.ndarray | None = None,
@@ -279,6 +292,8 @@ def explain_hits(
     side: str = "both",
     log: Callable[[str], None] | None = None,
     memory_cap: object = None,
+    top_k: int = 3,
+    max_seconds: float | None = None,
 ) -> list[ImagePairExplanation]:
     """Explain one query against several hits, sharing the masked-query encodes (multi-hit).
 
@@ -313,7 +328,7 @@ def explain_hits(
                                    vector=stored))
     outcomes = explain_sides(query, sides, order=order, method=method, budget=budget, metric=score, seed=seed,
                              side=side, batch_size=batch_size, progress=progress, check_vectors=False, log=log,
-                             memory_cap=memory_cap)
+                             memory_cap=memory_cap, top_k=top_k, max_seconds=max_seconds)
     name = str(getattr(encoder, "name", type(encoder).__name__))
     metric = check_score(score)
     return [pair_explanation(o, encoder=name, seed=seed, baseline=baseline, metric=metric) for o in outcomes]

@@ -431,6 +431,8 @@ class SideOutcome:
         query_passes / hit_passes: of which on each side.
         encoder_seconds, seconds: time inside the encoder, wall time.
         notes: lines the user should read (a capped budget, a stale stored vector).
+        stopped: why an anytime explanation (``budget="auto"``) stopped: ``{"reason": ..., "query": {...},
+            "hit": {...}}`` (:mod:`qdrant_explain.anytime`); None for a fixed cost.
     """
 
     query: PreparedSide
@@ -447,6 +449,7 @@ class SideOutcome:
     hit_explanation: Any = None
     joint: Any = None
     notes: tuple[str, ...] = ()
+    stopped: dict | None = None
 
     @property
     def first(self) -> Any:
@@ -610,6 +613,8 @@ def explain_sides(
     check_vectors: bool = False,
     log: Callable[[str], None] | None = None,
     memory_cap: object = None,
+    top_k: int = 3,
+    max_seconds: float | None = None,
 ) -> list[SideOutcome]:
     """Explain the score of ``query`` against each of ``hits``: plan, evaluate (shared), solve.
 
@@ -620,7 +625,11 @@ def explain_sides(
         method: a name of ``vocabulary.list_methods(order, "side" | "joint")``; ``"auto"`` follows
             the vocabulary's one rule.
         budget: encoder passes (``vocabulary.BUDGET_MEANING``): per explained side at order 1,
-            query + hit together at order 2; capped at the exact cost. None: the default.
+            query + hit together at order 2; capped at the exact cost. None: the default (fixed).
+            ``"auto"`` / ``"auto:N"``: at order 1 with a sampled method, sample in rounds and stop when the
+            ``top_k`` regions of every side are identified with 95 % confidence, at the pass cap (N, else
+            the default budget) or at ``max_seconds`` (:mod:`qdrant_explain.anytime`); exact methods,
+            other methods and order 2 use the fixed default (or N).
         metric: Qdrant metric of the score, or a score object (``matrix(query, hits) -> (mq, mh)``, e.g.
             :class:`~qdrant_explain.explainers.maxsim.MaxSimScore` for multivector sides).
         seed: seed of every sampler.
@@ -631,6 +640,8 @@ def explain_sides(
         log: called with one line per plan (method, passes, an estimate of the time) before encoding.
         memory_cap: bytes or a size (``"4GiB"``, ``"50%"``) every plan's stated memory must fit; ``"auto"``
             picks only what fits (None: ``$QDRANT_EXPLAIN_MEMORY_CAP``, else 80 % of the available memory).
+        top_k: under ``budget="auto"``: regions per side to identify before stopping.
+        max_seconds: under ``budget="auto"``: no new round starts that would end after this many seconds.
 
     Returns:
         One :class:`SideOutcome` per hit, in order.
@@ -647,6 +658,10 @@ def explain_sides(
         raise ValueError("explain_sides needs at least one hit side.")
     say = log or (lambda _line: None)
     t_start = time.perf_counter()
+    from .anytime import anytime_spec
+
+    anytime, budget = anytime_spec(budget, method=method, order=order, top_k=top_k, max_seconds=max_seconds,
+                                   started=t_start)
     kw = dict(order=order, seed=seed, batch_size=batch_size, progress=progress, metric=metric)
     wants_query = order == 2 or side in ("both", "query")
     if order == 2:
@@ -687,7 +702,7 @@ def explain_sides(
     if any(getattr(p.evaluator, "expectation", False) for p in (q, *prepared)):
         q, prepared, game_metric = score_space(q, prepared, metric)
     if order == 1:
-        outcomes = _order1(q, prepared, method, budget, game_metric, seed, side, say, dim, memory_cap)
+        outcomes = _order1(q, prepared, method, budget, game_metric, seed, side, say, dim, memory_cap, anytime)
     else:
         outcomes = _order2(q, prepared, method, budget, game_metric, seed, progress, say, dim, memory_cap)
         if game_metric != metric:  # the joint values are of the metric itself, scored in its score space
@@ -788,8 +803,10 @@ def _solve_fn(evaluator: Any, plan: GamePlan, value_fns: list, seed: int) -> lis
 
 
 def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,
-            side: str, say: Callable[[str], None], dim: int | None, memory_cap: object = None) -> list[SideOutcome]:
+            side: str, say: Callable[[str], None], dim: int | None, memory_cap: object = None,
+            anytime: Any = None) -> list[SideOutcome]:
     t0 = time.perf_counter()
+    stops: dict[str, Any] = {}
     k = len(hits)
     q_expl: list[Any] = [None] * k
     q_plan = None
@@ -815,14 +832,24 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
         weights = np.zeros((len(columns), len(q_games)))
         for j, (start, w) in enumerate(blocks):
             weights[start : start + len(w), j] = w
-        q_plan = resolve_plan(method, order=1, kind="side", n_players=q.n_players, budget=budget, dim=dim or 1,
-                              games=len(columns), memory_cap=memory_cap)
+        def q_plan_at(b: int | None) -> GamePlan:
+            return resolve_plan(method, order=1, kind="side", n_players=q.n_players, budget=b, dim=dim or 1,
+                                games=len(columns), memory_cap=memory_cap)
+
         shared = f", {len(q_games)} games share one plan" if len(q_games) > 1 else ""
-        _announce(say, f"query side ({q.n_players} players{shared})", q_plan, _throughput(q), _fills(q))
-        for i, e in zip(q_games, _solve(q.evaluator, q_plan, np.stack(columns), weights, metric, seed, memory_cap)):
+        what = f"query side ({q.n_players} players{shared})"
+        solve = lambda plan: _solve(q.evaluator, plan, np.stack(columns), weights, metric, seed, memory_cap)  # noqa: E731
+        if anytime is None or q_plan_at(anytime.cap).method == "exact":  # auto's exact rule keeps its fixed cost
+            q_plan = q_plan_at(budget if anytime is None else anytime.cap)
+            _announce(say, what, q_plan, _throughput(q), _fills(q))
+            found = solve(q_plan)
+        else:
+            found, q_plan, stops["query"] = _rounds(anytime, q, q_plan_at, solve, say, what, _fills(q),
+                                                    share=1.0 / (1 + (side in ("both", "hit"))))
+        for i, e in zip(q_games, found):
             q_expl[i] = e
     q_passes, q_seconds = q.passes, q.encoder_seconds  # all of them, the full-image encode included
-    h_expl, h_plans = _hit_sides(q, hits, method, budget, metric, seed, side, say, dim, memory_cap)
+    h_expl, h_plans, h_stops = _hit_sides(q, hits, method, budget, metric, seed, side, say, dim, memory_cap, anytime)
     outcomes = []
     for i, h in enumerate(hits):
         t_hit = time.perf_counter()
@@ -839,13 +866,39 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
             query=q, hit=h, order=1, method=first.method, budget=plan.budget, passes=int(shared + hp), query_passes=int(shared),
             hit_passes=int(hp), encoder_seconds=float((q_seconds if i == 0 else 0.0) + h.encoder_seconds),
             seconds=(time.perf_counter() - t_hit) + ((t_hit - t0) if i == 0 else 0.0),
-            query_explanation=q_expl[i], hit_explanation=h_expl[i], notes=notes))
+            query_explanation=q_expl[i], hit_explanation=h_expl[i], notes=notes,
+            stopped=_stopped(stops.get("query") if q_expl[i] is not None else None, h_stops[i], anytime)))
     return outcomes
+
+
+def _rounds(anytime: Any, p: PreparedSide, plan_at: Callable[[int | None], GamePlan], solve: Callable[[GamePlan], list],
+            say: Callable[[str], None], what: str, fills: int, *, share: float = 1.0) -> tuple[list, GamePlan, Any]:
+    """One side's games in anytime rounds (:func:`qdrant_explain.anytime.solve_in_rounds`), announced first."""
+    from .anytime import rounds_line, side_rounds, solve_in_rounds
+
+    rounds = side_rounds(anytime, p.n_players)
+    say(rounds_line(what, plan_at(rounds[0]).method, rounds, anytime, _throughput(p), fills))
+    found, plan, stopped = solve_in_rounds(anytime, p.n_players, plan_at, solve, lambda: (p.passes, p.encoder_seconds),
+                                           fills=fills, share=share)
+    say(f"{what}: stopped after {stopped.details['passes']} encoder passes ({stopped.reason}: rounds "
+        f"{', '.join(str(b) for b in stopped.budgets)})")
+    return found, plan, stopped
+
+
+def _stopped(query: Any, hit: Any, anytime: Any) -> dict | None:
+    """``SideOutcome.stopped``: the overall reason and each anytime side's rounds (None without anytime)."""
+    from qdrant_explain.explainers.anytime import overall_reason
+
+    if anytime is None:
+        return None
+    sides = {name: s.to_dict() for name, s in (("query", query), ("hit", hit)) if s is not None}
+    return {"reason": overall_reason([s["reason"] for s in sides.values()]), "top_k": anytime.top_k,
+            "max_seconds": anytime.max_seconds, **sides}
 
 
 def _hit_sides(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,
                side: str, say: Callable[[str], None], dim: int | None,
-               memory_cap: object = None) -> tuple[list[Any], list[GamePlan | None]]:
+               memory_cap: object = None, anytime: Any = None) -> tuple[list[Any], list[GamePlan | None], list[Any]]:
     """Order-1 hit-side games: hits with the same number of players share one plan and one solve.
 
     Each hit masks its own image against the fixed query vector; the plan (and so the coalitions)
@@ -858,29 +911,47 @@ def _hit_sides(q: PreparedSide, hits: list[PreparedSide], method: str, budget: i
     k = len(hits)
     explanations: list[Any] = [None] * k
     plans: list[GamePlan | None] = [None] * k
+    stops: list[Any] = [None] * k
     if side not in ("both", "hit"):
-        return explanations, plans
+        return explanations, plans, stops
     groups: dict[int, list[int]] = {}
     for i, h in enumerate(hits):
         if h.evaluator is not None:
             groups.setdefault(h.n_players, []).append(i)
     if groups and q.fixed is None:
         raise ValueError("the query has no vector to hold fixed.")
-    for n, members in groups.items():
-        plan = resolve_plan(method, order=1, kind="side", n_players=n, budget=budget, dim=dim or 1,
-                            games=len(members), memory_cap=memory_cap)
+    for left, (n, members) in enumerate(groups.items()):
+        def plan_at(b: int | None, n: int = n, members: list[int] = members) -> GamePlan:
+            return resolve_plan(method, order=1, kind="side", n_players=n, budget=b, dim=dim or 1,
+                                games=len(members), memory_cap=memory_cap)
+
+        def solve(plan: GamePlan, n: int = n, members: list[int] = members) -> list:
+            est, game_plan = plan_game(n, method=plan.method, order=1, budget=plan.budget, seed=seed,
+                                       memory_cap=memory_cap)
+            distinct, inverse = unique_rows(game_plan.coalitions)
+            values = np.concatenate([score_matrix(q.fixed[None], hits[i].evaluator.embed(distinct), metric).T
+                                     for i in members], axis=1)[inverse]  # (m, hits of this size); query first:
+            # MaxSim is not symmetric
+            return solve_game(est, game_plan, values, seed=seed, requested_method=est.name)
+
         which = f"hit side {members[0] + 1}" if len(members) == 1 else f"hit sides {', '.join(str(i + 1) for i in members)}"
-        _announce(say, f"{which} ({n} players{', one plan' if len(members) > 1 else ''})", plan,
-                  _throughput(hits[members[0]]), _fills(*(hits[i] for i in members)))
-        est, game_plan = plan_game(n, method=plan.method, order=1, budget=plan.budget, seed=seed,
-                                   memory_cap=memory_cap)
-        distinct, inverse = unique_rows(game_plan.coalitions)
-        values = np.concatenate([score_matrix(q.fixed[None], hits[i].evaluator.embed(distinct), metric).T
-                                 for i in members], axis=1)[inverse]  # (m, hits of this size); query first: MaxSim is
-        # not symmetric
-        for i, e in zip(members, solve_game(est, game_plan, values, seed=seed, requested_method=est.name)):
-            explanations[i], plans[i] = e, plan
-    return explanations, plans
+        what = f"{which} ({n} players{', one plan' if len(members) > 1 else ''})"
+        fills = _fills(*(hits[i] for i in members))
+        stop = None
+        if anytime is None or plan_at(anytime.cap).method == "exact":  # auto's exact rule keeps its fixed cost
+            plan = plan_at(budget if anytime is None else anytime.cap)
+            _announce(say, what, plan, _throughput(hits[members[0]]), fills)
+            found = solve(plan)
+        else:
+            group = [hits[i] for i in members]
+            merged = PreparedSide(source=None, fixed=None, evaluator=group[0].evaluator)  # the rate of the group
+            found, plan, stop = _rounds(anytime, merged, plan_at, solve, say, what, fills * len(members),
+                                        share=1.0 / (len(groups) - left))
+            stop = stop.__class__(stop.reason, stop.budgets, stop.top_k,
+                                  {**stop.details, "passes": int(sum(h.passes for h in group))})
+        for i, e in zip(members, found):
+            explanations[i], plans[i], stops[i] = e, plan, stop
+    return explanations, plans, stops
 
 
 def _order2(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int | None, metric: str, seed: int,

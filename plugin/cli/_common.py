@@ -246,14 +246,43 @@ def memory_cap() -> Any:
     return context_options().get("memory_cap")
 
 
+class BudgetParam(click.ParamType):
+    """``--budget``: an integer >= 2 (a fixed cost), ``auto`` or ``auto:N`` (rounds, at most N passes per side)."""
+
+    name = "budget"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from qdrant_explain.explainers.anytime import parse_budget
+
+        if not isinstance(value, str):
+            return value
+        try:
+            auto, cap = parse_budget(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        return value.strip().lower() if auto else cap
+
+
+def anytime_options(fn: Callable) -> Callable:
+    """Add ``--top-k`` and ``--max-seconds`` (the stop rule of ``--budget auto``)."""
+    fn = click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None, metavar="S",
+                      help="Under --budget auto: start no sampling round that would end after S seconds.")(fn)
+    fn = click.option("--top-k", "top_k", type=click.IntRange(min=1), default=3, show_default=True, metavar="K",
+                      help="Under --budget auto: stop when the K strongest regions of each side are identified "
+                           "with 95 % confidence.")(fn)
+    return fn
+
+
 def explain_options(fn: Callable) -> Callable:
     """Add ``--order``, ``--method``, ``--players``, ``--baseline``, ``--budget``, ``--seed``, ``--memory-cap``."""
     fn = memory_cap_option(fn)
     fn = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                       help="Random seed (>= 0).")(fn)
-    fn = click.option("--budget", type=click.IntRange(min=MIN_BUDGET), default=None, metavar="N",
+    fn = click.option("--budget", type=BudgetParam(), default=None, metavar="N|auto|auto:N",
                       help=f"{_vocabulary.BUDGET_MEANING} Capped at the exact cost; at least {MIN_BUDGET}. "
-                           "Default: the method's own.")(fn)
+                           "'auto' (explain's default at order 1): sample in rounds until the top regions are "
+                           "identified with 95 % confidence (auto:N: at most N passes per side); N: a fixed cost. "
+                           "Default: explain samples in rounds, the other commands use the method's own.")(fn)
     fn = click.option("--baseline", default=_vocabulary.DEFAULT_BASELINE, show_default=True, metavar="NAME", callback=_check_baseline,
                       help=_baseline_help())(fn)
     fn = click.option("--players", default=None, metavar="SPEC", callback=_check_players,

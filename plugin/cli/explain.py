@@ -14,6 +14,7 @@ from ._common import (
     order_for,
     command_errors,
     connection_options,
+    anytime_options,
     explain_options,
     open_explainer,
     output_options,
@@ -41,12 +42,13 @@ from ._intervals import interval_lines
               help="1: saliency maps on both images; 2: joint query<->hit region correspondences. Default: 1, "
                    "or 2 for a method that exists only at order 2 (sam, stratified).")
 @explain_options
+@anytime_options
 @connection_options
 @output_options
 @run_options
 @command_errors
 def explain(query_image, text, text_mode, point_id, collection, hit_image, order, method, players, baseline, budget,
-            seed, db, url, api_key, encoder_spec, json_out, png_out, html_out, quiet, debug):
+            seed, top_k, max_seconds, db, url, api_key, encoder_spec, json_out, png_out, html_out, quiet, debug):
     """Explain why a hit matched QUERY_IMAGE (or --text TEXT): give --point-id ID --collection NAME, or --image HIT_IMAGE.
 
     Before encoding, the plan is printed (method, encoder passes, a time estimate); a stored
@@ -79,10 +81,12 @@ def explain(query_image, text, text_mode, point_id, collection, hit_image, order
                                       progress=progress, **options)
     elif point_id is not None:
         ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=progress)
-        result = ex.explain(query_image, point_id, **options)
+        ex.top_k, ex.max_seconds = top_k, max_seconds
+        result = ex.explain(query_image, point_id, **{**options, "budget": "auto" if budget is None else budget})
     else:
         result = explain_images(query_image, hit_image, collection, db, url, api_key, encoder_spec, progress=progress,
-                                **options)
+                                top_k=top_k, max_seconds=max_seconds,
+                                **{**options, "budget": "auto" if budget is None else budget})
     for line in warnings_of(result):
         if line not in said:  # a capped budget was said with the plan already
             console.info(f"warning: {safe_text(line)}")
@@ -92,9 +96,27 @@ def explain(query_image, text, text_mode, point_id, collection, hit_image, order
         for line in interval_lines(result):
             click.echo(f"  {line}")
         click.echo(safe_text(result.summary_text(warn=False)))  # a baseline warning was printed above
+        stopped = stopped_line(result)
+        if stopped:
+            click.echo(stopped)
 
 
-def explain_images(query_image, hit_image, collection, db, url, api_key, encoder_spec, *, progress, log, **options):
+def stopped_line(result) -> str | None:
+    """The last line of an anytime explanation: why it stopped (None for a fixed cost)."""
+    from qdrant_explain.explainers.anytime import STOP_REASONS
+
+    extra = getattr(result, "extra", None) or {}
+    reason = extra.get("stopped")
+    if reason is None:
+        return None
+    info = extra.get("anytime") or {}
+    sides = ", ".join(f"{name} {info[name].get('passes')} passes in {len(info[name].get('rounds', ()))} rounds"
+                      for name in ("query", "hit") if name in info)
+    return f"stopped: {reason} ({STOP_REASONS.get(reason, reason)}; top {info.get('top_k')}; {sides})"
+
+
+def explain_images(query_image, hit_image, collection, db, url, api_key, encoder_spec, *, progress, log, top_k=3,
+                   max_seconds=None, **options):
     """A raw pair of image files: the encoder is --encoder, else the collection's, else the default."""
     from qdrant_explain.pair import explain_hits
 
@@ -102,11 +124,13 @@ def explain_images(query_image, hit_image, collection, db, url, api_key, encoder
 
     if collection is not None:
         ex = open_explainer(collection, db, url, api_key, encoder_spec, progress=progress)
+        ex.top_k, ex.max_seconds = top_k, max_seconds
         return ex.explain(query_image, hit_image, log=log, **options)
     from ._common import memory_cap
 
     (result,) = explain_hits(query_image, [hit_image], encoder_spec or DEFAULT_ENCODER, score="cosine",
-                             progress=progress, log=log, memory_cap=memory_cap(), **options)
+                             progress=progress, log=log, memory_cap=memory_cap(), top_k=top_k,
+                             max_seconds=max_seconds, **options)
     return result
 
 
