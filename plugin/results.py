@@ -138,6 +138,18 @@ def _freeze_nested(value: Any) -> Any:
     return FrozenDict({k: _freeze_nested(v) for k, v in value.items()}) if isinstance(value, Mapping) else value
 
 
+def coerce_explained_hit(obj: Any) -> None:
+    """``__post_init__`` of a result that explains one hit: values, order, Qdrant's score, the point and the
+    encoder time to their plain types (PairExplanation, TextExplanation)."""
+    _set(obj, "base_value", float(obj.base_value))
+    _set(obj, "full_value", float(obj.full_value))
+    _set(obj, "order", int(obj.order))
+    _set(obj, "score", _float_or_none(obj.score))
+    _set(obj, "hit_id", _point_id(obj.hit_id))
+    _set(obj, "hit_payload", {} if obj.hit_payload is None else obj.hit_payload)
+    _set(obj, "encoder_seconds", float(obj.encoder_seconds))
+
+
 def _set(obj: Any, name: str, value: Any) -> None:
     """Assign during ``__post_init__`` only (the dataclass is frozen)."""
     object.__setattr__(obj, name, value)
@@ -870,13 +882,7 @@ class PairExplanation(Result):
             if value is not None:
                 _set(self, name, np.asarray(value, dtype=np.float64))
         _set(self, "stderr_dof", _dof_map(self.stderr_dof))
-        _set(self, "base_value", float(self.base_value))
-        _set(self, "full_value", float(self.full_value))
-        _set(self, "order", int(self.order))
-        _set(self, "score", _float_or_none(self.score))
-        _set(self, "hit_id", _point_id(self.hit_id))
-        _set(self, "hit_payload", {} if self.hit_payload is None else self.hit_payload)
-        _set(self, "encoder_seconds", float(self.encoder_seconds))
+        coerce_explained_hit(self)
         if self.query_heatmap is None and self.query_labels is not None and self.query_values is not None:
             _set(self, "query_heatmap", _paint(self.query_labels, self.query_values))
         if self.hit_heatmap is None and self.hit_labels is not None and self.hit_values is not None:

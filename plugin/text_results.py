@@ -25,9 +25,9 @@ from . import _images
 from .report import text_sections as _tsec
 from .report import sections as _sec
 from .results import (
+    coerce_explained_hit,
     JSON_FORMAT,
     Result,
-    _float_or_none,
     _joint_from,
     _joint_json,
     _matrix,
@@ -121,15 +121,9 @@ class TextExplanation(Result):
                              f"got shape {self.word_values.shape}.")
         if self.cross is not None and self.cross.shape[0] != n:
             raise ValueError(f"TextExplanation: cross must have one row per word ({n}); got shape {self.cross.shape}.")
-        _set(self, "base_value", float(self.base_value))
-        _set(self, "full_value", float(self.full_value))
-        _set(self, "order", int(self.order))
-        _set(self, "score", _float_or_none(self.score))
-        _set(self, "hit_id", _point_id(self.hit_id))
-        _set(self, "hit_payload", {} if self.hit_payload is None else self.hit_payload)
+        coerce_explained_hit(self)
         _set(self, "text_passes", int(self.text_passes))
         _set(self, "image_passes", int(self.image_passes))
-        _set(self, "encoder_seconds", float(self.encoder_seconds))
         if self.encoder_passes is None:
             _set(self, "encoder_passes", self.text_passes + self.image_passes)
         if self.hit_heatmap is None and self.hit_labels is not None and self.region_colours is not None:
