@@ -78,6 +78,30 @@ def _vector_check_dict(check: Any) -> dict | None:
             "message": check.message}
 
 
+def hit_sides(hits: Sequence[Any], hit_embeddings: Sequence[Any] | None, encoder: Any, *, players: object,
+              baseline: object, name_payload: bool = False) -> list[Any]:
+    """The hit sides of an explanation: an :class:`ImageSide` per hit image (with its stored vector, if
+    given), a :class:`VectorSide` where only the stored vector is given.
+
+    Raises:
+        ValueError: ``hit_embeddings`` of another length than ``hits``, or a hit with neither.
+    """
+    if hit_embeddings is not None and len(hit_embeddings) != len(hits):
+        raise ValueError(f"hit_embeddings has {len(hit_embeddings)} entries for {len(hits)} hits.")
+    sides: list[Any] = []
+    for idx, image in enumerate(hits):
+        stored = None if hit_embeddings is None else hit_embeddings[idx]
+        if image is None and stored is None:
+            raise ValueError(f"hit {idx}: give its image or its stored vector (both are None).")
+        if image is None:
+            sides.append(VectorSide(stored, name="hit"))
+            continue
+        label = side_name(image)
+        sides.append(ImageSide(image, encoder, players=players, baseline=baseline, name="hit", label=label,
+                               payload={"image": label} if name_payload and label else None, vector=stored))
+    return sides
+
+
 def baseline_warnings(outcome: SideOutcome, metric: str, baseline: object) -> list[str]:
     """The warning of :func:`~qdrant_explain.summary.baseline_warning` for each explained side (once)."""
     from qdrant_explain.explainers.scores import higher_is_better
@@ -308,24 +332,12 @@ def explain_hits(
     hits = list(hit_images)
     if not hits:
         raise ValueError("explain_hits needs at least one hit image (or None with a hit embedding).")
-    if hit_embeddings is not None and len(hit_embeddings) != len(hits):
-        raise ValueError(f"hit_embeddings has {len(hit_embeddings)} entries for {len(hits)} hits.")
     q_spec, h_spec = _split_players(players)
     if query_image is None:
         raise ValueError("explain_pair needs a query image (PIL image, array or path); got None.")
     query = ImageSide(query_image, encoder, players=q_spec, baseline=baseline, name="query",
                       label=side_name(query_image))
-    sides = []
-    for idx, image in enumerate(hits):
-        stored = None if hit_embeddings is None else hit_embeddings[idx]
-        if image is None and stored is None:
-            raise ValueError(f"hit {idx}: give hit_image or hit_embedding (both are None).")
-        if image is None:
-            sides.append(VectorSide(stored, name="hit"))
-        else:
-            sides.append(ImageSide(image, encoder, players=h_spec, baseline=baseline, name="hit",
-                                   label=side_name(image), payload={"image": side_name(image)} if side_name(image) else None,
-                                   vector=stored))
+    sides = hit_sides(hits, hit_embeddings, encoder, players=h_spec, baseline=baseline, name_payload=True)
     outcomes = explain_sides(query, sides, order=order, method=method, budget=budget, metric=score, seed=seed,
                              side=side, batch_size=batch_size, progress=progress, check_vectors=False, log=log,
                              memory_cap=memory_cap, top_k=top_k, max_seconds=max_seconds)

@@ -33,7 +33,8 @@ import numpy as np
 
 from qdrant_explain.explainers.scores import check_score
 
-from .sides import ImageSide, PreparedSide, SideInfo, SideOutcome, VectorSide, _vector, explain_sides, side_name
+from .pair import hit_sides
+from .sides import PreparedSide, SideInfo, SideOutcome, VectorSide, _vector, explain_sides
 from .text_results import TextExplanation
 
 
@@ -163,18 +164,7 @@ def explain_text(
     hits = list(hits)
     if not hits:
         raise ValueError("explain_text needs at least one hit image (or None with a hit embedding).")
-    if hit_embeddings is not None and len(hit_embeddings) != len(hits):
-        raise ValueError(f"hit_embeddings has {len(hit_embeddings)} entries for {len(hits)} hits.")
-    sides: list[Any] = []
-    for i, image in enumerate(hits):
-        stored = None if hit_embeddings is None else hit_embeddings[i]
-        if image is None and stored is None:
-            raise ValueError(f"hit {i}: give its image or its stored vector (both are None).")
-        if image is None:
-            sides.append(VectorSide(stored, name="hit"))
-        else:
-            sides.append(ImageSide(image, image_encoder, players=players, baseline=baseline, name="hit",
-                                   label=side_name(image), vector=stored))
+    sides = hit_sides(hits, hit_embeddings, image_encoder, players=players, baseline=baseline)
     outcomes = explain_sides(query, sides, order=order, method=method, budget=budget, metric=score, seed=seed,
                              side=side, batch_size=batch_size, progress=progress, log=log)
     name = str(getattr(image_encoder, "name", type(image_encoder).__name__))
