@@ -18,9 +18,9 @@ def instant_preview(query_image: object, hit_image: object, encoder: Any, *, ord
     """The anytime budget's instant first frame: the grey-box map of a pair, or None where the encoder has none.
 
     Order 1 gives search-CAM on each side, order 2 SAM (query cells x hit cells), in one forward
-    pass per image (the whole cost; compare 1,024-2,048 passes of the black-box default). Issue 18
-    (the anytime budget) shows it first and replaces it with the black-box result when that settles;
-    until then this is the function to call. The result is a
+    pass per image (the whole cost; compare 1,024-2,048 passes of the black-box default). The
+    anytime budget (``budget="auto"``) says its strongest places first, before the black-box rounds
+    (:func:`qdrant_explain.sides.explain_sides` with a ``log``). The result is a
     :class:`~qdrant_explain.results.PairExplanation` whose ``extra["grey_box"]`` says whether the
     map is exact and how far it measured from the feature-cell game.
 

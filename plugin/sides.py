@@ -698,6 +698,8 @@ def explain_sides(
                 f"the {p.source.name} vector has dimension {d} but the encoder produces {dim}-d embeddings; pass "
                 f"the stored vector of the same encoder/collection (or the image, to encode it).")
     prep_seconds = time.perf_counter() - t_start
+    if log is not None and anytime is not None and order == 1:
+        _say_preview(q, prepared[0], metric, say)
     game_metric = metric
     if any(getattr(p.evaluator, "expectation", False) for p in (q, *prepared)):
         q, prepared, game_metric = score_space(q, prepared, metric)
@@ -712,6 +714,34 @@ def explain_sides(
         first = outcomes[0]
         outcomes[0] = _replace(first, seconds=first.seconds + prep_seconds)
     return outcomes
+
+
+def _say_preview(q: PreparedSide, h: PreparedSide, metric: Any, say: Callable[[str], None]) -> None:
+    """The anytime budget's instant first frame, said before the black-box rounds start: the grey-box
+    map's summary (search-CAM, one forward pass per image) where the encoder has feature maps."""
+    from .preview import instant_preview
+
+    encoder = getattr(q.source, "encoder", None)
+    if encoder is None or q.image is None or h.image is None or not isinstance(metric, str):
+        return
+    t0 = time.perf_counter()
+    try:
+        pv = instant_preview(q.image, h.image, encoder, order=1, score=metric)
+    except (TypeError, ValueError):  # an encoder whose feature maps do not fit this pair: no preview
+        return
+    if pv is None:
+        return
+    from .summary import regions
+
+    where = []
+    for side, values, labels in (("query", pv.query_values, pv.query_labels), ("hit", pv.hit_values, pv.hit_labels)):
+        if values is not None and labels is not None and len(values):
+            k = int(np.argmax(values) if pv.higher_is_better else np.argmin(values))
+            where.append(f"the {side}'s {regions(labels, len(values), side)[k].where}")
+    if where:
+        say(f"instant preview ({pv.method} over feature cells, {pv.encoder_passes} encoder passes, "
+            f"{time.perf_counter() - t0:.1f} s): the match is strongest at {' and '.join(where)}; the black-box "
+            f"result below replaces it.")
 
 
 def score_space(q: PreparedSide, hits: list[PreparedSide], metric: str) -> tuple[PreparedSide, list[PreparedSide], str]:

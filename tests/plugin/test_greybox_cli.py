@@ -112,3 +112,25 @@ def test_digits_cnn_search_cam_with_dot_is_exact(encoder):
     # efficiency: the values add up to the full score minus the empty (all-zero feature) score, 0 for dot
     eq, eh = encoder.encode(np.stack([q.image, h.image]))
     np.testing.assert_allclose(np.sum(r.query_values), eq @ eh, rtol=1e-4)
+
+
+def test_the_anytime_budget_says_the_instant_preview_first(scenes, encoder):
+    """Under budget="auto" an encoder with feature maps gives the grey-box first frame before the black-box rounds;
+    a fixed budget or an encoder without feature maps gives none."""
+    from plugin_helpers import TINY
+
+    from qdrant_explain.pair import explain_pair
+
+    said: list[str] = []
+    res = explain_pair(scenes[0], scenes[1], encoder, players="grid:4x4", budget="auto:96", log=said.append,
+                       progress=False)
+    first = [i for i, line in enumerate(said) if line.startswith("instant preview (search-cam over feature cells")]
+    rounds = [i for i, line in enumerate(said) if "in rounds of" in line]
+    assert first and rounds and first[0] < rounds[0], said
+    assert "the match is strongest at the query's" in said[first[0]] and res.method != "search-cam"
+    fixed: list[str] = []
+    explain_pair(scenes[0], scenes[1], encoder, players="grid:2x2", budget=16, log=fixed.append, progress=False)
+    assert not any(line.startswith("instant preview") for line in fixed)
+    black_box: list[str] = []
+    explain_pair(scenes[0], scenes[1], TINY, players="grid:4x4", budget="auto:96", log=black_box.append, progress=False)
+    assert not any(line.startswith("instant preview") for line in black_box)
