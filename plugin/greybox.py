@@ -122,6 +122,10 @@ class SideKit(NamedTuple):
     load_image: Callable[[object, str], object]
 
 
+PREVIEW_METHODS = {1: "search-cam", 2: "sam"}
+"""The grey-box method an instant preview (:func:`qdrant_explain.instant_preview`) uses, by order."""
+
+
 def explain_sides_grey(query: Any, hits: Sequence[Any], *, order: int, method: str, metric: str, side: str,
                        kit: SideKit, check_vectors: bool = False, log: Callable[[str], None] | None = None,
                        measure: bool = True) -> list:
@@ -208,4 +212,4 @@ def _joint(est: Any, q_maps: Any, h_maps: Any, metric: str, *, first: bool, seco
                             seconds=time.perf_counter() - t0 + seconds, meta=meta, **parts)
 
 
-__all__ = ["SideKit", "explain_sides_grey", "has_grey_box"]
+__all__ = ["PREVIEW_METHODS", "SideKit", "explain_sides_grey", "has_grey_box"]

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-PREVIEW_METHODS = {1: "search-cam", 2: "sam"}
-"""The grey-box method an instant preview uses, by order."""
+from .greybox import PREVIEW_METHODS
 
 
 def instant_preview(query_image: object, hit_image: object, encoder: Any, *, order: int = 1, score: str = "cosine",

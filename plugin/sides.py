@@ -717,29 +717,33 @@ def explain_sides(
 
 
 def _say_preview(q: PreparedSide, h: PreparedSide, metric: Any, say: Callable[[str], None]) -> None:
-    """The anytime budget's instant first frame, said before the black-box rounds start: the grey-box
-    map's summary (search-CAM, one forward pass per image) where the encoder has feature maps."""
-    from .preview import instant_preview
+    """The anytime budget's instant first frame, said before the black-box rounds start: where search-CAM
+    (one forward pass per image, :func:`qdrant_explain.instant_preview`) puts the match on each side, when
+    the encoder has feature maps."""
+    from qdrant_explain.explainers.greybox import GREY_BOX_SCORES
+
+    from .greybox import PREVIEW_METHODS, explain_sides_grey, has_grey_box
+    from .summary import regions
+    from qdrant_explain.explainers.scores import higher_is_better
 
     encoder = getattr(q.source, "encoder", None)
-    if encoder is None or q.image is None or h.image is None or not isinstance(metric, str):
+    if (encoder is None or q.image is None or h.image is None or not isinstance(metric, str)
+            or metric not in GREY_BOX_SCORES or not has_grey_box(encoder)):
         return
     t0 = time.perf_counter()
+    method = PREVIEW_METHODS[1]
     try:
-        pv = instant_preview(q.image, h.image, encoder, order=1, score=metric)
-    except (TypeError, ValueError):  # an encoder whose feature maps do not fit this pair: no preview
+        (o,) = explain_sides_grey(ImageSide(q.image, encoder, name="query"), [ImageSide(h.image, encoder, name="hit")],
+                                  order=1, method=method, metric=metric, side="both", kit=grey_kit(), measure=False)
+    except (TypeError, ValueError):  # feature maps that do not fit this pair: no preview
         return
-    if pv is None:
-        return
-    from .summary import regions
-
     where = []
-    for side, values, labels in (("query", pv.query_values, pv.query_labels), ("hit", pv.hit_values, pv.hit_labels)):
-        if values is not None and labels is not None and len(values):
-            k = int(np.argmax(values) if pv.higher_is_better else np.argmin(values))
-            where.append(f"the {side}'s {regions(labels, len(values), side)[k].where}")
+    for side, e, p in (("query", o.query_explanation, o.query), ("hit", o.hit_explanation, o.hit)):
+        if e is not None and p.players is not None and len(e.values):
+            k = int(np.argmax(e.values) if higher_is_better(metric) else np.argmin(e.values))
+            where.append(f"the {side}'s {regions(p.players.original_labels, len(e.values), side)[k].where}")
     if where:
-        say(f"instant preview ({pv.method} over feature cells, {pv.encoder_passes} encoder passes, "
+        say(f"instant preview ({method} over feature cells, {o.passes} encoder passes, "
             f"{time.perf_counter() - t0:.1f} s): the match is strongest at {' and '.join(where)}; the black-box "
             f"result below replaces it.")
 
