@@ -138,6 +138,14 @@ def _freeze_nested(value: Any) -> Any:
     return FrozenDict({k: _freeze_nested(v) for k, v in value.items()}) if isinstance(value, Mapping) else value
 
 
+def float_arrays(obj: Any, names: tuple[str, ...]) -> None:
+    """``__post_init__``: each named field that is set becomes a float64 array."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None:
+            _set(obj, name, np.asarray(value, dtype=np.float64))
+
+
 def coerce_explained_hit(obj: Any) -> None:
     """``__post_init__`` of a result that explains one hit: values, order, Qdrant's score, the point and the
     encoder time to their plain types (PairExplanation, TextExplanation)."""
@@ -877,10 +885,7 @@ class PairExplanation(Result):
             raise ValueError(f"PairExplanation(order=...) must be 1 or 2; got {self.order!r}.")
         if self.side not in ("query", "hit", "both"):
             raise ValueError(f"PairExplanation(side=...) must be 'query', 'hit' or 'both'; got {self.side!r}.")
-        for name in ("query_values", "hit_values", "cross", *STDERR_ARRAYS):
-            value = getattr(self, name)
-            if value is not None:
-                _set(self, name, np.asarray(value, dtype=np.float64))
+        float_arrays(self, ("query_values", "hit_values", "cross", *STDERR_ARRAYS))
         _set(self, "stderr_dof", _dof_map(self.stderr_dof))
         coerce_explained_hit(self)
         if self.query_heatmap is None and self.query_labels is not None and self.query_values is not None:

@@ -26,6 +26,7 @@ from .report import text_sections as _tsec
 from .report import sections as _sec
 from .results import (
     coerce_explained_hit,
+    float_arrays,
     JSON_FORMAT,
     Result,
     _joint_from,
@@ -112,10 +113,7 @@ class TextExplanation(Result):
         if not isinstance(self.words, Words):
             raise TypeError(f"TextExplanation(words=...) must be a Words segmentation; got {type(self.words).__name__}.")
         n = self.words.n_players
-        for name in ("word_values", "hit_values", "cross"):
-            value = getattr(self, name)
-            if value is not None:
-                _set(self, name, np.asarray(value, dtype=np.float64))
+        float_arrays(self, ("word_values", "hit_values", "cross"))
         if self.word_values is not None and self.word_values.shape != (n,):
             raise ValueError(f"TextExplanation: word_values must have one value per word ({n}); "
                              f"got shape {self.word_values.shape}.")

@@ -39,6 +39,9 @@
     return m > 0 ? m : 1;
   }
   function fmt(v) { return (v >= 0 ? "+" : "\u2212") + Math.abs(v).toPrecision(3); }
+  // shared with the other panels' scripts of the page (report_text.js): one colour map, one label decoder
+  window.qeReport = {data: data, cmap: cmap, css: css, decodeLabels: decodeLabels, loadImage: loadImage,
+                     maxAbs: maxAbs, fmt: fmt};
   function pct(s) { return Math.round(100 * s) + " %"; }
   function el(tag, attrs, parent) {
     var e = document.createElementNS(SVG, tag);

@@ -4,34 +4,9 @@
  * hovering or clicking a region colours the words by its column. No network, no dependencies. */
 (function () {
   "use strict";
-  var RDBU = [[5,48,97],[33,102,172],[67,147,195],[146,197,222],[209,229,240],[247,247,247],
-              [253,219,199],[244,165,130],[214,96,77],[178,24,43],[103,0,31]];
-  function cmap(t) {
-    if (!isFinite(t)) t = 0;
-    t = Math.max(-1, Math.min(1, t));
-    var pos = (t + 1) / 2 * (RDBU.length - 1), lo = Math.floor(pos), hi = Math.min(lo + 1, RDBU.length - 1), f = pos - lo;
-    return [RDBU[lo][0] * (1 - f) + RDBU[hi][0] * f, RDBU[lo][1] * (1 - f) + RDBU[hi][1] * f, RDBU[lo][2] * (1 - f) + RDBU[hi][2] * f];
-  }
-  function css(v, scale) { var c = cmap(v / scale); return "rgb(" + Math.round(c[0]) + "," + Math.round(c[1]) + "," + Math.round(c[2]) + ")"; }
-  function maxAbs(values) {
-    var m = 0;
-    for (var i = 0; i < values.length; i++) { var a = Math.abs(values[i]); if (a > m) m = a; }
-    return m > 0 ? m : 1;
-  }
-  function fmt(v) { return (v >= 0 ? "+" : "\u2212") + Math.abs(v).toPrecision(3); }
-  function decodeLabels(b64) {
-    var bin = atob(b64), u8 = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
-    return new Int16Array(u8.buffer);
-  }
-  function loadImage(src) {
-    return new Promise(function (resolve, reject) {
-      var im = new Image();
-      im.onload = function () { resolve(im); };
-      im.onerror = function () { reject(new Error("qdrant-explain: could not decode an embedded image")); };
-      im.src = src;
-    });
-  }
+  var R = window.qeReport;  // report.js runs first: the report's colour map and helpers
+  var cmap = R.cmap, decodeLabels = R.decodeLabels, loadImage = R.loadImage, maxAbs = R.maxAbs, fmt = R.fmt;
+  function css(v, scale) { return R.css(v / scale); }
 
   function HitCanvas(canvas, spec, image) {
     this.canvas = canvas; this.w = spec.w; this.h = spec.h;
@@ -128,7 +103,7 @@
     }
   };
 
-  var data = JSON.parse(document.getElementById("qe-data").textContent);
+  var data = R.data;
   var pending = [];
   Array.prototype.forEach.call(document.querySelectorAll(".text-joint[data-panel]"), function (el) {
     var spec = data.panels[parseInt(el.dataset.panel, 10)];

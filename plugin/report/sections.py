@@ -315,6 +315,19 @@ class QuerySection(Section):
         return a is b or (a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b))
 
 
+def card_head(e: Any, rank: int | None) -> list[str]:
+    """The first spans of an explained hit's card: its rank, its point id and Qdrant's score (a raw image pair
+    has none: then the value that was explained, under its metric)."""
+    head = [f'<span class="rank">{"#" + str(rank) if rank is not None else "Hit"}</span>']
+    if e.hit_id is not None:
+        head.append(f"<span>id <code>{esc(e.hit_id)}</code></span>")
+    if e.score is not None:
+        head.append(f'<span class="score" title="{esc(SCORE_TITLE)}">score {num(e.score)}</span>')
+    else:
+        head.append(f'<span class="score" title="{esc(METRIC_TITLE)}">{esc(e.metric)} {num(e.full_value)}</span>')
+    return head
+
+
 @dataclass(frozen=True, eq=False)
 class PairCard(Card):
     """One explained hit: header, static overlays (order 1) or the interactive joint panel (order 2), payload."""
@@ -325,13 +338,7 @@ class PairCard(Card):
     def render(self, page: Page) -> str:
         """The card's HTML (the joint panel's data goes to ``page``)."""
         e = self.explanation
-        head = [f'<span class="rank">{"#" + str(self.rank) if self.rank is not None else "Hit"}</span>']
-        if e.hit_id is not None:
-            head.append(f"<span>id <code>{esc(e.hit_id)}</code></span>")
-        if e.score is not None:  # Qdrant's score; a raw image pair has none, so show what was explained
-            head.append(f'<span class="score" title="{esc(SCORE_TITLE)}">score {num(e.score)}</span>')
-        else:
-            head.append(f'<span class="score" title="{esc(METRIC_TITLE)}">{esc(e.metric)} {num(e.full_value)}</span>')
+        head = card_head(e, self.rank)
         meta = (f"order {e.order} · {esc(e.method)} · players q={esc(e.n_query_players)} h={esc(e.n_hit_players)} · "
                 f"budget {esc(e.budget if e.budget is not None else 'auto')} · {esc(e.encoder_passes)} encoder passes · "
                 f"{num(e.seconds, 2)} s · base {num(e.base_value)} → full {num(e.full_value)}")

@@ -1,7 +1,7 @@
 """Report sections of text queries: the sentence with coloured words, and the word <-> region panel.
 
-- :class:`TextQuerySection`: the query sentence, each word coloured by its value (red raises the
-  score, blue lowers it), the value in its tooltip.
+- :class:`TextQuerySection`: the query sentence, each word coloured by its value (orange raises the
+  score, purple lowers it), the value in its tooltip.
 - :class:`TextPairCard`: one hit explained for a text. At order 2 an interactive panel
   (``.text-joint``, drawn by ``report_text.js``): hovering or clicking a word paints its row of
   the word x region matrix over the hit; hovering a region colours the words by its column; the
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import _images
-from .sections import MAX_SIDE, Card, Page, Section, _fig, _labels_b64, esc, legend, num, payload_html
+from .sections import MAX_SIDE, Card, Page, Section, _fig, _labels_b64, card_head, esc, legend, num, payload_html
 
 
 def _css_colour(value: float | None, scale: float) -> str:
@@ -105,11 +105,7 @@ class TextPairCard(Card):
     def render(self, page: Page) -> str:
         """The card's HTML (the panel's data goes to ``page``)."""
         e = self.explanation
-        head = [f'<span class="rank">{"#" + str(self.rank) if self.rank is not None else "Hit"}</span>']
-        if e.hit_id is not None:
-            head.append(f"<span>id <code>{esc(e.hit_id)}</code></span>")
-        head.append(f'<span class="score">score {num(e.score)}</span>' if e.score is not None
-                    else f'<span class="score">{esc(e.metric)} {num(e.full_value)}</span>')
+        head = card_head(e, self.rank)
         meta = (f"order {e.order} · {esc(e.method)} · {e.n_words} words × {esc(e.n_hit_players)} regions · "
                 f"{esc(e.text_passes)} text + {esc(e.image_passes)} image encodes · {num(e.seconds, 2)} s · "
                 f"base {num(e.base_value)} → full {num(e.full_value)} · words masked by {esc(e.text_mode)}")
