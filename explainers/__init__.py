@@ -18,7 +18,7 @@ from .exact import (
 )
 from .result import Explanation
 from .scores import SCORES, higher_is_better, score_matrix
-from .players import Players, make_players
+from .players import Players, SegmentCache, make_players
 from .masking import make_baseline, masked_batch
 from .side import EmbeddingError, ImageSide, SideEvaluator
 from .games import HitGame, JointGame, QueryGame, RelativeGame
@@ -98,6 +98,7 @@ __all__ = [
     "score_matrix",
     "higher_is_better",
     "Players",
+    "SegmentCache",
     "make_players",
     "make_baseline",
     "masked_batch",

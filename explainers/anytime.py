@@ -39,6 +39,11 @@ from .uncertainty import LEVEL, confidence_interval
 DEFAULT_TOP_K = 3
 """Regions per side whose identity must be established before an anytime explanation stops."""
 
+ANYTIME_EXACT_COST = 256
+"""Under ``budget="auto"`` a side whose exact cost 2^n is at most this (8 players or fewer) is enumerated at once;
+a larger one is sampled in rounds, whose last round (2^n passes) is exact anyway. Without it a 12-player side
+would always cost 4,096 passes, where its top regions usually settle within a few hundred."""
+
 AUTO_BUDGET = "auto"
 """The budget word of anytime sampling: ``"auto"`` (cap: the default budget) or ``"auto:N"`` (cap N passes)."""
 
@@ -214,6 +219,7 @@ def overall_reason(reasons: Sequence[str]) -> str:
 
 
 __all__ = [
+    "ANYTIME_EXACT_COST",
     "AUTO_BUDGET",
     "DEFAULT_TOP_K",
     "STOP_REASONS",

@@ -11,8 +11,11 @@ removed pixels.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
+from collections import OrderedDict
+from concurrent.futures import Future, Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,4 +189,75 @@ def make_players(spec: object, prepared: PreparedImage, *, name: str = "image", 
     return Players(labels=model_labels, original_labels=original_labels, label_values=values, spec="labels")
 
 
-__all__ = ["Players", "make_players"]
+class SegmentCache:
+    """Players of images already segmented: each (spec, image) is segmented once, however often it is explained.
+
+    Keys are the spec and the model-space image (a digest of its pixels and its geometry); only spec strings
+    (``"slic:N"``, ``"grid:RxC"``) are cached, a label map is used as given. :meth:`prefetch` starts a
+    segmentation in a worker thread (SLIC releases the GIL), so the other images of a call segment while the
+    first one is prepared and encoded; :meth:`get` waits for it. The oldest entry goes beyond ``maxsize``.
+
+    Example:
+        >>> from qdrant_explain.explainers.encoder import prepare_image
+        >>> cache = SegmentCache()
+        >>> img = prepare_image(np.zeros((40, 40, 3), dtype=np.uint8), (32, 32))
+        >>> cache.get("grid:2x2", img) is cache.get("grid:2x2", img), cache.hits, cache.misses
+        (True, 1, 1)
+    """
+
+    def __init__(self, maxsize: int = 256) -> None:
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
+            raise ValueError(f"SegmentCache(maxsize=...) must be an integer >= 1; got {maxsize!r}.")
+        self.maxsize = maxsize
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[tuple, Players | Future] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @staticmethod
+    def key(spec: object, prepared: PreparedImage) -> tuple | None:
+        """The cache key of a spec string and a prepared image (None: not cached, e.g. a label map)."""
+        if not isinstance(spec, str):
+            return None
+        pixels = np.ascontiguousarray(prepared.pixels)
+        digest = hashlib.blake2b(pixels.tobytes(), digest_size=16).hexdigest()
+        return spec.strip().lower(), pixels.shape, digest, prepared.geometry
+
+    def get(self, spec: object, prepared: PreparedImage, *, name: str = "image", seed: int = 0) -> Players:
+        """The players of ``prepared`` under ``spec``: cached, waited for (a prefetch), or made now
+        (:func:`make_players`; its errors as they are)."""
+        key = self.key(spec, prepared)
+        if key is None:
+            return make_players(spec, prepared, name=name, seed=seed)
+        found = self._items.get(key)
+        if found is None:
+            self.misses += 1
+            found = make_players(spec, prepared, name=name, seed=seed)
+        else:
+            self.hits += 1
+            if isinstance(found, Future):
+                try:
+                    found = found.result()
+                except BaseException:
+                    self._items.pop(key, None)  # made again below, so the error is raised with this call's name
+                    return self.get(spec, prepared, name=name, seed=seed)
+        self._put(key, found)
+        return found
+
+    def prefetch(self, spec: object, prepared: PreparedImage, pool: Executor, *, name: str = "image",
+                 seed: int = 0) -> None:
+        """Start segmenting ``prepared`` on ``pool`` unless it is cached (a later :meth:`get` waits for it)."""
+        key = self.key(spec, prepared)
+        if key is not None and key not in self._items:
+            self._put(key, pool.submit(make_players, spec, prepared, name=name, seed=seed))
+
+    def _put(self, key: tuple, value: Players | Future) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.maxsize:
+            self._items.popitem(last=False)
+
+
+__all__ = ["Players", "SegmentCache", "make_players"]

@@ -80,8 +80,10 @@ side with ``gray`` scored below the full pair in 50/50 side games of top hits an
 pairs; ``blur`` in 49/50 and 18/30. In the joint game (both sides removed) every one-image fill scores
 at least as high as the pair (0-1/25); only ``background:DIR`` (19/25) does not."""
 
-DEFAULT_PLAYERS: dict[int, str] = {1: "slic:50", 2: "slic:16"}
-"""Player spec used when none is given, by order."""
+DEFAULT_PLAYERS: dict[int, str] = {1: "slic:24", 2: "slic:16"}
+"""Player spec used when none is given, by order. ``slic:24`` gives 11-18 regions on the demo photos, whose
+top 3 per side settle in a few hundred encoder passes under ``budget="auto"`` (``benchmarks/latency.py``);
+``slic:32`` (19-27 regions) often ran to the pass cap, and ``slic:50`` took 94 s for one pair there."""
 
 BUDGET_MEANING = (
     "For image games the budget counts encoder passes (distinct masked images encoded): per explained "

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from qdrant_explain.explainers.anytime import (
+    ANYTIME_EXACT_COST,
     DEFAULT_TOP_K,
     Stopped,
     budget_rounds,
@@ -64,6 +65,26 @@ def anytime_spec(budget: object, *, method: str, order: int, top_k: int = DEFAUL
     deadline = None if max_seconds is None else start + float(max_seconds)
     return Anytime(cap=cap, top_k=int(top_k), deadline=deadline,
                    max_seconds=None if max_seconds is None else float(max_seconds)), None
+
+
+def at_once(anytime: Anytime | None, n_players: int, plan_at: Callable[[int | None], Any]) -> bool:
+    """Whether a side is solved in one go: always without anytime; under it, when ``auto`` enumerates the side
+    exactly (2^n at most :data:`~qdrant_explain.explainers.anytime.ANYTIME_EXACT_COST` and within the pass cap).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> plan_at = lambda b: SimpleNamespace(method="exact" if b is None or b >= 2 ** 8 else "kernel-shap")
+        >>> at_once(None, 20, plan_at), at_once(Anytime(), 8, plan_at), at_once(Anytime(), 9, plan_at)
+        (True, True, False)
+        >>> at_once(Anytime(cap=100), 8, plan_at)
+        False
+    """
+    if anytime is None:
+        return True
+    cost = 2 ** int(n_players)
+    if cost > ANYTIME_EXACT_COST or (anytime.cap is not None and anytime.cap < cost):
+        return False
+    return plan_at(cost).method == "exact"
 
 
 def side_rounds(anytime: Anytime, n_players: int) -> list[int]:
@@ -131,4 +152,4 @@ def solve_in_rounds(anytime: Anytime, n_players: int, plan_at: Callable[[int], A
     return explanations, plans[-1], stopped
 
 
-__all__ = ["ANYTIME_METHODS", "Anytime", "anytime_spec", "rounds_line", "side_rounds", "solve_in_rounds"]
+__all__ = ["ANYTIME_METHODS", "Anytime", "at_once", "anytime_spec", "rounds_line", "side_rounds", "solve_in_rounds"]

@@ -26,6 +26,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from qdrant_explain.explainers.players import SegmentCache
 from qdrant_explain.explainers.vocabulary import DEFAULT_BASELINE
 
 from .results import AuditReport, Comparison, Hit, PairExplanation, SearchResults, stderr_dof_of
@@ -69,12 +70,15 @@ class SearchExplainer(ShapeQueries):
     (also multivector MaxSim), :meth:`recommend`, :meth:`discover`, :meth:`context`, :meth:`fuse` and
     :meth:`query`, each with ``explain=``.
 
+    It keeps a :class:`~qdrant_explain.explainers.players.SegmentCache` (``segments``): a query explained
+    against hit after hit, or a hit explained again, is segmented once.
+
     Args:
         collection: an opened collection (:func:`qdrant_explain.connectors.open_collection`).
         encoder: an Encoder or a spec string; None uses the encoder recorded with the
             collection (refused when the collection records another one).
         players: default player spec (``"slic:50"``, ``"grid:7x7"``); None: explain_pair's
-            defaults (``slic:50`` at order 1, ``slic:16`` at order 2).
+            defaults (``slic:24`` at order 1, ``slic:16`` at order 2).
         baseline: default baseline for removed regions: a name of ``vocabulary.BASELINES``
             (``"gray"`` is ``"constant:128,128,128"`` here as everywhere), an RGB tuple or a callable.
         method: default estimator (``"auto"``: the vocabulary's one rule).
@@ -114,6 +118,7 @@ class SearchExplainer(ShapeQueries):
         self.batch_size = batch_size
         self.progress = progress
         self.memory_cap = memory_cap
+        self.segments = SegmentCache()  # each image segmented once per explainer, however often it is explained
         self.top_k = top_k
         self.max_seconds = max_seconds
 
@@ -212,7 +217,8 @@ class SearchExplainer(ShapeQueries):
         if hit.image is None:
             return VectorSide(vector, name="hit", label=label, id=hit.id, score=hit.score, payload=hit.payload)
         return ImageSide(hit.image, self.encoder, players=players, baseline=baseline, name="hit", label=label,
-                         id=hit.id, score=hit.score, payload=hit.payload, vector=vector if comparable else None)
+                         id=hit.id, score=hit.score, payload=hit.payload, vector=vector if comparable else None,
+                         segments=self.segments)
 
     # ------------------------------------------------------------------------- API
     def search(self, query: Any = None, limit: int = 10, filter: Any = None, *,  # noqa: A002 - Qdrant's word
@@ -400,7 +406,7 @@ class SearchExplainer(ShapeQueries):
         if usable:
             sides = [self._side(resolved[i], players=opts["players"], baseline=opts["baseline"]) for i in usable]
             query_side = ImageSide(rgb, self.encoder, players=opts["players"], baseline=opts["baseline"],
-                                   name="query", label=name)
+                                   name="query", label=name, segments=self.segments)
             outcomes = explain_sides(query_side, sides, order=order, method=opts["method"], budget=opts["budget"],
                                      metric=self._game_score(), seed=opts["seed"], side=side, batch_size=self.batch_size,
                                      progress=self.progress, check_vectors=check_vectors, log=log,
@@ -484,7 +490,7 @@ class SearchExplainer(ShapeQueries):
         a, b = ends
         diff = DifferenceSide(VectorSide(a.vector, id=a.id, score=a.score), VectorSide(b.vector, id=b.id, score=b.score))
         query_side = ImageSide(rgb, self.encoder, players=opts["players"], baseline=opts["baseline"], name="query",
-                               label=name)
+                               label=name, segments=self.segments)
         (o,) = explain_sides(query_side, [diff], order=1, method=opts["method"], budget=opts["budget"],
                              metric=self.distance, seed=opts["seed"], side="query", batch_size=self.batch_size,
                              progress=self.progress, log=log, memory_cap=self.memory_cap, top_k=self.top_k,

@@ -79,7 +79,7 @@ def _vector_check_dict(check: Any) -> dict | None:
 
 
 def hit_sides(hits: Sequence[Any], hit_embeddings: Sequence[Any] | None, encoder: Any, *, players: object,
-              baseline: object, name_payload: bool = False) -> list[Any]:
+              baseline: object, name_payload: bool = False, segments: Any = None) -> list[Any]:
     """The hit sides of an explanation: an :class:`ImageSide` per hit image (with its stored vector, if
     given), a :class:`VectorSide` where only the stored vector is given.
 
@@ -98,7 +98,8 @@ def hit_sides(hits: Sequence[Any], hit_embeddings: Sequence[Any] | None, encoder
             continue
         label = side_name(image)
         sides.append(ImageSide(image, encoder, players=players, baseline=baseline, name="hit", label=label,
-                               payload={"image": label} if name_payload and label else None, vector=stored))
+                               payload={"image": label} if name_payload and label else None, vector=stored,
+                               segments=segments))
     return sides
 
 
@@ -222,6 +223,7 @@ def explain_pair(
     memory_cap: object = None,
     top_k: int = 3,
     max_seconds: float | None = None,
+    segments: Any = None,
 ) -> ImagePairExplanation:
     """Explain the similarity of a query image and a hit image for ``encoder``.
 
@@ -242,7 +244,7 @@ def explain_pair(
             encoder passes without one).
         players: ``"slic:N"``, ``"grid:RxC"``, or a pair (query_labels, hit_labels)
             of integer label maps in original pixels; None: ``vocabulary.DEFAULT_PLAYERS``
-            (``"slic:50"`` at order 1, ``"slic:16"`` at order 2).
+            (``"slic:24"`` at order 1, ``"slic:16"`` at order 2).
         baseline: what removed regions become: a name of ``vocabulary.BASELINES``
             (``"blur"``, ``"blur:SIGMA"``, ``"mean"``, ``"gray"`` = ``"constant:128,128,128"``,
             ``"constant"``, ``"constant:R,G,B"``), an RGB tuple, an image or a callable.
@@ -263,6 +265,8 @@ def explain_pair(
         log: called with one line per plan (method, encoder passes, time estimate) before encoding.
         top_k: under ``budget="auto"``: regions per side to identify before stopping.
         max_seconds: under ``budget="auto"``: the time cap (no round starts that would end after it).
+        segments: a :class:`~qdrant_explain.explainers.players.SegmentCache` shared by calls, so an image
+            explained again (a query against hit after hit) is segmented once; None: one for this call.
 
     Returns:
         :class:`ImagePairExplanation` (a :class:`~qdrant_explain.results.PairExplanation`).
@@ -295,6 +299,7 @@ def explain_pair(
         memory_cap=memory_cap,
         top_k=top_k,
         max_seconds=max_seconds,
+        segments=segments,
     )[0]
 
 
@@ -318,6 +323,7 @@ def explain_hits(
     memory_cap: object = None,
     top_k: int = 3,
     max_seconds: float | None = None,
+    segments: Any = None,
 ) -> list[ImagePairExplanation]:
     """Explain one query against several hits, sharing the masked-query encodes (multi-hit).
 
@@ -336,8 +342,9 @@ def explain_hits(
     if query_image is None:
         raise ValueError("explain_pair needs a query image (PIL image, array or path); got None.")
     query = ImageSide(query_image, encoder, players=q_spec, baseline=baseline, name="query",
-                      label=side_name(query_image))
-    sides = hit_sides(hits, hit_embeddings, encoder, players=h_spec, baseline=baseline, name_payload=True)
+                      label=side_name(query_image), segments=segments)
+    sides = hit_sides(hits, hit_embeddings, encoder, players=h_spec, baseline=baseline, name_payload=True,
+                      segments=segments)
     outcomes = explain_sides(query, sides, order=order, method=method, budget=budget, metric=score, seed=seed,
                              side=side, batch_size=batch_size, progress=progress, check_vectors=False, log=log,
                              memory_cap=memory_cap, top_k=top_k, max_seconds=max_seconds)

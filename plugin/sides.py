@@ -47,6 +47,10 @@ from qdrant_explain.explainers.memory import DEFAULT_MEMORY_FRACTION as MEMORY_F
 from qdrant_explain.explainers.memory import available_memory  # noqa: E402  (re-exported)
 from qdrant_explain.explainers.vocabulary import DEFAULT_BASELINE  # noqa: E402
 
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+from .anytime import at_once  # noqa: E402
+
 
 # ----------------------------------------------------------------------------- sides
 
@@ -269,6 +273,9 @@ class ImageSide(SideInfo):
         id, score, payload: the Qdrant point this image is, when it is one.
         vector: the point's stored vector: used when this side is held fixed, and compared with a
             fresh encode of the image (``vector_check``).
+        segments: a :class:`~qdrant_explain.explainers.players.SegmentCache` to take the players from (an
+            image explained again is not segmented again; :class:`~qdrant_explain.SearchExplainer` keeps one);
+            None: :func:`explain_sides` uses one for the call.
     """
 
     can_mask = True  # class attribute: the pipeline may mask this side
@@ -278,20 +285,43 @@ class ImageSide(SideInfo):
     players: object = None
     baseline: object = DEFAULT_BASELINE
     vector: object = None
+    segments: Any = None
+
+    def _prepared(self) -> tuple[np.ndarray, Any]:
+        """The image loaded (RGB, original pixels) and in the encoder's input space."""
+        from qdrant_explain.explainers.encoder import prepare_image, to_rgb_array
+
+        rgb = to_rgb_array(load_side_image(self.image, self.name), name=self.name)
+        prepared = self.encoder.prepare(rgb) if hasattr(self.encoder, "prepare") else prepare_image(
+            rgb, tuple(self.encoder.input_size), name=self.name)
+        return rgb, prepared
+
+    def _spec(self, order: int) -> object:
+        from qdrant_explain.explainers.vocabulary import DEFAULT_PLAYERS
+
+        return DEFAULT_PLAYERS[order] if self.players is None else self.players
+
+    def prefetch(self, *, order: int, seed: int, pool: Any) -> None:
+        """Start segmenting this image on ``pool`` into ``segments`` (nothing without a cache; a bad image is
+        left for :meth:`prepare` to refuse with its message)."""
+        if self.segments is None:
+            return
+        try:
+            _rgb, prepared = self._prepared()
+        except Exception:  # noqa: BLE001  prepare raises it with the side's name
+            return
+        self.segments.prefetch(self._spec(order), prepared, pool, name=self.name, seed=seed)
 
     def prepare(self, *, order: int, maskable: bool, check_vector: bool, seed: int, batch_size: int,
                 progress: bool | None, metric: str) -> PreparedSide:
         """Load, segment and wrap the image (segmentation only when ``maskable``)."""
-        from qdrant_explain.explainers.encoder import prepare_image, to_rgb_array
+        from qdrant_explain.explainers.encoder import to_rgb_array
 
         stored = None if self.vector is None else _vector(self.vector, f"the {self.name}'s stored vector")
         if not maskable and not check_vector and stored is not None:
             image = None if self.image is None else to_rgb_array(load_side_image(self.image, self.name), name=self.name)
             return PreparedSide(source=self, fixed=stored, image=image)
-        loaded = load_side_image(self.image, self.name)
-        rgb = to_rgb_array(loaded, name=self.name)
-        prepared = self.encoder.prepare(rgb) if hasattr(self.encoder, "prepare") else prepare_image(
-            rgb, tuple(self.encoder.input_size), name=self.name)
+        rgb, prepared = self._prepared()
         if maskable:
             players, evaluator = self._evaluator(prepared, order, seed, batch_size, progress, metric)
             raw = getattr(evaluator, "first", evaluator)  # a background side: the full image has no fill
@@ -322,26 +352,31 @@ class ImageSide(SideInfo):
         from concurrent.futures import ThreadPoolExecutor
 
         from qdrant_explain.explainers.masking import make_baseline
-        from qdrant_explain.explainers.players import make_players
-        from qdrant_explain.explainers.vocabulary import DEFAULT_PLAYERS
 
-        spec = DEFAULT_PLAYERS[order] if self.players is None else self.players
+        spec = self._spec(order)
         backgrounds = resolve_backgrounds(self.baseline, seed=seed)
         if backgrounds is not None:
             return self._background_evaluator(prepared, backgrounds, spec, seed, batch_size, progress, metric)
         with ThreadPoolExecutor(max_workers=1) as pool:  # the blur runs while SLIC segments (both release the GIL)
             pending = pool.submit(make_baseline, self.baseline, prepared.pixels)
-            players = make_players(spec, prepared, name=self.name, seed=seed)
+            players = self._players(spec, prepared, seed)
             base = pending.result()
         evaluator = encoder_side(self.encoder, prepared.pixels, base, players.labels, batch_size=batch_size,
                                  progress=progress, name=self.name)
         return players, evaluator
 
+    def _players(self, spec: object, prepared: Any, seed: int) -> Any:
+        """The players of the prepared image: from ``segments`` when there is one, else segmented now."""
+        from qdrant_explain.explainers.players import make_players
+
+        if self.segments is None:
+            return make_players(spec, prepared, name=self.name, seed=seed)
+        return self.segments.get(spec, prepared, name=self.name, seed=seed)
+
     def _background_evaluator(self, prepared: Any, backgrounds: Any, spec: object, seed: int, batch_size: int,
                               progress: bool | None, metric: str):
         """One evaluator per background image (prepared to model space like the image), averaged."""
         from qdrant_explain.explainers.encoder import prepare_image, to_rgb_array
-        from qdrant_explain.explainers.players import make_players
         from qdrant_explain.explainers.scores import BILINEAR_SCORES
         from qdrant_explain.explainers.side import ExpectedSide
 
@@ -350,7 +385,7 @@ class ImageSide(SideInfo):
                 f"baseline {backgrounds}: the mean score over backgrounds is computed from mean embeddings, which "
                 f"needs a cosine or dot score; the collection scores with {metric!r}. Use another baseline "
                 f"(blur, gray, mean).")
-        players = make_players(spec, prepared, name=self.name, seed=seed)
+        players = self._players(spec, prepared, seed)
         fills = []
         for k, image in enumerate(backgrounds.images):
             rgb = to_rgb_array(load_side_image(image, f"background {k}"), name=f"background {k}")
@@ -683,11 +718,15 @@ def explain_sides(
 
         return explain_sides_grey(query, hits, order=order, method=method, metric=metric, side=side,
                                   kit=grey_kit(), check_vectors=check_vectors, log=log)
-    q = query.prepare(maskable=wants_query, check_vector=False, **kw)
-    prepared = []
-    for h in hits:
-        mask_hit = order == 2 or (side in ("both", "hit") and not isinstance(h, DifferenceSide))
-        prepared.append(h.prepare(maskable=mask_hit, check_vector=check_vectors, **kw))
+    masked = [wants_query] + [order == 2 or (side in ("both", "hit") and not isinstance(h, DifferenceSide))
+                              for h in hits]
+    query, *hits = _with_segments([query, *hits], masked)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the hits segment while the query is prepared and encoded
+        for h, mask in zip(hits, masked[1:]):
+            if mask and isinstance(h, ImageSide):
+                h.prefetch(order=order, seed=seed, pool=pool)
+        q = query.prepare(maskable=wants_query, check_vector=False, **kw)
+        prepared = [h.prepare(maskable=mask, check_vector=check_vectors, **kw) for h, mask in zip(hits, masked[1:])]
     dim = int(q.fixed.shape[0]) if q.fixed is not None else None
     from qdrant_explain.explainers.scores import is_pair_score
 
@@ -873,7 +912,7 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
         shared = f", {len(q_games)} games share one plan" if len(q_games) > 1 else ""
         what = f"query side ({q.n_players} players{shared})"
         solve = lambda plan: _solve(q.evaluator, plan, np.stack(columns), weights, metric, seed, memory_cap)  # noqa: E731
-        if anytime is None or q_plan_at(anytime.cap).method == "exact":  # auto's exact rule keeps its fixed cost
+        if at_once(anytime, q.n_players, q_plan_at):  # a fixed cost, or a small side auto enumerates at once
             q_plan = q_plan_at(budget if anytime is None else anytime.cap)
             _announce(say, what, q_plan, _throughput(q), _fills(q))
             found = solve(q_plan)
@@ -903,6 +942,20 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
             query_explanation=q_expl[i], hit_explanation=h_expl[i], notes=notes,
             stopped=_stopped(stops.get("query") if q_expl[i] is not None else None, h_stops[i], anytime)))
     return outcomes
+
+
+def _with_segments(sides: list, masked: list[bool]) -> list:
+    """The sides, the masked :class:`ImageSide` s without a segment cache given one for this call (each image
+    segmented once, the hits while the query is prepared). Sides that already have one keep it."""
+    from dataclasses import replace
+
+    from qdrant_explain.explainers.players import SegmentCache
+
+    if sum(bool(m) and isinstance(s, ImageSide) for s, m in zip(sides, masked)) < 2:
+        return sides
+    local = SegmentCache()
+    return [replace(s, segments=local) if m and isinstance(s, ImageSide) and s.segments is None else s
+            for s, m in zip(sides, masked)]
 
 
 def _rounds(anytime: Any, p: PreparedSide, plan_at: Callable[[int | None], GamePlan], solve: Callable[[GamePlan], list],
@@ -972,7 +1025,7 @@ def _hit_sides(q: PreparedSide, hits: list[PreparedSide], method: str, budget: i
         what = f"{which} ({n} players{', one plan' if len(members) > 1 else ''})"
         fills = _fills(*(hits[i] for i in members))
         stop = None
-        if anytime is None or plan_at(anytime.cap).method == "exact":  # auto's exact rule keeps its fixed cost
+        if at_once(anytime, n, plan_at):  # a fixed cost, or a small side auto enumerates at once
             plan = plan_at(budget if anytime is None else anytime.cap)
             _announce(say, what, plan, _throughput(hits[members[0]]), fills)
             found = solve(plan)

@@ -71,10 +71,10 @@ def distinct_subsets(n: int, size: int, k: int, rng: np.random.Generator) -> Coa
         return np.zeros((0, n), dtype=bool)
     if total <= _ENUMERATE_LIMIT and 2 * k >= total:
         idx = np.array(list(itertools.combinations(range(n), size)), dtype=np.int64).reshape(total, size)
-        pick = rng.choice(total, size=k, replace=False)
+        pick = rng.permutation(total)[:k]  # a prefix of one permutation: more rows extend fewer
         return _rows_from_indices(idx[pick], n)
     rows, seen = [], set()
-    while len(rows) < k:
+    while len(rows) < k:  # candidates come from one stream of uniforms whatever the batch: a prefix again
         batch = max(16, 2 * (k - len(rows)))
         idx = np.argsort(rng.random((batch, n)), axis=1)[:, :size]
         cand = _rows_from_indices(idx, n)
@@ -219,10 +219,13 @@ def stratified_design(
     for g, u in zip(rest, _allocate_units([groups[g] for g in rest], left)):
         units[g] = u
     blocks, unit_ids, strata, fractions = [], [], [], []
+    # one generator per group, from one draw of rng: a larger budget with the same seed samples a superset of the
+    # smaller one's coalitions (nested rounds: budget="auto" re-encodes nothing it has already encoded)
+    base = int(rng.integers(2**63))
     for g in range(len(groups)):
         if units[g] == 0:
             continue
-        block = groups[g].sample(units[g], rng)
+        block = groups[g].sample(units[g], np.random.default_rng([base, *groups[g].sizes]))
         complete = units[g] == groups[g].units
         # a sampled pair (S, N \ S) is one unit: rows k and k + units of the block
         ids = np.arange(block.shape[0]) if complete or not groups[g].paired else np.tile(np.arange(units[g]), 2)

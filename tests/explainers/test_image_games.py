@@ -221,3 +221,38 @@ def test_hit_game_and_relative_game():
     with pytest.raises(ValueError, match="dimension"):
         side.embed(z)
         QueryGame(side, np.ones(7), "cosine")
+
+
+def test_segment_cache_keys_on_spec_pixels_and_geometry():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qdrant_explain.explainers.players import SegmentCache, make_players
+
+    rng = np.random.default_rng(0)
+    a = prepare_image(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8), (32, 32))
+    b = prepare_image(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8), (32, 32))
+    cache = SegmentCache(maxsize=2)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        cache.prefetch("slic:10", a, pool)
+        got = cache.get("slic:10", a)  # waits for the prefetch
+    np.testing.assert_array_equal(got.labels, make_players("slic:10", a).labels)
+    assert cache.get("slic:10", a) is got and cache.get("SLIC:10 ", a) is got
+    assert cache.get("slic:10", b) is not got and cache.get("grid:2x2", a).n_players == 4
+    assert len(cache) == 2  # bounded: the oldest entry went
+    labels = np.zeros((48, 40), dtype=int)
+    assert SegmentCache.key(labels, a) is None and cache.get(labels, a).n_players == 1
+    with pytest.raises(ValueError, match="maxsize"):
+        SegmentCache(maxsize=0)
+
+
+def test_segment_cache_prefetch_error_is_raised_by_get():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qdrant_explain.explainers.players import SegmentCache
+
+    img = prepare_image(np.zeros((8, 8, 3), dtype=np.uint8), (8, 8))
+    cache = SegmentCache()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        cache.prefetch("slic:5000", img, pool)
+        with pytest.raises(ValueError, match="slic:5000"):
+            cache.get("slic:5000", img, name="query")

@@ -157,7 +157,7 @@ def test_default_budgets():
 
 
 def test_defaults_and_words():
-    assert DEFAULT_PLAYERS == {1: "slic:50", 2: "slic:16"}
+    assert DEFAULT_PLAYERS == {1: "slic:24", 2: "slic:16"}
     assert "encoder passes" in BUDGET_MEANING and "order 2" in BUDGET_MEANING
     assert AUTO_EXACT_COST == 4096
     import json

@@ -47,6 +47,17 @@ class Flat(Quadrants):
         return np.stack([m + 1.0, np.zeros_like(m)], 1)  # cosine 1 for every mask: all values 0
 
 
+def test_auto_enumerates_at_once_up_to_8_players_and_samples_in_rounds_above():
+    """ANYTIME_EXACT_COST = 256: 8 players (256 passes) exact with no rounds; 9 players in rounds, below 2^9."""
+    small = explain_pair(IMG, IMG[:, ::-1], Quadrants(), players="grid:2x4")
+    assert small.method == "exact" and small.extra["stopped"] == "fixed"  # no rounds
+    assert small.extra["query_passes"] == small.extra["hit_passes"] == 2**8
+    big = explain_pair(IMG, IMG[:, ::-1], Quadrants(), players="grid:3x3")
+    assert big.extra["anytime"]["query"]["rounds"][0] == big.extra["anytime"]["hit"]["rounds"][0] == 64
+    fixed = explain_pair(IMG, IMG[:, ::-1], Quadrants(), players="grid:3x3", budget=None)  # fixed: exact to 12
+    assert fixed.method == "exact" and fixed.extra["query_passes"] == 2**9
+
+
 def test_time_cap_stops_after_the_first_round():
     r = explain_pair(IMG, IMG[::-1], Flat(), players="grid:5x5", budget="auto:1024", max_seconds=1e-6)
     assert r.extra["stopped"] == "time cap"

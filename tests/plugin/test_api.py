@@ -44,6 +44,25 @@ def test_explain_hits_shares_query_encodes(ex, indexed):
     assert [h["id"] for h in data["hits"]] == [h.id for h in res.hits]
 
 
+def test_explainer_segments_each_image_once(ex, indexed, monkeypatch):
+    """A query explained against hit after hit, then again, is segmented once per (spec, image)."""
+    import qdrant_explain.explainers.players as players_module
+
+    monkeypatch.setattr(ex, "segments", players_module.SegmentCache())  # the module's explainer, fresh cache
+    made = []
+    real = players_module.make_players
+    monkeypatch.setattr(players_module, "make_players", lambda *a, **k: made.append(a[0]) or real(*a, **k))
+    hits = ex.search(indexed["query"], limit=2)
+    first = ex.explain(indexed["query"], hits[0], players="slic:20", budget=64)
+    assert len(made) == 2  # the query and the first hit
+    again = ex.explain(indexed["query"], hits[0], players="slic:20", budget=64)
+    ex.explain(indexed["query"], hits[1], players="slic:20", budget=64)
+    assert len(made) == 3 and ex.segments.hits >= 3  # only the second hit was new
+    np.testing.assert_array_equal(first.query_values, again.query_values)
+    ex.explain(indexed["query"], hits[0], players="grid:3x3", budget=64)  # another spec: segmented anew
+    assert len(made) == 5
+
+
 def test_joint_explanation_and_region_lookup(ex, indexed):
     hit = ex.search(indexed["query"], limit=1)[0]
     e = ex.explain(indexed["query"], hit, order=2, players="grid:2x2", method="exact")

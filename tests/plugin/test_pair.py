@@ -56,7 +56,7 @@ def enc():
 
 def test_order1_both_sides(enc):
     q, h = scene(48, 64, 0), scene(40, 40, 1)
-    res = explain_pair(q, h, enc, order=1, players="grid:3x3")
+    res = explain_pair(q, h, enc, order=1, players="grid:3x3", budget=None)  # fixed: auto is exact up to 12 players
     assert isinstance(res, ImagePairExplanation) and isinstance(res, PairExplanation)
     assert res.method == "exact" and not res.estimated
     assert res.encoder_passes == enc.images == 2 * 2**9  # full masks are part of the tables

@@ -111,9 +111,14 @@ def test_auto_resolves_identically_everywhere(indexed, enc, budget, expected):
     out = run("explain", indexed["query"], "--point-id", hit.id, "--collection", "photos", "--db", indexed["db"],
               "--players", "grid:1x11", *args, "--json", "-", "--quiet")
     assert out.exit_code == 0, out.output
-    cli = json.loads(out.stdout)["method"]
+    cli = json.loads(out.stdout)
     vocab = resolve_method("auto", order=1, kind="side", n_players=11, budget=budget)[0]
-    assert game.method == pair.method == api.method == cli == vocab == expected
+    assert game.method == pair.method == vocab == expected
+    if budget is None:  # SearchExplainer's and the CLI's default budget is "auto": 11 players are sampled in rounds
+        assert api.extra["anytime"]["query"]["rounds"][0] == 64
+        assert api.method == cli["method"] and api.extra["stopped"] == cli["extra"]["stopped"]
+    else:
+        assert api.method == cli["method"] == expected and "stopped" not in cli["extra"]
 
 
 # ------------------------------------------------------------------------------------ one meaning per baseline
