@@ -5,7 +5,7 @@ For each demo photo (:func:`qdrant_explain.demo.write_demo_photos`) the hit is i
 left motorcycle view) with its nearest photo. Each pair is explained twice at order 1 on both sides:
 with the default anytime budget (timed) and at a fixed 1,024 passes per side (2,048 passes: the reference).
 Reported: the median wall time of the default and the share of pairs whose top-k regions (as a set) per side
-equal the reference's. Results are appended to two JSON lines files (``--out`` prefix: ``.timed.jsonl``, ``.reference.jsonl``), so an
+equal the reference's. Results are appended to two JSON lines files (``--out`` prefix: ``.timed.jsonl``, ``.reference-seedS.jsonl``), so an
 interrupted run resumes, and the untimed references can run beside other work.
 
     OMP_NUM_THREADS=2 python benchmarks/latency.py --phase timed       # on an idle machine: the timed runs
@@ -24,8 +24,10 @@ import numpy as np
 
 
 REFERENCE_SEED = 1
-"""The reference samples with another seed than the default (0): the rounds' coalitions are nested in a larger
-budget's with the same seed, so a same-seed reference would share them and agree more than it should."""
+"""The default reference samples with another seed than the default explain (0), an independent run: the rounds'
+coalitions are nested in a larger budget's with the same seed, so a same-seed reference (``--reference-seed 0``,
+what a user gets by re-running with ``--budget 1024``) shares them and answers whether stopping early changed the
+result."""
 
 
 def pairs_of(photos: list[pathlib.Path], encoder, queries: list[pathlib.Path] = ()) -> list[tuple[pathlib.Path, pathlib.Path]]:
@@ -84,6 +86,7 @@ def main() -> None:
     ap.add_argument("--players", default=None, help="player spec (default: the library's)")
     ap.add_argument("--reference", type=int, default=1024, help="fixed passes per side of the reference")
     ap.add_argument("--top-k", type=int, default=3)
+    ap.add_argument("--reference-seed", type=int, default=REFERENCE_SEED)
     ap.add_argument("--phase", choices=("timed", "reference", "both"), default="both",
                     help="timed: the default explain, timed (run it on an idle machine); reference: the fixed-budget "
                          "runs (not timed, can run beside other work); both: one after the other, pair by pair")
@@ -95,7 +98,7 @@ def main() -> None:
     photos = sorted(folder.glob("*.png")) or sorted(p for p in folder.iterdir() if p.is_file())
     queries = sorted((folder.parent / "queries").glob("*.png"))
     pairs = pairs_of(photos, enc, queries)[: args.pairs]
-    files = {"timed": pathlib.Path(f"{args.out}.timed.jsonl"), "reference": pathlib.Path(f"{args.out}.reference.jsonl")}
+    files = {"timed": pathlib.Path(f"{args.out}.timed.jsonl"), "reference": pathlib.Path(f"{args.out}.reference-seed{args.reference_seed}.jsonl")}
     phases = ("timed", "reference") if args.phase == "both" else (args.phase,)
     for q, h in pairs:
         for phase in phases:
@@ -105,7 +108,7 @@ def main() -> None:
             if phase == "timed":
                 r = explain_pair(q, h, enc, players=args.players, top_k=args.top_k)
             else:
-                r = explain_pair(q, h, enc, players=args.players, budget=args.reference, seed=REFERENCE_SEED)
+                r = explain_pair(q, h, enc, players=args.players, budget=args.reference, seed=args.reference_seed)
             wall = time.perf_counter() - t0
             row = {"query": q.name, "hit": h.name, "seconds": round(wall, 2), "passes": r.encoder_passes,
                    "stopped": r.extra.get("stopped", "fixed"), "players": [r.n_query_players, r.n_hit_players],
@@ -114,7 +117,8 @@ def main() -> None:
             print(phase, json.dumps(row), flush=True)
             with files[phase].open("a") as f:
                 f.write(json.dumps(row) + "\n")
-    print(summary(load_rows(files["timed"]), load_rows(files["reference"]), args.top_k, args.reference))
+    print(f"reference seed {args.reference_seed}:",
+          summary(load_rows(files["timed"]), load_rows(files["reference"]), args.top_k, args.reference))
 
 
 if __name__ == "__main__":

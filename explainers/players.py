@@ -15,7 +15,7 @@ import hashlib
 import re
 import warnings
 from collections import OrderedDict
-from concurrent.futures import Future, Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
 import numpy as np

@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import pathlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
@@ -46,8 +47,6 @@ SIDES = ("both", "query", "hit")
 from qdrant_explain.explainers.memory import DEFAULT_MEMORY_FRACTION as MEMORY_FRACTION  # noqa: E402
 from qdrant_explain.explainers.memory import available_memory  # noqa: E402  (re-exported)
 from qdrant_explain.explainers.vocabulary import DEFAULT_BASELINE  # noqa: E402
-
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 from .anytime import at_once  # noqa: E402
 
@@ -349,8 +348,6 @@ class ImageSide(SideInfo):
 
     def _evaluator(self, prepared: Any, order: int, seed: int, batch_size: int, progress: bool | None,
                    metric: str = "cosine"):
-        from concurrent.futures import ThreadPoolExecutor
-
         from qdrant_explain.explainers.masking import make_baseline
 
         spec = self._spec(order)
