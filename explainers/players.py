@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import warnings
 from collections import OrderedDict
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -193,9 +193,13 @@ class SegmentCache:
     """Players of images already segmented: each (spec, image) is segmented once, however often it is explained.
 
     Keys are the spec and the model-space image (a digest of its pixels and its geometry); only spec strings
-    (``"slic:N"``, ``"grid:RxC"``) are cached, a label map is used as given. :meth:`prefetch` starts a
-    segmentation in a worker thread (SLIC releases the GIL), so the other images of a call segment while the
-    first one is prepared and encoded; :meth:`get` waits for it. The oldest entry goes beyond ``maxsize``.
+    (``"slic:N"``, ``"grid:RxC"``) are cached, a label map is used as given. Bounded by entries and by the bytes
+    of the label maps (a 12 MP photo's original-pixel labels are 96 MB): the oldest entries go first. Safe to
+    share between threads (:func:`~qdrant_explain.sides.explain_sides` segments the hits in a worker thread).
+
+    Args:
+        maxsize: most entries.
+        max_bytes: most bytes of label maps held (model-space and original-pixel labels).
 
     Example:
         >>> from qdrant_explain.explainers.encoder import prepare_image
@@ -205,16 +209,24 @@ class SegmentCache:
         (True, 1, 1)
     """
 
-    def __init__(self, maxsize: int = 256) -> None:
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
-            raise ValueError(f"SegmentCache(maxsize=...) must be an integer >= 1; got {maxsize!r}.")
-        self.maxsize = maxsize
+    def __init__(self, maxsize: int = 64, max_bytes: int = 256 * 2**20) -> None:
+        for name, value in (("maxsize", maxsize), ("max_bytes", max_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"SegmentCache({name}=...) must be an integer >= 1; got {value!r}.")
+        self.maxsize, self.max_bytes = maxsize, max_bytes
         self.hits = 0
         self.misses = 0
-        self._items: OrderedDict[tuple, Players | Future] = OrderedDict()
+        self._items: OrderedDict[tuple, Players] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the label maps held."""
+        with self._lock:
+            return sum(_label_bytes(v) for v in self._items.values())
 
     @staticmethod
     def key(spec: object, prepared: PreparedImage) -> tuple | None:
@@ -226,38 +238,34 @@ class SegmentCache:
         return spec.strip().lower(), pixels.shape, digest, prepared.geometry
 
     def get(self, spec: object, prepared: PreparedImage, *, name: str = "image", seed: int = 0) -> Players:
-        """The players of ``prepared`` under ``spec``: cached, waited for (a prefetch), or made now
-        (:func:`make_players`; its errors as they are)."""
+        """The players of ``prepared`` under ``spec``: cached, or made now (:func:`make_players`; its errors as
+        they are)."""
         key = self.key(spec, prepared)
         if key is None:
             return make_players(spec, prepared, name=name, seed=seed)
-        found = self._items.get(key)
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                self.misses += 1
+            else:
+                self.hits += 1
         if found is None:
-            self.misses += 1
-            found = make_players(spec, prepared, name=name, seed=seed)
-        else:
-            self.hits += 1
-            if isinstance(found, Future):
-                try:
-                    found = found.result()
-                except BaseException:
-                    self._items.pop(key, None)  # made again below, so the error is raised with this call's name
-                    return self.get(spec, prepared, name=name, seed=seed)
+            found = make_players(spec, prepared, name=name, seed=seed)  # outside the lock: SLIC takes a while
         self._put(key, found)
         return found
 
-    def prefetch(self, spec: object, prepared: PreparedImage, pool: Executor, *, name: str = "image",
-                 seed: int = 0) -> None:
-        """Start segmenting ``prepared`` on ``pool`` unless it is cached (a later :meth:`get` waits for it)."""
-        key = self.key(spec, prepared)
-        if key is not None and key not in self._items:
-            self._put(key, pool.submit(make_players, spec, prepared, name=name, seed=seed))
+    def _put(self, key: tuple, value: Players) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            total = sum(_label_bytes(v) for v in self._items.values())
+            while len(self._items) > 1 and (len(self._items) > self.maxsize or total > self.max_bytes):
+                _, dropped = self._items.popitem(last=False)
+                total -= _label_bytes(dropped)
 
-    def _put(self, key: tuple, value: Players | Future) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.maxsize:
-            self._items.popitem(last=False)
+
+def _label_bytes(value: Players) -> int:
+    return int(value.labels.nbytes + value.original_labels.nbytes)
 
 
 __all__ = ["Players", "SegmentCache", "make_players"]

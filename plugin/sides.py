@@ -300,29 +300,32 @@ class ImageSide(SideInfo):
 
         return DEFAULT_PLAYERS[order] if self.players is None else self.players
 
-    def prefetch(self, *, order: int, seed: int, pool: Any) -> None:
-        """Start segmenting this image on ``pool`` into ``segments`` (nothing without a cache; a bad image is
-        left for :meth:`prepare` to refuse with its message)."""
-        if self.segments is None:
-            return
-        try:
-            _rgb, prepared = self._prepared()
-        except Exception:  # noqa: BLE001  prepare raises it with the side's name
-            return
-        self.segments.prefetch(self._spec(order), prepared, pool, name=self.name, seed=seed)
+    def staged(self, *, order: int, seed: int) -> tuple:
+        """The encoder-free part of :meth:`prepare`, safe to run in a worker thread: the image loaded and
+        prepared, its players (from ``segments`` when there is one) and its baseline (None for a background
+        baseline, made with its evaluator). :func:`explain_sides` stages the hits while the query is prepared."""
+        from qdrant_explain.explainers.masking import make_baseline
+
+        rgb, prepared = self._prepared()
+        players = self._players(self._spec(order), prepared, seed)
+        base = None if resolve_backgrounds(self.baseline, seed=seed) is not None else make_baseline(
+            self.baseline, prepared.pixels)
+        return rgb, prepared, players, base
 
     def prepare(self, *, order: int, maskable: bool, check_vector: bool, seed: int, batch_size: int,
-                progress: bool | None, metric: str) -> PreparedSide:
-        """Load, segment and wrap the image (segmentation only when ``maskable``)."""
+                progress: bool | None, metric: str, staged: tuple | None = None) -> PreparedSide:
+        """Load, segment and wrap the image (segmentation only when ``maskable``; ``staged``: what
+        :meth:`staged` returned for it, not done again)."""
         from qdrant_explain.explainers.encoder import to_rgb_array
 
         stored = None if self.vector is None else _vector(self.vector, f"the {self.name}'s stored vector")
         if not maskable and not check_vector and stored is not None:
             image = None if self.image is None else to_rgb_array(load_side_image(self.image, self.name), name=self.name)
             return PreparedSide(source=self, fixed=stored, image=image)
-        rgb, prepared = self._prepared()
+        rgb, prepared = self._prepared() if staged is None else staged[:2]
         if maskable:
-            players, evaluator = self._evaluator(prepared, order, seed, batch_size, progress, metric)
+            players, evaluator = self._evaluator(prepared, order, seed, batch_size, progress, metric,
+                                                 staged=None if staged is None else staged[2:])
             raw = getattr(evaluator, "first", evaluator)  # a background side: the full image has no fill
             fresh = raw.embed(np.ones((1, players.n_players), dtype=bool))[0]
         else:
@@ -347,17 +350,21 @@ class ImageSide(SideInfo):
                             unmasked_passes=0 if maskable else 1)
 
     def _evaluator(self, prepared: Any, order: int, seed: int, batch_size: int, progress: bool | None,
-                   metric: str = "cosine"):
+                   metric: str = "cosine", staged: tuple | None = None):
         from qdrant_explain.explainers.masking import make_baseline
 
         spec = self._spec(order)
         backgrounds = resolve_backgrounds(self.baseline, seed=seed)
         if backgrounds is not None:
-            return self._background_evaluator(prepared, backgrounds, spec, seed, batch_size, progress, metric)
-        with ThreadPoolExecutor(max_workers=1) as pool:  # the blur runs while SLIC segments (both release the GIL)
-            pending = pool.submit(make_baseline, self.baseline, prepared.pixels)
-            players = self._players(spec, prepared, seed)
-            base = pending.result()
+            return self._background_evaluator(prepared, backgrounds, spec, seed, batch_size, progress, metric,
+                                              players=None if staged is None else staged[0])
+        if staged is not None:
+            players, base = staged
+        else:
+            with ThreadPoolExecutor(max_workers=1) as pool:  # the blur runs while SLIC segments
+                pending = pool.submit(make_baseline, self.baseline, prepared.pixels)
+                players = self._players(spec, prepared, seed)
+                base = pending.result()
         evaluator = encoder_side(self.encoder, prepared.pixels, base, players.labels, batch_size=batch_size,
                                  progress=progress, name=self.name)
         return players, evaluator
@@ -371,7 +378,7 @@ class ImageSide(SideInfo):
         return self.segments.get(spec, prepared, name=self.name, seed=seed)
 
     def _background_evaluator(self, prepared: Any, backgrounds: Any, spec: object, seed: int, batch_size: int,
-                              progress: bool | None, metric: str):
+                              progress: bool | None, metric: str, players: Any = None):
         """One evaluator per background image (prepared to model space like the image), averaged."""
         from qdrant_explain.explainers.encoder import prepare_image, to_rgb_array
         from qdrant_explain.explainers.scores import BILINEAR_SCORES
@@ -382,7 +389,7 @@ class ImageSide(SideInfo):
                 f"baseline {backgrounds}: the mean score over backgrounds is computed from mean embeddings, which "
                 f"needs a cosine or dot score; the collection scores with {metric!r}. Use another baseline "
                 f"(blur, gray, mean).")
-        players = self._players(spec, prepared, seed)
+        players = self._players(spec, prepared, seed) if players is None else players
         fills = []
         for k, image in enumerate(backgrounds.images):
             rgb = to_rgb_array(load_side_image(image, f"background {k}"), name=f"background {k}")
@@ -718,12 +725,13 @@ def explain_sides(
     masked = [wants_query] + [order == 2 or (side in ("both", "hit") and not isinstance(h, DifferenceSide))
                               for h in hits]
     query, *hits = _with_segments([query, *hits], masked)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # the hits segment while the query is prepared and encoded
-        for h, mask in zip(hits, masked[1:]):
-            if mask and isinstance(h, ImageSide):
-                h.prefetch(order=order, seed=seed, pool=pool)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the hits load and segment while the query is prepared
+        staged = [pool.submit(h.staged, order=order, seed=seed) if mask and isinstance(h, ImageSide) else None
+                  for h, mask in zip(hits, masked[1:])]
         q = query.prepare(maskable=wants_query, check_vector=False, **kw)
-        prepared = [h.prepare(maskable=mask, check_vector=check_vectors, **kw) for h, mask in zip(hits, masked[1:])]
+        prepared = [h.prepare(maskable=mask, check_vector=check_vectors, **kw) if st is None else
+                    h.prepare(maskable=mask, check_vector=check_vectors, staged=st.result(), **kw)
+                    for h, mask, st in zip(hits, masked[1:], staged)]
     dim = int(q.fixed.shape[0]) if q.fixed is not None else None
     from qdrant_explain.explainers.scores import is_pair_score
 
@@ -942,8 +950,8 @@ def _order1(q: PreparedSide, hits: list[PreparedSide], method: str, budget: int 
 
 
 def _with_segments(sides: list, masked: list[bool]) -> list:
-    """The sides, the masked :class:`ImageSide` s without a segment cache given one for this call (each image
-    segmented once, the hits while the query is prepared). Sides that already have one keep it."""
+    """The sides, the masked :class:`ImageSide` s without a segment cache given one for this call (an image
+    that is both query and hit, or two hits, segmented once). Sides that already have one keep it."""
     from dataclasses import replace
 
     from qdrant_explain.explainers.players import SegmentCache

@@ -224,35 +224,40 @@ def test_hit_game_and_relative_game():
 
 
 def test_segment_cache_keys_on_spec_pixels_and_geometry():
-    from concurrent.futures import ThreadPoolExecutor
-
     from qdrant_explain.explainers.players import SegmentCache, make_players
 
     rng = np.random.default_rng(0)
     a = prepare_image(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8), (32, 32))
     b = prepare_image(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8), (32, 32))
     cache = SegmentCache(maxsize=2)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        cache.prefetch("slic:10", a, pool)
-        got = cache.get("slic:10", a)  # waits for the prefetch
+    got = cache.get("slic:10", a)
     np.testing.assert_array_equal(got.labels, make_players("slic:10", a).labels)
     assert cache.get("slic:10", a) is got and cache.get("SLIC:10 ", a) is got
     assert cache.get("slic:10", b) is not got and cache.get("grid:2x2", a).n_players == 4
     assert len(cache) == 2  # bounded: the oldest entry went
     labels = np.zeros((48, 40), dtype=int)
     assert SegmentCache.key(labels, a) is None and cache.get(labels, a).n_players == 1
+    one = got.labels.nbytes + got.original_labels.nbytes
+    small = SegmentCache(max_bytes=one + 1)  # room for one segmentation's label maps
+    small.get("grid:2x2", a)
+    small.get("grid:2x2", b)
+    assert len(small) == 1 and small.nbytes <= one + 1
     with pytest.raises(ValueError, match="maxsize"):
         SegmentCache(maxsize=0)
+    with pytest.raises(ValueError, match="max_bytes"):
+        SegmentCache(max_bytes=True)
 
 
-def test_segment_cache_prefetch_error_is_raised_by_get():
+def test_segment_cache_shared_by_threads():
     from concurrent.futures import ThreadPoolExecutor
 
-    from qdrant_explain.explainers.players import SegmentCache
+    from qdrant_explain.explainers.players import SegmentCache, make_players
 
-    img = prepare_image(np.zeros((8, 8, 3), dtype=np.uint8), (8, 8))
-    cache = SegmentCache()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        cache.prefetch("slic:5000", img, pool)
-        with pytest.raises(ValueError, match="slic:5000"):
-            cache.get("slic:5000", img, name="query")
+    rng = np.random.default_rng(1)
+    imgs = [prepare_image(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8), (32, 32)) for _ in range(6)]
+    cache = SegmentCache(maxsize=4)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda i: cache.get("slic:8", imgs[i % 6]), range(60)))
+    for i, players in enumerate(got):
+        np.testing.assert_array_equal(players.labels, make_players("slic:8", imgs[i % 6]).labels)
+    assert len(cache) <= 4 and cache.hits + cache.misses == 60
