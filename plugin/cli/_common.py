@@ -281,7 +281,8 @@ def explain_options(fn: Callable) -> Callable:
     fn = click.option("--budget", type=BudgetParam(), default=None, metavar="N|auto|auto:N",
                       help=f"{_vocabulary.BUDGET_MEANING} Capped at the exact cost; at least {MIN_BUDGET}. "
                            "'auto' (explain's default at order 1): sample in rounds until the top regions are "
-                           "identified with 95 % confidence (auto:N: at most N passes per side); N: a fixed cost. "
+                           "identified with 95 % confidence (auto:N: at most N passes per side; a side of 8 "
+                           "regions or fewer is enumerated at once); N: a fixed cost. "
                            "Default: explain samples in rounds, the other commands use the method's own.")(fn)
     fn = click.option("--baseline", default=_vocabulary.DEFAULT_BASELINE, show_default=True, metavar="NAME", callback=_check_baseline,
                       help=_baseline_help())(fn)
