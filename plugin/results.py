@@ -802,8 +802,36 @@ def _paint(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
     return _images.heatmap_from_regions(idx, values)
 
 
+class ExplainedHitReading:
+    """How every explanation of one hit reads: the metric's sign, the hit's regions, the summary sentence.
+
+    Shared by :class:`PairExplanation` and :class:`~qdrant_explain.text_results.TextExplanation`; each says the
+    sentence with its own ``summary_text``."""
+
+    @property
+    def higher_is_better(self) -> bool:
+        """True for cosine/dot (positive = more similar), False for distances (positive = farther apart)."""
+        return _higher_is_better(self.metric)
+
+    @property
+    def n_hit_players(self) -> int | None:
+        """Number of hit regions, or None when the hit side has no players."""
+        if self.hit_values is not None:
+            return int(len(self.hit_values))
+        if self.cross is not None:
+            return int(self.cross.shape[1])
+        return None
+
+    @property
+    def summary(self) -> str:
+        """One sentence that says why the hit matched: the strongest regions (words, or pair), where they lie and
+        their share of the score, after a warning when the baseline scores as high as the pair
+        (:func:`qdrant_explain.summary.summary_sentence`)."""
+        return self.summary_text()
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
-class PairExplanation(Result):
+class PairExplanation(ExplainedHitReading, Result):
     """Why ``hit`` matched ``query``: region attributions on each side, and for order 2 the cross matrix.
 
     Attributes:
@@ -896,26 +924,12 @@ class PairExplanation(Result):
 
     # -- reading -----------------------------------------------------------------------
     @property
-    def higher_is_better(self) -> bool:
-        """True for cosine/dot (positive = more similar), False for distances (positive = farther apart)."""
-        return _higher_is_better(self.metric)
-
-    @property
     def n_query_players(self) -> int | None:
         """Number of query regions, or None when the query side has no players."""
         if self.query_values is not None:
             return int(len(self.query_values))
         if self.cross is not None:
             return int(self.cross.shape[0])
-        return None
-
-    @property
-    def n_hit_players(self) -> int | None:
-        """Number of hit regions, or None when the hit side has no players."""
-        if self.hit_values is not None:
-            return int(len(self.hit_values))
-        if self.cross is not None:
-            return int(self.cross.shape[1])
         return None
 
     def _need_cross(self) -> np.ndarray:
@@ -961,13 +975,6 @@ class PairExplanation(Result):
     def hit_heatmap_for_query_region(self, region: int) -> np.ndarray:
         """(H1, W1) heatmap over the hit: ``cross[region, :]`` painted on the hit regions (order 2 only)."""
         return self.hit_heatmap_for(int(region))
-
-    @property
-    def summary(self) -> str:
-        """One sentence that says why the hit matched: the strongest regions (or pair), where they lie and
-        their share of the score, after a warning when the baseline scores as high as the pair
-        (:func:`qdrant_explain.summary.summary_sentence`)."""
-        return self.summary_text()
 
     def summary_text(self, *, warn: bool = True) -> str:
         """:attr:`summary`; ``warn=False`` leaves out the baseline warning."""
@@ -1482,6 +1489,6 @@ def load_result(source: Any) -> Result:
     return RESULT_TYPES[kind].from_dict(data)
 
 
-__all__ = ["AuditReport", "Comparison", "FrozenDict", "Hit", "JSON_FORMAT", "PairExplanation", "RESULT_TYPES",
+__all__ = ["AuditReport", "Comparison", "ExplainedHitReading", "FrozenDict", "Hit", "JSON_FORMAT", "PairExplanation", "RESULT_TYPES",
            "Result", "STDERR_ARRAYS", "SearchResults", "decode_array", "encode_array", "load_result", "pool_arrays",
            "register_result_type", "same", "stderr_dof_of", "unpool_arrays"]

@@ -18,13 +18,13 @@ import numpy as np
 from qdrant_explain.explainers.joint import JointExplanation
 from qdrant_explain.explainers.players import Players
 from qdrant_explain.explainers.result import Explanation
-from qdrant_explain.explainers.scores import higher_is_better as _higher_is_better
 from qdrant_explain.explainers.words import Words
 
 from . import _images
 from .report import text_sections as _tsec
 from .report import sections as _sec
 from .results import (
+    ExplainedHitReading,
     coerce_explained_hit,
     float_arrays,
     JSON_FORMAT,
@@ -46,7 +46,7 @@ from .results import (
 
 @register_result_type
 @dataclass(frozen=True, kw_only=True, eq=False)
-class TextExplanation(Result):
+class TextExplanation(ExplainedHitReading, Result):
     """Why an image hit came back for a text query: word values, region values and word x region pairs.
 
     Attributes:
@@ -130,23 +130,9 @@ class TextExplanation(Result):
 
     # -- reading -----------------------------------------------------------------------
     @property
-    def higher_is_better(self) -> bool:
-        """True for cosine/dot (positive = more similar), False for distances."""
-        return _higher_is_better(self.metric)
-
-    @property
     def n_words(self) -> int:
         """Number of word players."""
         return self.words.n_players
-
-    @property
-    def n_hit_players(self) -> int | None:
-        """Number of hit regions, or None when the hit side has no players."""
-        if self.hit_values is not None:
-            return int(len(self.hit_values))
-        if self.cross is not None:
-            return int(self.cross.shape[1])
-        return None
 
     @property
     def word_colours(self) -> np.ndarray | None:
@@ -199,12 +185,6 @@ class TextExplanation(Result):
         if not 0 <= j < cross.shape[1]:
             raise ValueError(f"region must be 0..{cross.shape[1] - 1}; got {region!r}.")
         return cross[:, j].copy()
-
-    @property
-    def summary(self) -> str:
-        """One sentence: the word (and region, or word <-> region pair) the hit matched on, with shares of the
-        score (:func:`qdrant_explain.summary.summary_sentence`)."""
-        return self.summary_text()
 
     def summary_text(self, *, warn: bool = True) -> str:
         """:attr:`summary`; ``warn=False`` leaves out the baseline warning."""

@@ -17,6 +17,7 @@ is ``E_stratum[m] + mean over the sampled masks of (e - m)``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
 
@@ -226,25 +227,33 @@ def _size_effect_design(z: np.ndarray) -> np.ndarray:
     return np.concatenate([onehot, (onehot[:, :, None] * z[:, None, :]).reshape(k, -1)], axis=1)
 
 
-def fit_size_effects(z: np.ndarray, emb: np.ndarray) -> SizeEffectModel:
+def fit_size_effects(z: np.ndarray, emb: np.ndarray, *, roughness: np.ndarray | None = None,
+                     smoothing: Sequence[float] = _SMOOTHING) -> SizeEffectModel:
     """Fit :class:`SizeEffectModel` to masks ``z`` (K, n) and embeddings ``emb`` (K, d).
 
     Penalised least squares: intercepts free, ``smoothing * sum (b[s+1,k] - b[s,k])^2``
     (effects change slowly with the size, so a size without masks borrows its
     neighbours' effects) plus a small ridge; the smoothing with the smallest
-    leave-one-out error (closed form) over ``_SMOOTHING`` wins.
+    leave-one-out error (closed form) over ``smoothing`` wins.
+
+    Args:
+        roughness: (n+1, n+1) penalty over the sizes of each player's effects (None: squared first
+            differences, ``D^T D``); ``benchmarks/mse_variants/curv.py`` tries others.
+        smoothing: the penalty strengths to choose from.
     """
     k, n = z.shape
     present = np.bincount(z.sum(axis=1), minlength=n + 1) > 0
     x = _size_effect_design(z)
     keep = np.concatenate([present, np.ones((n + 1) * n, dtype=bool)])
     xs = x[:, keep]
-    diff = np.diff(np.eye(n + 1), axis=0)
-    smooth = np.kron(diff.T @ diff, np.eye(n))
+    if roughness is None:
+        diff = np.diff(np.eye(n + 1), axis=0)
+        roughness = diff.T @ diff
+    smooth = np.kron(roughness, np.eye(n))
     n_icpt = int(present.sum())
     gram, rhs = xs.T @ xs, xs.T @ emb
     best: tuple[float, np.ndarray, float] | None = None
-    for lam in _SMOOTHING:
+    for lam in smoothing:
         pen = np.zeros_like(gram)
         pen[n_icpt:, n_icpt:] = k * (lam * smooth + _EFFECT_RIDGE * np.eye(smooth.shape[0]))
         try:

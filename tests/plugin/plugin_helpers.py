@@ -3,7 +3,11 @@ whichever conftest.py was imported last when several test folders run together).
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+
 import numpy as np
+import pytest
 
 from qdrant_explain._testing import OTHER_SPEC, SPEC
 from qdrant_explain.results import PairExplanation
@@ -68,3 +72,65 @@ def synthetic_text(order: int = 2):
                            hit_values=np.linspace(0.03, -0.01, 8), cross=cross, hit_image=img, hit_labels=labels,
                            base_value=0.1, full_value=0.3, order=order, method="exact", encoder="tiny", seed=0,
                            text_passes=2**n, image_passes=256, score=0.3, hit_id=4, hit_payload={"path": "x.png"})
+
+
+# ----------------------------------------------------------------------------- a real browser
+
+CHROMIUM = os.environ.get("QE_CHROMIUM", "/usr/bin/chromium")
+"""The Chromium the browser tests drive (Debian's package; ``.ci/run`` installs it)."""
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"]
+
+
+def browser_missing(what: str) -> None:
+    """Skip outside CI; fail under CI=true (a browser test that skips in CI proves nothing)."""
+    if IN_CI:
+        pytest.fail(f"CI=true but {what}; CI must run the browser tests (.ci/run installs Chromium).", pytrace=False)
+    pytest.skip(what)
+
+
+def require_chromium() -> None:
+    """:func:`browser_missing` when :data:`CHROMIUM` is not an executable file."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        browser_missing(f"{CHROMIUM} is absent (Debian's chromium package; .ci/run installs it)")
+
+
+@contextmanager
+def chromium():
+    """A headless Chromium through Playwright, closed on exit (:func:`browser_missing` without either)."""
+    require_chromium()
+    try:
+        from playwright import sync_api
+    except ImportError:
+        browser_missing("playwright (Python package) is not installed")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(browser, errors: list[str] | None = None, *, width: int = 1200, height: int = 900):
+    """A page of ``browser``; console errors, page errors and dialogs go to ``errors`` (when given)."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    if errors is not None:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("dialog", lambda d: (errors.append("dialog: " + d.message), d.dismiss()))
+    return page
+
+
+def open_page(browser, path, errors: list[str] | None = None, *, width: int = 1200, height: int = 900,
+              ready: str = "ready"):
+    """:func:`new_page` at ``path``, once its script is ready (:func:`goto_ready`)."""
+    page = new_page(browser, errors, width=width, height=height)
+    goto_ready(page, path, ready)
+    return page
+
+
+def goto_ready(page, path, ready: str = "ready") -> None:
+    """Load ``path`` in ``page`` and wait for its script (``document.body.dataset[ready] === '1'``)."""
+    page.goto(path.as_uri())
+    page.wait_for_function(f"document.body.dataset.{ready} === '1'", timeout=15000)

@@ -5,20 +5,14 @@ hover text on every number, a phone-width layout, and axe-core's accessibility c
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import numpy as np
 import pytest
 
-from plugin_helpers import synthetic_pair
+from plugin_helpers import chromium, open_page, synthetic_pair
 from qdrant_explain.report.sections import MAX_LINES, TOP_LINES, region_anchors, strongest_pairs
 from qdrant_explain.results import Hit, SearchResults
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
 
 
 # ----------------------------------------------------------------------------- pure parts (no browser)
@@ -55,22 +49,8 @@ def _results() -> SearchResults:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is absent (.ci/run installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python package) is not installed")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-def _open(browser, path, width: int, errors: list[str]):
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri())
-    page.wait_for_function("document.body.dataset.ready === '1'", timeout=15000)
-    return page
 
 
 def _slide(page, panel: int, t: float) -> None:
@@ -85,7 +65,7 @@ def test_summary_numbers_lines_and_slider(tmp_path, browser):
     path = tmp_path / "report.html"
     results.to_html(path)
     errors: list[str] = []
-    page = _open(browser, path, 1200, errors)
+    page = open_page(browser, path, errors, width=1200)
     try:
         # the summary sentence of each card, as the result says it
         assert page.locator(".summary").all_inner_texts() == [joint.summary, first.summary]
@@ -162,7 +142,7 @@ def test_phone_width_layout(tmp_path, browser):
     path = tmp_path / "report.html"
     _results().to_html(path)
     errors: list[str] = []
-    page = _open(browser, path, 375, errors)
+    page = open_page(browser, path, errors, width=375)
     try:
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
         for sel in (".joint canvas[data-side=q]", ".joint canvas[data-side=h]", ".saliency img"):
@@ -188,7 +168,7 @@ def test_axe_finds_no_serious_or_critical_violation(tmp_path, browser, width):
     path = tmp_path / "report.html"
     _results().to_html(path)
     errors: list[str] = []
-    page = _open(browser, path, width, errors)
+    page = open_page(browser, path, errors, width=width)
     try:
         results = axe_mod.Axe().run(page)
         violations = results.response["violations"]
