@@ -15,6 +15,24 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+def photo_collection(root, n: int, seed: int, prefix: str) -> dict:
+    """``n`` smooth photos ``{prefix}00.png``... in ``root/photos``, indexed as collection "c" in ``root/db`` with
+    the tiny encoder (path-based embedded Qdrant)."""
+    from PIL import Image
+
+    from plugin_helpers import TINY, _smooth_image
+
+    photos = root / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(_smooth_image(rng)).save(photos / f"{prefix}{i:02d}.png")
+    db = root / "db"
+    out = run("index", photos, "--collection", "c", "--db", db, "--encoder", TINY, "--quiet")
+    assert out.exit_code == 0, out.output
+    return {"db": db, "photos": photos, "root": root}
+
+
 def collection_fingerprint(db, name="c"):
     """Every point (id, vector, payload) and every storage file's bytes: what "unchanged" means."""
     from qdrant_client import QdrantClient

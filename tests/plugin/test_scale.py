@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from plugin_helpers import TINY, _smooth_image, synthetic_pair
-from scale_helpers import collection_fingerprint, run
+from plugin_helpers import synthetic_pair
+from scale_helpers import collection_fingerprint, photo_collection, run
 from qdrant_explain import SearchExplainer
 from qdrant_explain.scale import (
     AuditStateError,
@@ -34,18 +34,7 @@ FAST = dict(limit=2, players="grid:2x3", budget=24, stability=0.5)
 @pytest.fixture(scope="module")
 def col(tmp_path_factory):
     """12 smooth photos indexed with the tiny encoder (path-based embedded Qdrant)."""
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("scale")
-    photos = root / "photos"
-    photos.mkdir()
-    rng = np.random.default_rng(3)
-    for i in range(12):
-        Image.fromarray(_smooth_image(rng)).save(photos / f"p{i:02d}.png")
-    db = root / "db"
-    out = run("index", photos, "--collection", "c", "--db", db, "--encoder", TINY, "--quiet")
-    assert out.exit_code == 0, out.output
-    return {"db": db, "photos": photos, "root": root}
+    return photo_collection(tmp_path_factory.mktemp("scale"), 12, seed=3, prefix="p")
 
 
 # ------------------------------------------------------------------------------------------ intervals

@@ -21,8 +21,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from plugin_helpers import TINY, _smooth_image  # noqa: E402
-from scale_helpers import collection_fingerprint, run  # noqa: E402
+from plugin_helpers import TINY  # noqa: E402
+from scale_helpers import collection_fingerprint, photo_collection, run  # noqa: E402
 
 from qdrant_explain import SearchExplainer  # noqa: E402
 from qdrant_explain.connectors.client import close_shared_clients  # noqa: E402
@@ -47,17 +47,7 @@ def ray_session():
 
 @pytest.fixture(scope="module")
 def rcol(tmp_path_factory):
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("rayscale")
-    photos = root / "photos"
-    photos.mkdir()
-    rng = np.random.default_rng(11)
-    for i in range(N):
-        Image.fromarray(_smooth_image(rng)).save(photos / f"r{i:02d}.png")
-    db = root / "db"
-    assert run("index", photos, "--collection", "c", "--db", db, "--encoder", TINY, "--quiet").exit_code == 0
-    return {"db": db, "root": root}
+    return photo_collection(tmp_path_factory.mktemp("rayscale"), N, seed=11, prefix="r")
 
 
 def _rows(folder):
