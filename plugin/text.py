@@ -11,7 +11,9 @@ whitespace/punctuation-aware words, a word's subword pieces masked together) and
   region mask encoded once, every combination scored by one product): exact (2^w text encodes +
   2^nh image encodes) or the stratified sampler, as for image pairs; when sampled, a text of at
   most 12 words (``explainers.joint.exact_query.EXACT_QUERY_PLAYERS``) is enumerated exactly
-  (2^w text encodes: they are cheap) and only the regions are sampled.
+  (2^w text encodes: they are cheap) and only the regions are sampled, unless a budget is given
+  whose text share (in proportion to the players) is below 2^w: then both sides are sampled,
+  which is more exact for the same encodes.
 
 :func:`explain_text` explains a text against hit images or stored vectors;
 :func:`text_explanation` turns a :class:`~qdrant_explain.sides.SideOutcome` into a

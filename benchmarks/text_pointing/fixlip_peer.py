@@ -21,9 +21,13 @@ reimplemented from its paper and code (not copied):
   text-side feature), which gives the same solution as building the design matrix
   (``--check`` verifies it on a small game).
 
-Ours: :func:`qdrant_explain.text.explain_text` with ``order=2, method="stratified"`` (the text
-side enumerated: 2^w text encodes; the regions sampled with the rest of the budget), charged its
-text + image encodes.
+Ours: :func:`qdrant_explain.sides.explain_sides` with a text side and an image side, ``order=2,
+method="stratified"``, charged its text + image encodes, three ways: ``ours`` (the default: the
+text side enumerated, 2^w text encodes, when its share of the budget covers 2^w, else both sides
+sampled), ``ours_text_sampled`` (always sampled like the regions) and ``ours_text_enumerated``
+(always enumerated, the regions sampled with the rest: :class:`QueryExactStratified` directly).
+``fixlip_default`` compares at FIxLIP's README budget (``approximate_crossmodal(game,
+budget=2**19)``): its encodes and rel. MSE there, and the encodes ours needs for that rel. MSE.
 
 Faithfulness: relative MSE of the word x region block against its own exact value (ours: the
 order-2 Shapley-Taylor cross block; FIxLIP: the FBII cross block, whose top-order terms are the
@@ -52,12 +56,16 @@ from qdrant_explain.datasets.digits.clip import caption, load_digits_clip
 from qdrant_explain.explainers import make_baseline, make_players, masked_batch
 from qdrant_explain.explainers.coalitions import all_coalitions
 from qdrant_explain.explainers.joint.design import context_weights
+from qdrant_explain.explainers.joint.exact_query import QueryExactStratified
+from qdrant_explain.explainers.side import SideEvaluator
 from qdrant_explain.explainers.scores import normalize_rows, score_matrix
 from qdrant_explain.sides import ImageSide, explain_sides
 from qdrant_explain.text import TextSide, explain_text
 
 BASELINE = "constant:0,0,0"
 BLOCK = 64
+FIXLIP_DEFAULT = 2**19  # FIxLIP's README: fixlip.approximate_crossmodal(game, budget=2**19)
+OURS = ("ours", "ours_text_sampled", "ours_text_enumerated")
 
 
 # ----------------------------------------------------------------------------- the two sides of one (caption, mosaic)
@@ -284,6 +292,18 @@ def ours_run(pair: Pair, budget: int, seed: int, *, exact_text: bool = True) -> 
             "encodes": int(o.hit_passes + o.query_passes), "text_exact": o.joint.meta.get("query_side") == "exact"}
 
 
+def ours_enumerated_run(pair: Pair, budget: int, seed: int) -> dict | None:
+    """Our joint sampler with the text side always enumerated (:class:`QueryExactStratified`), None when
+    the budget does not cover 2^w plus the image side's minimum."""
+    est = QueryExactStratified()
+    if budget < est.minimum_budget((pair.nt, pair.ni)):
+        return None
+    q, h = SideEvaluator(pair.embed_text, pair.nt), SideEvaluator(pair.embed_image, pair.ni)
+    parts = est.estimate(q, h, score="cosine", budget=budget, rng=np.random.default_rng(seed))
+    return {"cross": parts["cross"], "image_encodes": int(h.encoder_passes), "text_encodes": int(q.encoder_passes),
+            "encodes": int(h.encoder_passes + q.encoder_passes), "text_exact": True}
+
+
 # ----------------------------------------------------------------------------- comparison
 
 
@@ -310,10 +330,15 @@ def compare(enc, k_digits: int, players: str, ours_budgets, fixlip_budgets, seed
     out = {"caption": text, "words": pair.nt, "regions": pair.ni, "reference_image_masks": ref["image_masks"],
            "reference_image_side": ref["image_side"],
            "reference_noise_rel_mse": {"st": ref["st_noise"], "banzhaf": ref["banzhaf_noise"]}, "fixlip": []}
-    for key, exact_text in (("ours", True), ("ours_text_sampled", False)):
+    runners = {"ours": lambda b, s: ours_run(pair, b, s),
+               "ours_text_sampled": lambda b, s: ours_run(pair, b, s, exact_text=False),
+               "ours_text_enumerated": lambda b, s: ours_enumerated_run(pair, b, s)}
+    for key, runner in runners.items():
         out[key] = []
         for b in ours_budgets:
-            runs = [ours_run(pair, b, s, exact_text=exact_text) for s in seeds]
+            runs = [runner(b, s) for s in seeds]
+            if runs[0] is None:
+                continue
             out[key].append({"budget": b, "encodes": float(np.mean([r["encodes"] for r in runs])),
                              "text_encodes": float(np.mean([r["text_encodes"] for r in runs])),
                              "image_encodes": float(np.mean([r["image_encodes"] for r in runs])),
@@ -330,7 +355,7 @@ def compare(enc, k_digits: int, players: str, ours_budgets, fixlip_budgets, seed
     for tau in taus:
         a = needed([(r["encodes"], r["rel_mse"]) for r in out["fixlip"]], tau)
         row = {"fixlip_encodes": a, "fixlip_at_most": max(r["encodes"] for r in out["fixlip"]) if a is None else None}
-        for key in ("ours", "ours_text_sampled"):
+        for key in OURS:
             o = needed([(r["encodes"], r["rel_mse"]) for r in out[key]], tau)
             row[f"{key}_encodes"] = o
             row[f"ratio_{key}"] = None if a is None or o is None else round(a / o, 1)
@@ -357,11 +382,21 @@ def summarise(res: dict, taus, *, noise_corrected: bool) -> dict:
         for tau in taus:
             a = needed(curve("fixlip", "banzhaf"), tau)
             row = {"fixlip": None if a is None else round(a)}
-            for key in ("ours", "ours_text_sampled"):
+            for key in OURS:
                 o = needed(curve(key, "st"), tau)
                 row[key] = None if o is None else round(o)
                 row[f"ratio_{key}"] = None if a is None or o is None else round(a / o, 1)
             rows[str(tau)] = row
+        at = [x for x in r["fixlip"] if x["combinations"] == FIXLIP_DEFAULT]
+        if at:  # FIxLIP's README operating point: its encodes and rel. MSE, ours at that rel. MSE
+            sub = noise["banzhaf"] if noise_corrected else 0.0
+            tau = max(at[0]["rel_mse"] - sub, 1e-12)
+            row = {"fixlip_encodes": round(at[0]["encodes"]), "fixlip_masks": at[0]["masks"], "rel_mse": tau}
+            for key in OURS:
+                o = needed(curve(key, "st"), tau)
+                row[key] = None if o is None else round(o)
+                row[f"ratio_{key}"] = None if o is None else round(at[0]["encodes"] / o, 1)
+            rows["fixlip_default"] = row
         out[name] = rows
     return out
 
@@ -398,15 +433,17 @@ def main(argv=None) -> None:
     ap.add_argument("--check", action="store_true", help="only the self-checks")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--taus", default="0.1,0.03,0.01", help="rel. MSE levels at which the encodes are compared")
-    ap.add_argument("--per-size", type=int, default=400, help="reference image masks per size (ST, > 16 regions)")
-    ap.add_argument("--uniform", type=int, default=20000, help="uniform reference image masks (Banzhaf, > 16 regions)")
+    ap.add_argument("--per-size", type=int, default=2000, help="reference image masks per size (ST, > 16 regions)")
+    ap.add_argument("--uniform", type=int, default=100000, help="uniform reference image masks (Banzhaf, > 16 regions)")
     ap.add_argument("--only", choices=["8x16", "10x49"], default=None, help="run one of the two sizes")
-    ap.add_argument("--summarise", metavar="JSON", default=None,
+    ap.add_argument("--summarise", metavar="JSON", nargs="+", default=None,
                     help="recompute the encodes at equal rel. MSE (--taus) from a saved result, raw and noise-corrected")
     args = ap.parse_args(argv)
     if args.summarise:
         taus = tuple(float(t) for t in args.taus.split(","))
-        saved = json.loads(open(args.summarise).read())
+        saved = {}
+        for path in args.summarise:  # one file per size when they were run apart (--only)
+            saved.update(json.loads(open(path, encoding="utf-8").read()))
         print(json.dumps({"raw": summarise(saved, taus, noise_corrected=False),
                           "reference_noise_subtracted": summarise(saved, taus, noise_corrected=True)}, indent=1))
         return
@@ -416,8 +453,10 @@ def main(argv=None) -> None:
         return
     seeds = list(range(args.seeds))
     taus = tuple(float(t) for t in args.taus.split(","))
-    sizes = {"8x16": (7, "grid:4x4", [192, 256, 384, 512, 768, 1280, 2304], [2**k for k in range(10, 21, 2)]),
-             "10x49": (9, "grid:7x7", [512, 768, 1280, 2048, 3072, 5120], [2**k for k in range(12, 23, 2)])}
+    sizes = {"8x16": (7, "grid:4x4", [192, 256, 384, 512, 768, 1280, 2304],
+                      sorted([2**k for k in range(10, 21, 2)] + [FIXLIP_DEFAULT])),
+             "10x49": (9, "grid:7x7", [512, 768, 1024, 1536, 2048, 2560, 3072, 4096, 6144, 8192],
+                       sorted([2**k for k in range(12, 23, 2)] + [FIXLIP_DEFAULT]))}
     res = {name: compare(enc, k, players, ours, fixlip, seeds, args.per_size, args.uniform, taus)
            for name, (k, players, ours, fixlip) in sizes.items() if args.only in (None, name)}
     res.update({"block": BLOCK, "seeds": len(seeds)})

@@ -72,7 +72,6 @@ from .design import (
     fixed_plan_side,
     pilot_side,
     plan_side,
-    size_prior,
     stratified_minimum_budget,
     stratum_spread,
 )
@@ -121,7 +120,6 @@ __all__ = [
     "pilot_side",
     "plan_side",
     "side_deltas",
-    "size_prior",
     "stratified_bilinear_from_samples",
     "stratified_joint_from_samples",
     "stratified_minimum_budget",

@@ -16,7 +16,7 @@ from ..coalitions import all_coalitions
 from ..scores import check_score, score_matrix
 from .base import check_dims
 from .design import (_prep, _side_importance, _side_minimum, context_weights, fixed_plan_side, pilot_side, plan_side,
-                     size_prior, stratum_spread)
+                     stratum_spread)
 from .stratified import StratifiedJoint
 
 EXACT_QUERY_PLAYERS = 12
@@ -43,7 +43,7 @@ class QueryExactStratified(StratifiedJoint, register=False):
         zq = all_coalitions(nq)
         left = min(int(budget) - 2**nq, 2**nh if nh < 62 else int(budget))
         if self.unbiased:  # a fixed count per hit mask size, as the parent's unbiased design
-            zh = fixed_plan_side(nh, left, _side_importance(context_weights(nq, nh), 1) * size_prior(nh), rng)
+            zh = fixed_plan_side(nh, left, _side_importance(context_weights(nq, nh), 1), rng)
             eq, eh = query.embed(zq), hit.embed(zh)
             check_dims(eq, eh)
             return zq, zh, eq, eh, score_matrix(eq, eh, metric)

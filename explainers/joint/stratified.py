@@ -18,7 +18,6 @@ from .design import (
     fixed_plan_side,
     pilot_side,
     plan_side,
-    size_prior,
     stratified_minimum_budget,
     stratum_spread,
 )
@@ -171,8 +170,8 @@ class StratifiedJoint(JointEstimator):
     Exact when the budget covers every mask of both sides (2^nq + 2^nh).
 
     Default (``unbiased=True``): one round with a fixed count per size (the
-    minimal design, then the rest by the context weights times
-    :func:`~.design.size_prior`), the two sides and every size drawn from
+    minimal design, then the rest by a data-free Neyman weight per size,
+    :func:`~.design._side_importance`), the two sides and every size drawn from
     independent generators, and a cross-fitted control variate
     (:func:`~.control_variate.cross_fit_deltas`): every estimate is unbiased
     and comes with standard errors from the stratum variances
@@ -225,8 +224,8 @@ class StratifiedJoint(JointEstimator):
         bq, bh = _split_budget(nq, nh, budget)
         if self.unbiased:
             rq, rh = (np.random.default_rng(int(x)) for x in rng.integers(0, 2**63 - 1, size=2))
-            zq = fixed_plan_side(nq, bq, _side_importance(p, 0) * size_prior(nq), rq)
-            zh = fixed_plan_side(nh, bh, _side_importance(p, 1) * size_prior(nh), rh)
+            zq = fixed_plan_side(nq, bq, _side_importance(p, 0), rq)
+            zh = fixed_plan_side(nh, bh, _side_importance(p, 1), rh)
             eq, eh = query.embed(zq), hit.embed(zh)
             check_dims(eq, eh)
             return zq, zh, eq, eh, score_matrix(eq, eh, metric)

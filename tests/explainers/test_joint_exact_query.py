@@ -26,11 +26,11 @@ def test_equals_exact_when_the_budget_covers_both_sides():
 
 def test_every_query_mask_and_the_rest_of_the_budget_on_the_hit_side():
     f, g = _sides(10, 12)
-    plain = explain_joint(f, g, 10, 12, method="stratified", budget=1300, seed=1)
-    got = explain_joint(f, g, 10, 12, method="stratified", budget=1300, seed=1, exact_query=True)
-    assert plain.query_passes < 1024 and "query_side" not in plain.meta
-    assert got.query_passes == 1024 and got.hit_passes == 1300 - 1024 and got.meta["query_side"] == "exact"
-    again = explain_joint(f, g, 10, 12, method="stratified", budget=1300, seed=1, exact_query=True)
+    plain = explain_joint(f, g, 10, 12, method="stratified", budget=2400, seed=1)
+    got = explain_joint(f, g, 10, 12, method="stratified", budget=2400, seed=1, exact_query=True)
+    assert "query_side" not in plain.meta
+    assert got.query_passes == 1024 and got.hit_passes == 2400 - 1024 and got.meta["query_side"] == "exact"
+    again = explain_joint(f, g, 10, 12, method="stratified", budget=2400, seed=1, exact_query=True)
     np.testing.assert_array_equal(got.cross, again.cross)
     # efficiency of the cross block's sum is not promised by a sampler; its scale is sane
     assert np.isfinite(got.cross).all() and abs(got.full_value - plain.full_value) < 1e-12
@@ -40,6 +40,11 @@ def test_falls_back_to_plain_stratified_when_it_cannot_enumerate():
     f, g = _sides(10, 12)
     small = explain_joint(f, g, 10, 12, method="stratified", budget=900, exact_query=True)  # < 2^10 + minimum
     assert "query_side" not in small.meta and small.query_passes < 1024
+    # 2^10 + the minimum fit, but the query side's share (10 / 22 of 2,200 = 1,000) is below 2^10: both sampled
+    shared = explain_joint(f, g, 10, 12, method="stratified", budget=2200, exact_query=True)
+    assert "query_side" not in shared.meta and shared.query_passes == 1000 and shared.hit_passes == 1200
+    covered = explain_joint(f, g, 10, 12, method="stratified", budget=2260, exact_query=True)  # share 1,027
+    assert covered.meta["query_side"] == "exact" and covered.query_passes == 1024
     f, g = _sides(EXACT_QUERY_PLAYERS + 1, 4)
     big = explain_joint(f, g, EXACT_QUERY_PLAYERS + 1, 4, method="stratified", budget=300, exact_query=True)
     assert "query_side" not in big.meta
