@@ -78,32 +78,36 @@ class SideModel:
         (s-1)(s-2)/((n-1)(n-2)); without i: s/(n-1) and s(s-1)/((n-1)(n-2)).
         """
         n = self.beta.shape[0]
-        eff = self.beta + self.gamma * (size / n)
-        rest = eff.sum(axis=0)[None, :] - eff
-        pairs = np.zeros((n, n, eff.shape[1])) if self.pairs is None else self.pairs
-        with_i = pairs.sum(axis=1)  # (n, d): pairs (i, l)
-        without_i = pairs.sum(axis=(0, 1))[None, :] / 2.0 - with_i  # pairs not touching i
+        plus, minus = _additive_stratum_means(self.c[size], self.beta + self.gamma * (size / n), size)
+        if self.pairs is None:
+            return plus, minus
+        with_i = self.pairs.sum(axis=1)  # (n, d): pairs (i, l)
+        without_i = self.pairs.sum(axis=(0, 1))[None, :] / 2.0 - with_i  # pairs not touching i
         one, two = 1.0 / max(n - 1, 1), 1.0 / max((n - 1) * (n - 2), 1)
-        zero = np.zeros_like(eff)
-        plus = (self.c[size] + eff + (size - 1) * one * (rest + with_i) + (size - 1) * (size - 2) * two * without_i
-                if size >= 1 else zero)
-        minus = (self.c[size] + size * one * rest + size * (size - 1) * two * without_i
-                 if size <= n - 1 else zero)
+        if size >= 1:
+            plus = plus + (size - 1) * one * with_i + (size - 1) * (size - 2) * two * without_i
+        if size <= n - 1:
+            minus = minus + size * (size - 1) * two * without_i
         return plus, minus
 
     def deltas(self) -> np.ndarray:
         """(n, n, d) exact ``E[m(A + i)] - E[m(A)]`` over uniform contexts A of size a not holding i, [a, i]."""
         n = self.beta.shape[0]
-        a = np.arange(n, dtype=np.float64)[:, None, None]
-        share = a / max(n - 1, 1)  # P(k in A) for another player k
-        out = (self.c[1:] - self.c[:-1])[:, None, :] + np.zeros((1, n, 1))
-        for coef, grow in ((self.beta, lambda t: np.ones_like(t)), (self.gamma, lambda t: t / n)):
-            rest = coef.sum(axis=0)[None, None, :] - coef[None]
-            out = out + grow(a + 1) * (coef[None] + share * rest) - grow(a) * share * rest
-        if self.pairs is not None:
-            # pairs without i are in A + i exactly when in A: only the pairs (i, l), l in A, change
-            out = out + share * self.pairs.sum(axis=1)[None]
-        return out
+        return np.stack([self.stratum_means(a + 1)[0] - self.stratum_means(a)[1] for a in range(n)])
+
+
+def _additive_stratum_means(c: np.ndarray, eff: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact means of ``c + sum_{k in S} eff[k]`` over the masks S of ``size`` with / without each player.
+
+    Another player is in a mask holding i with probability (s-1)/(n-1), in one without i with s/(n-1);
+    sizes with no such mask (0 with, n without) give zeros.
+    """
+    n = eff.shape[0]
+    rest = eff.sum(axis=0)[None, :] - eff
+    share = 1.0 / max(n - 1, 1)
+    plus = c + eff + (size - 1) * share * rest if size >= 1 else np.zeros_like(eff)
+    minus = c + size * share * rest if size <= n - 1 else np.zeros_like(eff)
+    return plus, minus
 
 
 def _ridge_fit(x: np.ndarray, y: np.ndarray, penalty: np.ndarray) -> tuple[np.ndarray, float]:
@@ -239,13 +243,7 @@ class SizeEffectModel:
 
     def stratum_means(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact mean prediction over the masks of ``size`` with / without each player: two (n, d) arrays."""
-        n = self.b.shape[1]
-        eff = self.b[size]
-        rest = eff.sum(axis=0)[None, :] - eff
-        share = 1.0 / max(n - 1, 1)
-        plus = self.c[size] + eff + (size - 1) * share * rest if size >= 1 else np.zeros_like(eff)
-        minus = self.c[size] + size * share * rest if size <= n - 1 else np.zeros_like(eff)
-        return plus, minus
+        return _additive_stratum_means(self.c[size], self.b[size], size)
 
 
 def _size_effect_design(z: np.ndarray) -> np.ndarray:

@@ -88,3 +88,18 @@ def unanimity_table(n: int, members: tuple[int, ...], scale: float = 1.0) -> np.
     t = sum(1 << i for i in members)
     idx = np.arange(2**n)
     return scale * ((idx & t) == t).astype(np.float64)
+
+
+def mlp_side(n: int, d: int, seed: int):
+    """A joint side's embedding function: masks (K, n) -> (K, d), a two-layer tanh network."""
+    rng = np.random.default_rng(seed)
+    w1, a = rng.normal(size=(n, d)) * 0.6, rng.normal(size=(d, d)) * 0.5
+    return lambda m: np.tanh(np.tanh(np.asarray(m, float) @ w1 + 0.2) @ a)
+
+
+def cached_side(table: np.ndarray, n: int):
+    """A :class:`SideEvaluator` reading a full table of embeddings (bitmask order) instead of encoding."""
+    from qdrant_explain.explainers import SideEvaluator
+    from qdrant_explain.explainers.coalitions import coalition_index
+
+    return SideEvaluator(lambda m: table[coalition_index(m)], n, batch_size=1 << 16, progress=False)

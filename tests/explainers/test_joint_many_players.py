@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from qdrant_explain.explainers import SideEvaluator, explain_joint
-from qdrant_explain.explainers.coalitions import all_coalitions, coalition_index
+from _estimator_games import cached_side as _cached, mlp_side as _mlp_side
+
+from qdrant_explain.explainers import explain_joint
+from qdrant_explain.explainers.coalitions import all_coalitions
 from qdrant_explain.explainers.joint import context_weights, fit_side_model
 from qdrant_explain.explainers.joint.control_variate import _SIZE_FOLDS, _fold_models, cross_fit_deltas
 from qdrant_explain.explainers.joint.design import _allocate, _side_importance, fixed_plan_side
-
-
-def _mlp_side(n: int, d: int, seed: int):
-    rng = np.random.default_rng(seed)
-    w1, a = rng.normal(size=(n, d)) * 0.6, rng.normal(size=(d, d)) * 0.5
-    return lambda m: np.tanh(np.tanh(np.asarray(m, float) @ w1 + 0.2) @ a)
-
-
-def _cached(table: np.ndarray, n: int) -> SideEvaluator:
-    return SideEvaluator(lambda m: table[coalition_index(m)], n, batch_size=1 << 16, progress=False)
 
 
 def test_side_importance_is_the_neyman_weight_of_the_plain_stratum_means():

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qdrant_explain.explainers import SideEvaluator, explain_joint
-from qdrant_explain.explainers.coalitions import all_coalitions, coalition_index
+from _estimator_games import cached_side as _cached, mlp_side as _mlp_side
+
+from qdrant_explain.explainers import explain_joint
+from qdrant_explain.explainers.coalitions import all_coalitions
 from qdrant_explain.explainers.joint import (
     JointExplanation,
     cross_fit_deltas,
@@ -17,18 +19,8 @@ from qdrant_explain.explainers.joint import (
 from qdrant_explain.explainers.joint.result import STDERR_FIELDS
 
 
-def _mlp_side(n: int, d: int, seed: int):
-    rng = np.random.default_rng(seed)
-    w1, a = rng.normal(size=(n, d)) * 0.6, rng.normal(size=(d, d)) * 0.5
-    return lambda m: np.tanh(np.tanh(np.asarray(m, float) @ w1 + 0.2) @ a)
-
-
 def _tables(n: int, seeds=(4, 5), d: int = 12):
     return [_mlp_side(n, d, s)(all_coalitions(n)) for s in seeds]
-
-
-def _cached(table: np.ndarray, n: int) -> SideEvaluator:
-    return SideEvaluator(lambda m: table[coalition_index(m)], n, batch_size=1 << 16, progress=False)
 
 
 def _runs(tq, th, n, *, score, budget, seeds, unbiased=True):
