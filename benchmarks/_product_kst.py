@@ -94,7 +94,7 @@ class ProductKST(StratifiedJoint):
         regression = rows * (35 * pairs + 16 * (nq + nh) + 64) + 40 * pairs * pairs
         return int(super().memory_bytes((nq, nh), budget, dim=dim, games=games, score=score) + regression)
 
-    def solve_samples(self, zq, zh, eq, eh, values, *, score, rng):  # noqa: D102 (see StratifiedJoint)
+    def solve_samples(self, zq, zh, eq, eh, values, *, score, rng, neighbours=(None, None)):  # noqa: D102 (see StratifiedJoint)
         cross, q_inter, h_inter = product_kst_from_samples(zq, zh, values, rng)
         _, side_q, side_h = stratified_joint_from_samples(zq, zh, values)
         return dict(cross=cross, query_interactions=q_inter, hit_interactions=h_inter, query_side_values=side_q,

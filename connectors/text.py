@@ -283,13 +283,17 @@ class TextEvaluator(SideEvaluator):
         players: the :class:`WordPlayers` of the text.
         encoder: its text encoder.
         batch_size, progress, name: as in :class:`~qdrant_explain.explainers.side.SideEvaluator`.
+
+    Its ``neighbours`` are consecutive words (the joint sampler's control variate tries their pair terms).
     """
 
     def __init__(self, players: WordPlayers, encoder: Any, *, batch_size: int = 64, progress: bool | None = None,
                  name: str = "text") -> None:
         self.players = players
         self.encoder = encoder
-        super().__init__(self._embed_masks, players.n_players, batch_size=batch_size, progress=progress, name=name)
+        n = players.n_players
+        near = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) == 1  # consecutive words
+        super().__init__(self._embed_masks, n, batch_size=batch_size, progress=progress, name=name, neighbours=near)
 
     def _embed_masks(self, masks: np.ndarray) -> np.ndarray:
         if self.players.pieces is not None:

@@ -255,7 +255,35 @@ def masked_batch(
     return out
 
 
+def region_adjacency(labels: np.ndarray, n_players: int | None = None) -> np.ndarray:
+    """(n, n) bool: which regions of a label map touch (8-connected: side or corner), diagonal False.
+
+    Region players that touch tend to interact (one object spans them), so the
+    joint sampler's control variate keeps their pair terms first
+    (:func:`~qdrant_explain.explainers.joint.fit_side_model`).
+
+    Args:
+        labels: (H, W) int labels 0..n-1.
+        n_players: n (default: ``labels.max() + 1``).
+    """
+    lab = np.asarray(labels)
+    if lab.ndim != 2 or not np.issubdtype(lab.dtype, np.integer) or lab.size == 0:
+        raise ValueError(f"region_adjacency: labels must be a non-empty (H, W) integer map; got {lab.dtype} "
+                         f"of shape {lab.shape}.")
+    n = int(lab.max()) + 1 if n_players is None else int(n_players)
+    if lab.min() < 0 or lab.max() >= n:
+        raise ValueError(f"region_adjacency: labels must lie in 0..{n - 1}; got {lab.min()}..{lab.max()}.")
+    out = np.zeros((n, n), dtype=bool)
+    for a, b in ((lab[:, :-1], lab[:, 1:]), (lab[:-1, :], lab[1:, :]), (lab[:-1, :-1], lab[1:, 1:]),
+                 (lab[:-1, 1:], lab[1:, :-1])):
+        cut = a != b
+        out[a[cut], b[cut]] = True
+        out[b[cut], a[cut]] = True
+    return out
+
+
 __all__ = [
+    "region_adjacency",
     "BASELINES",
     "Backgrounds",
     "CLIP_MEAN_RGB",

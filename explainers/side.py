@@ -16,11 +16,23 @@ import numpy as np
 
 from ._typing import CoalitionMatrix, FloatMatrix
 from .coalitions import all_coalitions
-from .masking import masked_batch
+from .masking import masked_batch, region_adjacency
 
 
 class EmbeddingError(ValueError):
     """The encoder (or an embedding function) returned unusable embeddings (NaN/inf, wrong shape)."""
+
+
+def _check_neighbours(neighbours: object, n: int, name: str) -> np.ndarray | None:
+    if neighbours is None:
+        return None
+    arr = np.asarray(neighbours)
+    if arr.shape != (n, n) or arr.dtype != np.bool_:
+        raise ValueError(f"{name}: neighbours must be an ({n}, {n}) boolean matrix; got {arr.dtype} of shape "
+                         f"{arr.shape}.")
+    if not (arr == arr.T).all() or arr.diagonal().any():
+        raise ValueError(f"{name}: neighbours must be symmetric with a False diagonal.")
+    return arr
 
 
 class SideEvaluator:
@@ -33,6 +45,9 @@ class SideEvaluator:
         progress: True shows a bar (if stderr is a TTY), False never, None
             (default) shows one only for runs of more than 4 batches on a TTY.
         name: ``"query"`` or ``"hit"``; used in messages and the bar.
+        neighbours: optional (n, n) bool, symmetric: which players are neighbours
+            (adjacent regions, consecutive words). The joint sampler's control
+            variate then tries pair terms of neighbours only; None: no such prior.
 
     Attributes:
         encoder_passes: distinct masks encoded so far (the cost).
@@ -48,11 +63,13 @@ class SideEvaluator:
         batch_size: int = 64,
         progress: bool | None = None,
         name: str = "query",
+        neighbours: np.ndarray | None = None,
     ) -> None:
         if int(n_players) < 1:
             raise ValueError(f"{name} side needs n_players >= 1; got {n_players}.")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+        self.neighbours = _check_neighbours(neighbours, int(n_players), name)
         self.embed_fn = embed_fn
         self.n_players = int(n_players)
         self.batch_size = int(batch_size)
@@ -190,6 +207,9 @@ class ImageSide(SideEvaluator):
             baseline, labels)``, which composes them on the GPU); then no masked
             batch is built here and ``encode`` is not called.
 
+    Its ``neighbours`` are the regions that touch in ``labels``
+    (:func:`~qdrant_explain.explainers.masking.region_adjacency`).
+
     Attributes:
         masking_seconds: wall time spent building masked batches.
     """
@@ -218,7 +238,9 @@ class ImageSide(SideEvaluator):
         self.masked_encode = masked_encode
         self.masking_seconds = 0.0
         self._buffers: list[np.ndarray] = []
-        super().__init__(self._embed_masks, int(self.labels.max()) + 1, batch_size=batch_size, progress=progress, name=name)
+        n = int(self.labels.max()) + 1
+        super().__init__(self._embed_masks, n, batch_size=batch_size, progress=progress, name=name,
+                         neighbours=region_adjacency(self.labels, n))
 
     def _mask(self, masks: np.ndarray, slot: int) -> np.ndarray:
         t0 = time.perf_counter()
@@ -295,6 +317,11 @@ class ExpectedSide:
         self.name = sides[0].name
 
     @property
+    def neighbours(self) -> np.ndarray | None:
+        """The players' neighbours (the backgrounds share the players)."""
+        return self.sides[0].neighbours
+
+    @property
     def first(self) -> SideEvaluator:
         """The first background's evaluator (the full image's raw embedding comes from it)."""
         return self.sides[0]
@@ -360,6 +387,7 @@ class NormalisedSide:
     encoder_seconds = property(lambda self: self.inner.encoder_seconds, doc="As the wrapped evaluator.")
     calls = property(lambda self: self.inner.calls, doc="As the wrapped evaluator.")
     dim = property(lambda self: self.inner.dim, doc="As the wrapped evaluator.")
+    neighbours = property(lambda self: getattr(self.inner, "neighbours", None), doc="As the wrapped evaluator.")
 
     def embed(self, masks: CoalitionMatrix) -> FloatMatrix:
         """Normalised embeddings of the masks."""

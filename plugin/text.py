@@ -12,7 +12,7 @@ whitespace/punctuation-aware words, a word's subword pieces masked together) and
   2^nh image encodes) or the stratified sampler, as for image pairs; when sampled, a text of at
   most 12 words (``explainers.joint.exact_query.EXACT_QUERY_PLAYERS``) is enumerated exactly
   (2^w text encodes: they are cheap) and only the regions are sampled, unless a budget is given
-  whose text share (in proportion to the players) is below 2^w: then both sides are sampled,
+  whose text share (in proportion to players ** 1.5) is below 2^w: then both sides are sampled,
   which is more exact for the same encodes.
 
 :func:`explain_text` explains a text against hit images or stored vectors;

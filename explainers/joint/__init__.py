@@ -10,7 +10,7 @@ one matrix product (:func:`~.scores.score_matrix`).
 Modules: :mod:`.result` (:class:`JointExplanation`), :mod:`.base` (the joint
 estimator contract), :mod:`.exact` (exact, factorised), :mod:`.design`
 (context weights, stratified masks per side), :mod:`.control_variate`
-(:class:`SideModel`), :mod:`.stratified` (the sampler) and :mod:`.api`
+(:class:`SideModel`), :mod:`.kernel_correction`, :mod:`.stratified` (the sampler) and :mod:`.api`
 (:func:`explain_joint`). The methods are estimators of kind ``"joint"`` in the
 one registry (:func:`~qdrant_explain.explainers.vocabulary.list_methods`).
 
@@ -44,10 +44,14 @@ Sampled (``method="stratified"``), any budget >= a small minimum
     delta_h[b,j]>`` with per-side mean marginal embedding changes ``delta``;
     each side subtracts a fitted control variate (:class:`SideModel`: per-size
     intercepts, size-dependent player effects and ridge-penalised pair terms,
-    picked by leave-one-out error) whose stratum means are known exactly, so
-    only its residual is sampled. Masks are drawn in two rounds: the minimal
-    design first, then the rest of the budget over mask sizes in proportion to
-    each size's weight times the spread of its embeddings (Neyman allocation).
+    all pairs or only neighbours' when the side knows its neighbours: touching
+    regions, consecutive words; plus a kernel-ridge correction of its residual,
+    :mod:`.kernel_correction`; each picked by leave-one-out error) whose
+    stratum means are known exactly, so only its residual is sampled. By
+    default the model of a size is fitted on other sizes only (cross-fitting)
+    and the masks per size are fixed in advance (data-free Neyman weights),
+    so every estimate is unbiased; ``unbiased=False`` is the older two-round,
+    in-sample variant.
 """
 
 from __future__ import annotations

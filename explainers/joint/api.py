@@ -94,7 +94,7 @@ def explain_joint(
             query's words, at most :data:`~.exact_query.EXACT_QUERY_PLAYERS`) and sample the hit
             side with the rest of the budget (:class:`~.exact_query.QueryExactStratified`);
             ignored when the query side is larger, or when a budget is given and the query
-            side's share of it (in proportion to the players) does not cover 2^n_query:
+            side's share of it (in proportion to players ** 1.5) does not cover 2^n_query:
             sampling both sides is then more exact for the same encodes.
         unbiased: (``"stratified"``) True (default): fixed counts per size,
             independent sizes and a cross-fitted control variate; unbiased, with
@@ -168,7 +168,7 @@ def _query_exact(est: object, nq: int, nh: int, budget: int | None, control_vari
 
     Affordable: without a budget from the caller always (the default grows to 2^nq plus the hit
     side's minimum); with one, when the share the plain sampler would give the query side
-    (:func:`~.design._split_budget`, in proportion to the players) covers 2^nq. Below that, sampling
+    (:func:`~.design._split_budget`, in proportion to players ** 1.5) covers 2^nq. Below that, sampling
     the query side as well gives the lower error for the same encodes (10 words x 49 regions: rel.
     MSE of the cross block 0.0064 sampled vs 0.0084 enumerated at 3,504 encodes, 0.014 vs 0.030 at
     2,048; ``benchmarks/RESULTS.md``, "FIxLIP's cross-modal sampler as a peer").

@@ -80,6 +80,9 @@ class JointEstimator(Estimator, register=False):
             total += cache_bytes(k, n, d) + k * (4 * n + 64)  # cache, masks (two rounds)
             total += 24 * k * p + 24 * p * p + 16 * k * d + 32 * n * n * d  # design, Gram, residual, deltas
             total += 16 * (n + 1) * n * other  # stratum sums of the table path
+            if n <= 128:  # the kernel correction (kernel_correction.py): kernel, eigenvectors, tables
+                km = min(k, 1024)
+                total += 32 * km * km + 24 * (n + 1) ** 3 + 8 * km * d
         return int(total)
 
     def default_budget(self, n_players: tuple[int, int]) -> int:  # type: ignore[override]

@@ -39,7 +39,7 @@ def _full_row(z: np.ndarray) -> int:
 
 def bilinear_estimate(
     zq: np.ndarray, zh: np.ndarray, eq: np.ndarray, eh: np.ndarray, *, control_variate: bool = True,
-    unbiased: bool = True,
+    unbiased: bool = True, neighbours: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
 ) -> dict:
     """Cross indices, side Shapley values and their standard errors for a bilinear score.
 
@@ -48,6 +48,8 @@ def bilinear_estimate(
     for cosine): cross-fitted (:func:`~.control_variate.cross_fit_deltas`,
     unbiased) or, with ``unbiased=False``, the in-sample control variate
     (:func:`~.control_variate.side_deltas`, biased; no standard errors).
+    ``neighbours``: each side's (n, n) bool neighbouring players or None
+    (:attr:`~qdrant_explain.explainers.side.SideEvaluator.neighbours`), for the cross-fitted models.
 
     Returns:
         dict with ``cross`` (nq, nh), ``query_side_values`` (nq,),
@@ -55,9 +57,11 @@ def bilinear_estimate(
     """
     nq, nh = zq.shape[1], zh.shape[1]
     p = context_weights(nq, nh)
-    side = cross_fit_deltas if unbiased else in_sample_deltas
-    est_q: SideEstimate = side(zq, eq, control_variate=control_variate)
-    est_h: SideEstimate = side(zh, eh, control_variate=control_variate)
+    if unbiased:
+        est_q: SideEstimate = cross_fit_deltas(zq, eq, control_variate=control_variate, neighbours=neighbours[0])
+        est_h: SideEstimate = cross_fit_deltas(zh, eh, control_variate=control_variate, neighbours=neighbours[1])
+    else:
+        est_q, est_h = (in_sample_deltas(z, e, control_variate=control_variate) for z, e in ((zq, eq), (zh, eh)))
     dq, dh = est_q.deltas, est_h.deltas
     full_q, full_h = eq[_full_row(zq)], eh[_full_row(zh)]
     out = dict(
@@ -238,8 +242,9 @@ class StratifiedJoint(JointEstimator):
         zq, zh = np.concatenate([zq, zq2]), np.concatenate([zh, zh2])
         return zq, zh, eq, eh, score_matrix(eq, eh, metric)
 
-    def solve_samples(self, zq, zh, eq, eh, values, *, score: str, rng: np.random.Generator) -> dict:
-        """The estimates of a sample and their standard errors.
+    def solve_samples(self, zq, zh, eq, eh, values, *, score: str, rng: np.random.Generator,
+                      neighbours: tuple[np.ndarray | None, np.ndarray | None] = (None, None)) -> dict:
+        """The estimates of a sample and their standard errors (``neighbours``: see :func:`bilinear_estimate`).
 
         Returns:
             dict with ``cross``, ``query_interactions``, ``hit_interactions``
@@ -250,7 +255,8 @@ class StratifiedJoint(JointEstimator):
         metric = check_score(score)
         if metric in BILINEAR_SCORES:
             out = bilinear_estimate(zq, zh, _prep(eq, metric), _prep(eh, metric),
-                                    control_variate=self.control_variate, unbiased=self.unbiased)
+                                    control_variate=self.control_variate, unbiased=self.unbiased,
+                                    neighbours=neighbours)
         else:
             cross, side_q, side_h = stratified_joint_from_samples(zq, zh, values)
             out = dict(cross=cross, query_side_values=side_q, hit_side_values=side_h,
@@ -266,7 +272,8 @@ class StratifiedJoint(JointEstimator):
         if budget is None:
             budget = self.default_budget((nq, nh))
         zq, zh, eq, eh, values = self.sample(query, hit, score=score, budget=int(budget), rng=rng)
-        parts = self.solve_samples(zq, zh, eq, eh, values, score=score, rng=rng)
+        parts = self.solve_samples(zq, zh, eq, eh, values, score=score, rng=rng,
+                                   neighbours=(getattr(query, "neighbours", None), getattr(hit, "neighbours", None)))
         sq, sh = zq.sum(1), zh.sum(1)
         i_empty_q, i_empty_h = int(np.flatnonzero(sq == 0)[0]), int(np.flatnonzero(sh == 0)[0])
         i_full_q, i_full_h = int(np.flatnonzero(sq == nq)[0]), int(np.flatnonzero(sh == nh)[0])

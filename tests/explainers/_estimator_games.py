@@ -103,3 +103,19 @@ def cached_side(table: np.ndarray, n: int):
     from qdrant_explain.explainers.coalitions import coalition_index
 
     return SideEvaluator(lambda m: table[coalition_index(m)], n, batch_size=1 << 16, progress=False)
+
+
+def assert_stratum_means_exact(model, n: int, *, z=None) -> None:
+    """``model.stratum_means(s)`` equals the brute-force means of its predictions over every size-s mask with /
+    without each player (``z``: all 2^n masks, or given)."""
+    from qdrant_explain.explainers.coalitions import all_coalitions
+
+    z = all_coalitions(n) if z is None else z
+    pred, sizes = model.predict(z), z.sum(axis=1)
+    for s in range(n + 1):
+        plus, minus = model.stratum_means(s)
+        for i in range(n):
+            if s >= 1:
+                np.testing.assert_allclose(plus[i], pred[(sizes == s) & z[:, i]].mean(0), atol=1e-10)
+            if s < n:
+                np.testing.assert_allclose(minus[i], pred[(sizes == s) & ~z[:, i]].mean(0), atol=1e-10)

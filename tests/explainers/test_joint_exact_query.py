@@ -40,10 +40,11 @@ def test_falls_back_to_plain_stratified_when_it_cannot_enumerate():
     f, g = _sides(10, 12)
     small = explain_joint(f, g, 10, 12, method="stratified", budget=900, exact_query=True)  # < 2^10 + minimum
     assert "query_side" not in small.meta and small.query_passes < 1024
-    # 2^10 + the minimum fit, but the query side's share (10 / 22 of 2,200 = 1,000) is below 2^10: both sampled
+    # 2^10 + the minimum fit, but the query side's share (10^1.5 / (10^1.5 + 12^1.5) of 2,200 = 951) is below
+    # 2^10: both sampled
     shared = explain_joint(f, g, 10, 12, method="stratified", budget=2200, exact_query=True)
-    assert "query_side" not in shared.meta and shared.query_passes == 1000 and shared.hit_passes == 1200
-    covered = explain_joint(f, g, 10, 12, method="stratified", budget=2260, exact_query=True)  # share 1,027
+    assert "query_side" not in shared.meta and shared.query_passes == 951 and shared.hit_passes == 1249
+    covered = explain_joint(f, g, 10, 12, method="stratified", budget=2380, exact_query=True)  # share 1,028
     assert covered.meta["query_side"] == "exact" and covered.query_passes == 1024
     f, g = _sides(EXACT_QUERY_PLAYERS + 1, 4)
     big = explain_joint(f, g, EXACT_QUERY_PLAYERS + 1, 4, method="stratified", budget=300, exact_query=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from _estimator_games import cached_side as _cached, mlp_side as _mlp_side
+from _estimator_games import assert_stratum_means_exact, cached_side as _cached, mlp_side as _mlp_side
 
 from qdrant_explain.explainers import explain_joint
 from qdrant_explain.explainers.coalitions import all_coalitions
@@ -42,14 +42,7 @@ def test_pair_model_stratum_means_equal_the_means_of_its_predictions():
     emb = z @ rng.normal(size=(n, 3)) + 2.0 * (z[:, :1] & z[:, 1:2]) - 1.5 * (z[:, 3:4] & z[:, 5:6])
     model = fit_side_model(z, emb + 0.01 * rng.normal(size=emb.shape))
     assert model.pairs is not None
-    pred, sizes = model.predict(z), z.sum(1)
-    for s in range(n + 1):
-        plus, minus = model.stratum_means(s)
-        for i in range(n):
-            if s >= 1:
-                np.testing.assert_allclose(plus[i], pred[(sizes == s) & z[:, i]].mean(0), atol=1e-10)
-            if s < n:
-                np.testing.assert_allclose(minus[i], pred[(sizes == s) & ~z[:, i]].mean(0), atol=1e-10)
+    assert_stratum_means_exact(model, n, z=z)
 
 
 def test_the_model_of_a_fold_of_sizes_never_sees_those_sizes():
