@@ -142,6 +142,39 @@ def _ridge_fit(x: np.ndarray, y: np.ndarray, penalty: np.ndarray) -> tuple[np.nd
     return coef, loo
 
 
+def _ridge_path(x: np.ndarray, y: np.ndarray, penalty: np.ndarray, block: np.ndarray,
+                ridges: Sequence[float]) -> list[tuple[np.ndarray, float]]:
+    """:func:`_ridge_fit` for each ridge of the columns in ``block`` (the others keep ``penalty``), at once.
+
+    With ``M`` the Gram matrix at the smallest ridge and ``D`` the block's
+    indicator, the generalised eigenproblem ``D v = lambda M v`` gives every
+    ``(M + t k D)^-1 = V diag(1 / (1 + t k lambda)) V^T``: one decomposition
+    instead of one inverse per ridge.
+    """
+    from scipy.linalg import LinAlgError as ScipyLinAlgError, eigh
+
+    k = x.shape[0]
+    r0 = min(ridges)
+    pen = np.where(block, r0, penalty) * k
+    gram = x.T @ x + np.diag(pen)
+    try:
+        lam, v = eigh(np.diag(block.astype(np.float64)), gram)
+    except (np.linalg.LinAlgError, ScipyLinAlgError, ValueError):
+        return [_ridge_fit(x, y, np.where(block, r, penalty)) for r in ridges]
+    xv = x @ v
+    vy = xv.T @ y
+    out = []
+    for r in ridges:
+        shrink = 1.0 / (1.0 + (r - r0) * k * lam)
+        coef = v @ (shrink[:, None] * vy)
+        resid = y - xv @ (shrink[:, None] * vy)
+        lev = (xv**2) @ shrink
+        ok = lev < 1.0 - 1e-9
+        loo = float(((resid[ok] / (1.0 - lev[ok])[:, None]) ** 2).sum() / ok.sum()) if ok.any() else float("inf")
+        out.append((coef, loo))
+    return out
+
+
 def fit_side_model(z: np.ndarray, emb: np.ndarray, *, pairs_beyond_masks: bool = False,
                    neighbours: np.ndarray | None = None) -> SideModel | None:
     """The control variate with the smallest leave-one-out error, or None when there are too few masks.
@@ -161,27 +194,32 @@ def fit_side_model(z: np.ndarray, emb: np.ndarray, *, pairs_beyond_masks: bool =
         return None
     iu = np.triu_indices(n, 1)
     npairs = iu[0].size
-    options: list[tuple[float, np.ndarray] | None] = [None]
+    # candidate pair sets, each with its ridges: none, every pair, the neighbours' pairs
+    sets: list[tuple[np.ndarray | None, Sequence[float]]] = [(None, (0.0,))]
     if n > 1 and npairs <= _MAX_PAIR_FEATURES and (pairs_beyond_masks or npairs <= k):
-        options += [(r, np.ones(npairs, dtype=bool)) for r in _PAIR_RIDGES]
+        sets.append((np.ones(npairs, dtype=bool), _PAIR_RIDGES))
     if neighbours is not None and n > 1:
         near = np.asarray(neighbours, dtype=bool)[iu]
         if 0 < near.sum() < npairs and near.sum() <= _MAX_PAIR_FEATURES and (pairs_beyond_masks or near.sum() <= k):
-            options += [(r, near) for r in _LOCAL_PAIR_RIDGES]
+            sets.append((near, _LOCAL_PAIR_RIDGES))
     present = np.bincount(z.sum(axis=1), minlength=n + 1) > 0
     best: tuple[float, np.ndarray, tuple[float, np.ndarray] | None] | None = None
-    for option in options:
-        used = None if option is None else (iu[0][option[1]], iu[1][option[1]])
-        x = SideModel.design(z, used)
+    for chosen, ridges in sets:
+        x = SideModel.design(z, None if chosen is None else (iu[0][chosen], iu[1][chosen]))
         keep = np.concatenate([present, np.ones(x.shape[1] - n - 1, dtype=bool)])
         penalty = np.full(x.shape[1], _PLAYER_RIDGE)
         penalty[: n + 1] = 0.0
-        if option is not None:
-            penalty[3 * n + 1 :] = option[0]
-        coef = np.zeros((x.shape[1], emb.shape[1]))
-        coef[keep], loo = _ridge_fit(x[:, keep], emb, penalty[keep])
-        if best is None or loo < best[0]:
-            best = (loo, coef, option)
+        block = np.zeros(x.shape[1], dtype=bool)
+        block[3 * n + 1 :] = True
+        if chosen is None:
+            fits = [_ridge_fit(x[:, keep], emb, penalty[keep])]
+        else:
+            fits = _ridge_path(x[:, keep], emb, penalty[keep], block[keep], ridges)
+        for ridge, (fit, loo) in zip(ridges, fits):
+            if best is None or loo < best[0]:
+                coef = np.zeros((x.shape[1], emb.shape[1]))
+                coef[keep] = fit
+                best = (loo, coef, None if chosen is None else (ridge, chosen))
     _, coef, option = best
     pairs = None
     if option is not None:

@@ -172,3 +172,19 @@ def test_budget_split_follows_players_to_the_power_one_and_a_half():
     bq, bh = _split_budget(10, 49, 1900)
     assert bq + bh == 1900 and bq == round(1900 * 10**1.5 / (10**1.5 + 49**1.5))
     assert _split_budget(8, 16, 1043) == (256, 787)  # the query side capped at 2^8
+
+
+def test_ridge_path_equals_one_ridge_fit_per_ridge():
+    from qdrant_explain.explainers.joint.control_variate import _ridge_fit, _ridge_path
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((300, 200)) < 0.5).astype(float)  # more columns in the block than a few ridges can pin down
+    y = rng.normal(size=(300, 3))
+    penalty = np.full(200, 1e-3)
+    penalty[:10] = 0.0
+    block = np.arange(200) >= 50
+    ridges = (1e-3, 1e-2, 1e-1, 1.0)
+    for (coef, loo), r in zip(_ridge_path(x, y, penalty, block, ridges), ridges):
+        want, want_loo = _ridge_fit(x, y, np.where(block, r, penalty))
+        np.testing.assert_allclose(coef, want, atol=1e-10)
+        assert abs(loo - want_loo) < 1e-9 * want_loo
