@@ -42,16 +42,11 @@ def photo(name: str) -> np.ndarray:
     return img if img.ndim == 3 else np.repeat(img[:, :, None], 3, axis=2)
 
 
-def side_table(enc, name: str, players: str) -> np.ndarray:
-    """(256, d) embeddings of every mask of one photo's 8 grid regions."""
-    prepared = enc.prepare(photo(name))
-    side = ImageSide(prepared.pixels, make_baseline("mean", prepared.pixels), grid_labels(enc, name, players),
-                     enc.encode, batch_size=64, progress=False, name=name)
+def side_table(enc, prepared, labels: np.ndarray, name: str) -> np.ndarray:
+    """(256, d) embeddings of every mask of one prepared photo's 8 grid regions."""
+    side = ImageSide(prepared.pixels, make_baseline("mean", prepared.pixels), labels, enc.encode, batch_size=64,
+                     progress=False, name=name)
     return side.table()
-
-
-def grid_labels(enc, name: str, players: str) -> np.ndarray:
-    return make_players(players, enc.prepare(photo(name)), name=name).labels
 
 
 def cached_side(table: np.ndarray, n: int, neighbours: np.ndarray | None) -> SideEvaluator:
@@ -75,20 +70,21 @@ def main() -> None:
     n = 8
     t_start = time.time()
     enc = load_encoder("efficientnet-lite0", threads=args.threads)
-    tables = {}
+    tables, near = {}, {}
     for name in sorted({p for pair in PAIRS for p in pair}):
+        prepared = enc.prepare(photo(name))
+        labels = make_players(args.players, prepared, name=name).labels
+        near[name] = None if args.no_neighbours else region_adjacency(labels, n)
         path = None if args.cache is None else Path(args.cache) / f"{name}-{args.players.replace(':', '_')}.npy"
         if path is not None and path.exists():
             tables[name] = np.load(path)
         else:
-            tables[name] = side_table(enc, name, args.players)
+            tables[name] = side_table(enc, prepared, labels, name)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(path, tables[name])
         print(f"encoded {name}: {tables[name].shape} ({time.time() - t_start:.0f}s)", flush=True)
     budgets = [int(b) for b in args.budgets.split(",")]
-    near = {name: None if args.no_neighbours else region_adjacency(grid_labels(enc, name, args.players), n)
-            for name in tables}
     rows = []
     for score in args.scores.split(","):
         for qn, hn in PAIRS:

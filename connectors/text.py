@@ -24,7 +24,8 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from qdrant_explain.explainers.side import SideEvaluator
-from qdrant_explain.explainers.words import TextInputError, Words, check_mode, check_text, split_words
+from qdrant_explain.explainers.words import (TextInputError, Words, check_mode, check_text, split_words,
+                                             word_neighbours)
 
 
 @runtime_checkable
@@ -291,9 +292,8 @@ class TextEvaluator(SideEvaluator):
                  name: str = "text") -> None:
         self.players = players
         self.encoder = encoder
-        n = players.n_players
-        near = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) == 1  # consecutive words
-        super().__init__(self._embed_masks, n, batch_size=batch_size, progress=progress, name=name, neighbours=near)
+        super().__init__(self._embed_masks, players.n_players, batch_size=batch_size, progress=progress, name=name,
+                         neighbours=word_neighbours(players.n_players))
 
     def _embed_masks(self, masks: np.ndarray) -> np.ndarray:
         if self.players.pieces is not None:

@@ -180,4 +180,10 @@ def check_mode(mode: object) -> str:
     return str(mode)
 
 
-__all__ = ["TEXT_MODES", "TextInputError", "WORD_PATTERN", "Words", "check_mode", "check_text", "split_words"]
+def word_neighbours(n_words: int) -> np.ndarray:
+    """(n, n) bool: consecutive words are neighbours (the joint sampler's control variate tries their pair terms)."""
+    idx = np.arange(int(n_words))
+    return np.abs(np.subtract.outer(idx, idx)) == 1
+
+
+__all__ = ["TEXT_MODES", "TextInputError", "WORD_PATTERN", "Words", "check_mode", "check_text", "split_words", "word_neighbours"]

@@ -56,10 +56,11 @@ from qdrant_explain.datasets.digits.clip import caption, load_digits_clip
 from qdrant_explain.explainers import make_baseline, make_players, masked_batch
 from qdrant_explain.explainers.coalitions import all_coalitions
 from qdrant_explain.explainers.joint.design import context_weights
-from qdrant_explain.explainers.masking import region_adjacency
 from qdrant_explain.explainers.joint.exact_query import QueryExactStratified
-from qdrant_explain.explainers.side import SideEvaluator
+from qdrant_explain.explainers.masking import region_adjacency
 from qdrant_explain.explainers.scores import normalize_rows, score_matrix
+from qdrant_explain.explainers.side import SideEvaluator
+from qdrant_explain.explainers.words import word_neighbours
 from qdrant_explain.sides import ImageSide, explain_sides
 from qdrant_explain.text import TextSide, explain_text
 
@@ -299,8 +300,7 @@ def ours_enumerated_run(pair: Pair, budget: int, seed: int) -> dict | None:
     est = QueryExactStratified()
     if budget < est.minimum_budget((pair.nt, pair.ni)):
         return None
-    words = np.abs(np.subtract.outer(np.arange(pair.nt), np.arange(pair.nt))) == 1  # as the pipeline's sides
-    q = SideEvaluator(pair.embed_text, pair.nt, neighbours=words)
+    q = SideEvaluator(pair.embed_text, pair.nt, neighbours=word_neighbours(pair.nt))  # as the pipeline's sides
     h = SideEvaluator(pair.embed_image, pair.ni, neighbours=region_adjacency(pair.labels, pair.ni))
     parts = est.estimate(q, h, score="cosine", budget=budget, rng=np.random.default_rng(seed))
     return {"cross": parts["cross"], "image_encodes": int(h.encoder_passes), "text_encodes": int(q.encoder_passes),

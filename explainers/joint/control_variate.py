@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from math import comb
 
 import numpy as np
+from scipy.linalg import LinAlgError as ScipyLinAlgError, eigh
 
 from .design import _ratio, _side_minimum
 from .kernel_correction import StratumModel, corrected
@@ -151,8 +152,6 @@ def _ridge_path(x: np.ndarray, y: np.ndarray, penalty: np.ndarray, block: np.nda
     ``(M + t k D)^-1 = V diag(1 / (1 + t k lambda)) V^T``: one decomposition
     instead of one inverse per ridge.
     """
-    from scipy.linalg import LinAlgError as ScipyLinAlgError, eigh
-
     k = x.shape[0]
     r0 = min(ridges)
     pen = np.where(block, r0, penalty) * k
